@@ -1,0 +1,80 @@
+"""The contract between the devserver's supervisor and any runtime."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+LogSink = Callable[[str, str], None]
+"""Receives (stream, line) for every line an instance prints; stream is "stdout" or "stderr"."""
+
+
+class InstanceState(enum.StrEnum):
+    STARTING = "Starting"
+    READY = "Ready"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+
+
+class InstanceFailed(Exception):
+    """An instance could not become ready; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything a runtime needs to run one instance of a deployment."""
+
+    endpoint: str
+    deployment: str
+    index: int
+    code_dir: Path
+    scoring_script: str
+    model_path: Path | None
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    max_concurrent_requests: int = 1
+    # A folder of the instance's own under EPDEV_HOME, kept across restarts of the instance.
+    work_dir: Path = Path()
+
+    @property
+    def name(self) -> str:
+        return f"{self.deployment}-{self.index}"
+
+
+class Instance(Protocol):
+    """One running copy of a deployment, serving the worker's HTTP API at `url`."""
+
+    spec: InstanceSpec
+    state: InstanceState
+
+    @property
+    def url(self) -> str:
+        """Base URL of the worker, e.g. http://127.0.0.1:40123 (no trailing slash)."""
+        ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    async def start(self, ready_timeout: float) -> None:
+        """Start and return once `init()` has finished and the worker serves requests.
+
+        Raises InstanceFailed when the script cannot load, `init()` raises, the process exits
+        or readiness does not come within `ready_timeout` seconds (the instance is then stopped).
+        """
+        ...
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop the instance, forcefully after `grace` seconds. Safe to call twice."""
+        ...
+
+    async def wait(self) -> int:
+        """Wait until the instance exits on its own and return its exit code."""
+        ...
+
+
+class Runtime(Protocol):
+    name: str
+
+    def create_instance(self, spec: InstanceSpec, sink: LogSink) -> Instance: ...

@@ -1,0 +1,54 @@
+"""The managed online endpoint spec (`managedOnlineEndpoint` schema)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from epdev.specs.base import ResourceName, SpecModel
+from epdev.specs.traffic import validate_traffic
+
+AuthMode = Literal["key", "aml_token", "aad_token"]
+
+
+class OnlineEndpoint(SpecModel):
+    schema_: str | None = Field(default=None, alias="$schema")
+    name: ResourceName
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    auth_mode: AuthMode = "key"
+    traffic: dict[str, int] = Field(default_factory=dict)
+    mirror_traffic: dict[str, int] = Field(default_factory=dict)
+    # Cloud-only.
+    identity: dict[str, Any] | None = None
+    public_network_access: Literal["enabled", "disabled"] | None = None
+    kind: str | None = None
+    compute: str | None = None
+
+    cloud_only_fields: ClassVar[frozenset[str]] = frozenset(
+        {"identity", "public_network_access", "kind", "compute"}
+    )
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _lower_auth_mode(cls, value: Any) -> Any:
+        # Azure accepts any casing here ("Key", "AMLToken" style values are normalised).
+        if isinstance(value, str):
+            return {"amltoken": "aml_token", "aadtoken": "aad_token"}.get(
+                value.lower(), value.lower()
+            )
+        return value
+
+    @field_validator("traffic")
+    @classmethod
+    def _check_traffic(cls, value: dict[str, int]) -> dict[str, int]:
+        validate_traffic(value)
+        return value
+
+    @field_validator("mirror_traffic")
+    @classmethod
+    def _check_mirror(cls, value: dict[str, int]) -> dict[str, int]:
+        validate_traffic(value, mirror=True)
+        return value

@@ -1,0 +1,24 @@
+"""Paths in specs resolve relative to the YAML file that names them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, ValidationInfo
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    context = info.context if isinstance(info.context, dict) else {}
+    base = context.get("base_dir")
+    path = value.expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    path = path.resolve() if path.is_absolute() else path
+    if context.get("check_files", True) and not path.exists():
+        raise ValueError(f"{value} does not exist (looked for {path})")
+    return path
+
+
+SpecPath = Annotated[Path, AfterValidator(_resolve)]
+"""A path that must exist, resolved against the spec file's folder (`base_dir` in context)."""

@@ -1,0 +1,20 @@
+"""Fixtures shared by every test room."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.sample_project import SampleProject, make_sample_project
+
+
+@pytest.fixture
+def sample_project(tmp_path: Path) -> SampleProject:
+    return make_sample_project(tmp_path / "project")
+
+
+@pytest.fixture
+def epdev_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "epdev-home"
+    monkeypatch.setenv("EPDEV_HOME", str(home))
+    return home

@@ -1,0 +1,1 @@
+"""Helpers shared by the test rooms (importable as `support` thanks to pytest's pythonpath)."""
