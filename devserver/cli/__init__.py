@@ -1,0 +1,1 @@
+"""The `epdev` command line, mirroring `az ml` command groups and flags."""

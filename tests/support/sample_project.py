@@ -1,14 +1,14 @@
 """An Azure ML online-endpoint sample laid out as in Azure's examples, built on the fly.
 
-    root/
-      model-1/model/sklearn_regression_model.pkl     (a Ridge regression, 10 features)
-      model-1/onlinescoring/score.py
-      model-1/environment/conda.yaml
-      model-2/...                                     (the same, with a different model)
-      endpoints/online/managed/sample/endpoint.yml
-      endpoints/online/managed/sample/blue-deployment.yml
-      endpoints/online/managed/sample/green-deployment.yml
-      endpoints/online/managed/sample/sample-request.json
+root/
+  model-1/model/sklearn_regression_model.pkl     (a Ridge regression, 10 features)
+  model-1/onlinescoring/score.py
+  model-1/environment/conda.yaml
+  model-2/...                                     (the same, with a different model)
+  endpoints/online/managed/sample/endpoint.yml
+  endpoints/online/managed/sample/blue-deployment.yml
+  endpoints/online/managed/sample/green-deployment.yml
+  endpoints/online/managed/sample/sample-request.json
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCORE_PY = textwrap.dedent(
-    '''\
+    """\
     import json
     import logging
     import os
@@ -43,7 +43,7 @@ SCORE_PY = textwrap.dedent(
         result = model.predict(data)
         logging.info("Request processed")
         return result.tolist()
-    '''
+    """
 )
 
 CONDA_YAML = textwrap.dedent(
@@ -124,7 +124,9 @@ class SampleProject:
     def code_dir(self, which: int) -> Path:
         return self.root / f"model-{which}/onlinescoring"
 
-    def expected_predictions(self, which: int, data: list[list[float]] | None = None) -> list[float]:
+    def expected_predictions(
+        self, which: int, data: list[list[float]] | None = None
+    ) -> list[float]:
         """What the pickled model returns for the sample request, computed in this process."""
         import joblib  # type: ignore[import-untyped]
         import numpy

@@ -1,0 +1,256 @@
+"""epdev's scoring path against Azure's inference server, same score.py, same load, same run.
+
+    python3 bench/scoring_throughput.py [--duration 10] [--connections 16]
+
+Targets (issue 3): plain HTTP >= 1.0x azmlinfsrv requests/s with p99 <= 1.5x; HTTPS >= 0.8x;
+a process deployment ready within 1 s plus the script's own load and init() time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.sample_project import SAMPLE_REQUEST, make_sample_project  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache"
+BASELINE_VENV = CACHE / "azmlinfsrv-venv"
+EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is needed as the load generator: apt-get install wrk")
+    return found
+
+
+def ensure_baseline() -> Path:
+    binary = BASELINE_VENV / "bin" / "azmlinfsrv"
+    if not binary.exists():
+        print("installing azureml-inference-server-http into", BASELINE_VENV, flush=True)
+        venv.create(BASELINE_VENV, with_pip=True)
+        subprocess.run(
+            [
+                str(BASELINE_VENV / "bin/pip"),
+                "install",
+                "-q",
+                "azureml-inference-server-http",
+                "scikit-learn",
+                "joblib",
+            ],
+            check=True,
+        )
+    return binary
+
+
+def _unit_ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(
+    wrk: str,
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    body: str,
+    duration: int,
+    connections: int,
+    ca: str | None = None,
+) -> Result:
+    script = CACHE / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lines += [
+        "done = function(summary, latency, requests)",
+        "  io.write(string.format('P50 %f\\nP99 %f\\n',",
+        "    latency:percentile(50), latency:percentile(99)))",
+        "end",
+    ]
+    script.write_text("\n".join(lines) + "\n")
+    args = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), url]
+    # A short warm-up so connection set-up and lazy imports are not measured.
+    subprocess.run(
+        [wrk, "-t1", f"-c{connections}", "-d2s", "-s", str(script), url],
+        capture_output=True,
+        check=True,
+    )
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = float(re.search(r"P50 ([\d.]+)", out).group(1)) / 1000  # type: ignore[union-attr]
+    p99 = float(re.search(r"P99 ([\d.]+)", out).group(1)) / 1000  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in errs.groups()) if errs else 0)
+    return Result(name, rps, p50, p99, errors)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer")
+
+
+def epdev(home: Path, *args: str) -> str:
+    env = {**os.environ, "EPDEV_HOME": str(home)}
+    result = subprocess.run([*EPDEV, *args], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"epdev {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def deploy_two(home: Path, project_root: Path, https: bool) -> tuple[str, str, str | None, float]:
+    """Serve the sample with blue and green at 50/50; return uri, key, CA and green's ready time."""
+    project = make_sample_project(project_root)
+    epdev(home, "serve", "--detach", *([] if https else ["--insecure-http"]))
+    epdev(home, "online-endpoint", "create", "-f", str(project.endpoint_yml))
+    epdev(home, "online-deployment", "create", "-f", str(project.blue_yml), "--all-traffic")
+    started = time.perf_counter()
+    epdev(home, "online-deployment", "create", "-f", str(project.green_yml))
+    ready = time.perf_counter() - started
+    epdev(home, "online-endpoint", "update", "-n", "my-endpoint", "--traffic", "blue=50 green=50")
+    key = json.loads(epdev(home, "online-endpoint", "get-credentials", "-n", "my-endpoint"))
+    view = json.loads(epdev(home, "online-endpoint", "show", "-n", "my-endpoint"))
+    server = json.loads((home / "server.json").read_text())
+    return view["scoring_uri"], key["primaryKey"], server["ca_bundle"], ready
+
+
+def script_own_time(project_root: Path) -> float:
+    """A fresh interpreter that imports score.py and runs init(): the script's own cost."""
+    code = (
+        "import importlib.util, os, sys, time\n"
+        "t = time.perf_counter()\n"
+        "spec = importlib.util.spec_from_file_location('score', sys.argv[1])\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); m.init()\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    env = {**os.environ, "AZUREML_MODEL_DIR": str(project_root / "model-2")}
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(project_root / "model-2/onlinescoring/score.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    total = time.perf_counter() - started
+    del out
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wrk = ensure_wrk()
+    baseline_bin = ensure_baseline()
+    body = json.dumps(SAMPLE_REQUEST)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        project = make_sample_project(tmpdir / "baseline")
+        port = 18931
+        env = {**os.environ, "AZUREML_MODEL_DIR": str(project.root / "model-1")}
+        base = subprocess.Popen(
+            [str(baseline_bin), "--entry_script", "score.py", "--port", str(port)],
+            cwd=project.code_dir(1),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/")
+            results.append(
+                run_wrk(
+                    wrk,
+                    "azmlinfsrv (baseline)",
+                    f"http://127.0.0.1:{port}/score",
+                    {"Content-Type": "application/json"},
+                    body,
+                    args.duration,
+                    args.connections,
+                )
+            )
+        finally:
+            base.terminate()
+            base.wait()
+
+        for https in (False, True):
+            home = tmpdir / f"home-{'https' if https else 'http'}"
+            try:
+                uri, key, _ca, ready = deploy_two(home, tmpdir / f"p-{https}", https)
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+                label = "epdev HTTPS 50/50 + key" if https else "epdev HTTP 50/50 + key"
+                results.append(
+                    run_wrk(wrk, label, uri, headers, body, args.duration, args.connections)
+                )
+            finally:
+                subprocess.run(
+                    [*EPDEV, "stop"],
+                    env={**os.environ, "EPDEV_HOME": str(home)},
+                    capture_output=True,
+                )
+        own = script_own_time(tmpdir / "p-False")
+
+    base = results[0]
+    print(f"\nscoring throughput, {args.connections} connections, {args.duration} s each (wrk)")
+    print(
+        f"{'target':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'rps x':>7} {'p99 x':>7}"
+    )
+    for r in results:
+        print(
+            f"{r.name:28} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} "
+            f"{r.rps / base.rps:7.2f} {r.p99_ms / base.p99_ms:7.2f}"
+        )
+    print(
+        f"\nprocess deployment create -> ready: {ready:.2f} s; the script's own import + init() "
+        f"in a fresh interpreter: {own:.2f} s; epdev's overhead: {ready - own:.2f} s "
+        "(target <= 1 s)"
+    )
+    http, https_r = results[1], results[2]
+    print(
+        "\ntargets: HTTP rps >= 1.0x: {}; HTTP p99 <= 1.5x: {}; HTTPS rps >= 0.8x: {}".format(
+            "met" if http.rps >= base.rps else "MISSED",
+            "met" if http.p99_ms <= 1.5 * base.p99_ms else "MISSED",
+            "met" if https_r.rps >= 0.8 * base.rps else "MISSED",
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

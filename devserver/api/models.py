@@ -1,0 +1,47 @@
+"""Request bodies of the control plane API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class SpecBody(BaseModel):
+    """A spec as plain data (paths absolute, as the CLI resolves them) and the file it came from."""
+
+    spec: dict[str, Any]
+    source: str | None = None
+
+
+class DeploymentCreate(SpecBody):
+    all_traffic: bool = False
+
+
+class EndpointUpdate(BaseModel):
+    spec: dict[str, Any] | None = None
+    source: str | None = None
+    traffic: dict[str, int] | None = None
+    mirror_traffic: dict[str, int] | None = None
+
+
+class DeploymentUpdate(BaseModel):
+    spec: dict[str, Any] | None = None
+    source: str | None = None
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="`--set key.path=value` overrides"
+    )
+    only_if_changed: bool = Field(
+        default=False, description="Leave the deployment alone when the spec equals the stored one"
+    )
+
+
+class SpecCheck(BaseModel):
+    kind: Literal["online-endpoint", "online-deployment"]
+    spec: dict[str, Any]
+
+
+class RegenerateKeys(BaseModel):
+    key_type: Literal["primary", "secondary"] = Field(alias="keyType")
+
+    model_config = {"populate_by_name": True}

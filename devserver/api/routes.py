@@ -1,0 +1,141 @@
+"""Control plane routes: online endpoints and their deployments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from epdev.devserver.api.auth import require_admin
+from epdev.devserver.api.models import (
+    DeploymentCreate,
+    DeploymentUpdate,
+    EndpointUpdate,
+    RegenerateKeys,
+    SpecBody,
+    SpecCheck,
+)
+from epdev.devserver.control import Control
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+public = APIRouter(prefix="/api/v1")
+
+View = dict[str, Any]
+
+
+def control(request: Request) -> Control:
+    found: Control = request.app.state.control
+    return found
+
+
+ControlDep = Annotated[Control, Depends(control)]
+
+
+@public.get("/health", tags=["server"])
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness of the devserver itself (no token needed)."""
+    return {"status": "ok", "version": request.app.version}
+
+
+@router.get("/online-endpoints", tags=["online endpoints"])
+async def list_endpoints(ctl: ControlDep) -> list[View]:
+    return [ctl.endpoint_view(name) for name in ctl.endpoints]
+
+
+@router.post("/online-endpoints", status_code=201, tags=["online endpoints"])
+async def create_endpoint(body: SpecBody, ctl: ControlDep) -> View:
+    return await ctl.create_endpoint(body.spec, body.source)
+
+
+@router.get("/online-endpoints/{name}", tags=["online endpoints"])
+async def show_endpoint(name: str, ctl: ControlDep) -> View:
+    return ctl.endpoint_view(name)
+
+
+@router.patch("/online-endpoints/{name}", tags=["online endpoints"])
+async def update_endpoint(name: str, body: EndpointUpdate, ctl: ControlDep) -> View:
+    return await ctl.update_endpoint(
+        name,
+        data=body.spec,
+        source=body.source,
+        traffic=body.traffic,
+        mirror_traffic=body.mirror_traffic,
+    )
+
+
+@router.delete("/online-endpoints/{name}", status_code=204, tags=["online endpoints"])
+async def delete_endpoint(name: str, ctl: ControlDep) -> Response:
+    await ctl.delete_endpoint(name)
+    return Response(status_code=204)
+
+
+@router.post("/online-endpoints/{name}/list-keys", tags=["online endpoints"])
+async def list_keys(name: str, ctl: ControlDep) -> dict[str, str]:
+    return ctl.credentials(name)
+
+
+@router.post("/online-endpoints/{name}/regenerate-keys", tags=["online endpoints"])
+async def regenerate_keys(name: str, body: RegenerateKeys, ctl: ControlDep) -> dict[str, str]:
+    return await ctl.regenerate_key(name, body.key_type)
+
+
+@router.get("/online-endpoints/{endpoint}/deployments", tags=["online deployments"])
+async def list_deployments(endpoint: str, ctl: ControlDep) -> list[View]:
+    entry = ctl.endpoint(endpoint)
+    return [ctl.deployment_view(endpoint, name) for name in entry.deployments]
+
+
+@router.post(
+    "/online-endpoints/{endpoint}/deployments", status_code=202, tags=["online deployments"]
+)
+async def create_deployment(endpoint: str, body: DeploymentCreate, ctl: ControlDep) -> View:
+    return await ctl.create_deployment(endpoint, body.spec, body.source, body.all_traffic)
+
+
+@router.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online deployments"])
+async def show_deployment(endpoint: str, name: str, ctl: ControlDep) -> View:
+    return ctl.deployment_view(endpoint, name)
+
+
+@router.patch(
+    "/online-endpoints/{endpoint}/deployments/{name}", status_code=202, tags=["online deployments"]
+)
+async def update_deployment(
+    endpoint: str, name: str, body: DeploymentUpdate, ctl: ControlDep
+) -> View:
+    quiet = body.only_if_changed and body.spec is not None and not body.set
+    if quiet and body.spec is not None and ctl.unchanged(endpoint, name, body.spec):
+        return ctl.deployment_view(endpoint, name)
+    return await ctl.update_deployment(
+        endpoint, name, data=body.spec, overrides=body.set, source=body.source
+    )
+
+
+@router.delete(
+    "/online-endpoints/{endpoint}/deployments/{name}", status_code=204, tags=["online deployments"]
+)
+async def delete_deployment(endpoint: str, name: str, ctl: ControlDep) -> Response:
+    await ctl.delete_deployment(endpoint, name)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/online-endpoints/{endpoint}/deployments/{name}/logs",
+    response_class=PlainTextResponse,
+    tags=["online deployments"],
+)
+async def deployment_logs(
+    endpoint: str,
+    name: str,
+    ctl: ControlDep,
+    lines: Annotated[int | None, Query(ge=1, description="Return only the last N lines")] = None,
+) -> str:
+    return ctl.logs(endpoint, name, lines)
+
+
+@router.post("/validate", tags=["server"])
+async def validate(body: SpecCheck, ctl: ControlDep) -> dict[str, bool]:
+    """Check a spec as create or update would, without changing anything."""
+    ctl.check(body.kind, body.spec)
+    return {"valid": True}

@@ -1,0 +1,118 @@
+"""What every command shares: az-compatible options, the client, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from epdev.devserver.cli.output import FORMATS
+from epdev.devserver.client import Client, ClientError, Connection
+from epdev.devserver.home import Home
+from epdev.devserver.server import ServerError
+from epdev.specs import SpecError
+from epdev.specs.kinds import SpecKind
+from epdev.specs.loader import LoadedSpec, load_spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """Exit non-zero with one line on stderr."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def fails_cleanly(func: F) -> F:
+    """Turn our known errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ClientError, ServerError) as exc:
+            raise Failure(str(exc)) from None
+        except SpecError as exc:
+            raise Failure(_spec_message(exc)) from None
+        except OSError as exc:
+            raise Failure(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _spec_message(exc: SpecError) -> str:
+    # One line for the first problem; further ones follow on their own lines (still an error).
+    lines = [str(issue) for issue in exc.issues]
+    return (
+        lines[0]
+        if len(lines) == 1
+        else f"{lines[0]} (and {len(lines) - 1} more)\n"
+        + "\n".join(f"  {line}" for line in lines[1:])
+    )
+
+
+def output_option(func: F) -> F:
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(FORMATS),
+        default="json",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def az_compat(func: F) -> F:
+    """Accept az ml's workspace flags so scripts port unchanged; they mean nothing locally."""
+    for name, short in (
+        ("--resource-group", "-g"),
+        ("--workspace-name", "-w"),
+        ("--subscription", None),
+    ):
+        decls = [name] if short is None else [name, short]
+        func = click.option(*decls, hidden=True, default=None, expose_value=False)(func)
+    func = click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
+    return func
+
+
+def client() -> Client:
+    return Client(Connection.discover(Home()))
+
+
+def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
+    """`--set key.path=value`, the value read as YAML (so numbers and booleans keep their type)."""
+    result: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise Failure(f"--set {item!r}: use KEY=VALUE, e.g. --set instance_count=2")
+        try:
+            result[key.strip()] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            result[key.strip()] = raw
+    return result
+
+
+def load_file(path: str, kind: SpecKind, overrides: dict[str, Any] | None = None) -> LoadedSpec:
+    loaded = load_spec(Path(path), kind, overrides=overrides)
+    note = loaded.cloud_only_note()
+    if note:
+        click.echo(f"note: {note}", err=True)
+    return loaded
+
+
+def spec_payload(loaded: LoadedSpec) -> dict[str, Any]:
+    data: dict[str, Any] = loaded.spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return data
+
+
+def progress(text: str) -> None:
+    if sys.stderr.isatty():
+        click.echo(text, err=True, nl=False)

@@ -1,0 +1,184 @@
+"""`epdev online-deployment ...`, after `az ml online-deployment ...`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from epdev.devserver.cli.common import (
+    Failure,
+    az_compat,
+    client,
+    fails_cleanly,
+    load_file,
+    output_option,
+    parse_set,
+    progress,
+    spec_payload,
+)
+from epdev.devserver.cli.output import emit
+from epdev.devserver.client import Client
+
+TERMINAL = ("Succeeded", "Failed")
+
+
+@click.group("online-deployment")
+def online_deployment() -> None:
+    """Manage online deployments."""
+
+
+def wait_for(api: Client, endpoint: str, name: str, interval: float = 0.2) -> dict[str, Any]:
+    """Poll until the deployment leaves Creating/Updating; fail with its error if it failed."""
+    progress(f"waiting for deployment {name} ")
+    while True:
+        view = api.get_deployment(endpoint, name)
+        if view["provisioning_state"] in TERMINAL:
+            progress("\n")
+            break
+        progress(".")
+        time.sleep(interval)
+    if view["provisioning_state"] == "Failed":
+        raise Failure(
+            f"deployment {name} failed: {view.get('error')} (see `epdev online-deployment "
+            f"get-logs --name {name} --endpoint-name {endpoint}`)"
+        )
+    return view
+
+
+def _load(
+    file: str, name: str | None, endpoint: str | None, sets: tuple[str, ...]
+) -> tuple[str, Any]:
+    overrides = parse_set(sets)
+    if name:
+        overrides["name"] = name
+    if endpoint:
+        overrides["endpoint_name"] = endpoint
+    loaded = load_file(file, "online-deployment", overrides)
+    endpoint_name = getattr(loaded.spec, "endpoint_name", None)
+    if not endpoint_name:
+        raise Failure(f"{file}: endpoint_name is not set; give --endpoint-name")
+    return str(endpoint_name), loaded
+
+
+@online_deployment.command("create")
+@click.option("-f", "--file", "file", required=True, type=click.Path(dir_okay=False))
+@click.option("-n", "--name", help="Deployment name (overrides the file's).")
+@click.option("-e", "--endpoint-name", help="Endpoint name (overrides the file's).")
+@click.option(
+    "--all-traffic", is_flag=True, help="Give this deployment 100% of the traffic once ready."
+)
+@click.option(
+    "--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready."
+)
+@click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=2.")
+@output_option
+@az_compat
+@fails_cleanly
+def create(
+    file: str,
+    name: str | None,
+    endpoint_name: str | None,
+    all_traffic: bool,
+    no_wait: bool,
+    sets: tuple[str, ...],
+    output: str,
+) -> None:
+    """Create a deployment from a YAML file and wait until it serves."""
+    endpoint, loaded = _load(file, name, endpoint_name, sets)
+    with client() as api:
+        view = api.create_deployment(
+            endpoint, spec_payload(loaded), str(Path(file).resolve()), all_traffic
+        )
+        if not no_wait:
+            view = wait_for(api, endpoint, loaded.name)
+    emit(view, output, "deployment")
+
+
+@online_deployment.command("update")
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
+@click.option("-n", "--name", help="Deployment name.")
+@click.option("-e", "--endpoint-name", help="Endpoint name.")
+@click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=3.")
+@click.option("--no-wait", is_flag=True)
+@output_option
+@az_compat
+@fails_cleanly
+def update(
+    file: str | None,
+    name: str | None,
+    endpoint_name: str | None,
+    sets: tuple[str, ...],
+    no_wait: bool,
+    output: str,
+) -> None:
+    """Update a deployment from a file, or change fields of the stored one with --set."""
+    with client() as api:
+        if file:
+            endpoint, loaded = _load(file, name, endpoint_name, sets)
+            deployment = loaded.name
+            view = api.update_deployment(
+                endpoint, deployment, spec=spec_payload(loaded), source=str(Path(file).resolve())
+            )
+        else:
+            if not (name and endpoint_name and sets):
+                raise Failure("give --file, or --name, --endpoint-name and at least one --set")
+            endpoint, deployment = endpoint_name, name
+            view = api.update_deployment(endpoint, deployment, overrides=parse_set(sets))
+        if not no_wait:
+            view = wait_for(api, endpoint, deployment)
+    emit(view, output, "deployment")
+
+
+@online_deployment.command("show")
+@click.option("-n", "--name", required=True)
+@click.option("-e", "--endpoint-name", required=True)
+@output_option
+@az_compat
+@fails_cleanly
+def show(name: str, endpoint_name: str, output: str) -> None:
+    """Show a deployment and its provisioning state."""
+    with client() as api:
+        emit(api.get_deployment(endpoint_name, name), output, "deployment")
+
+
+@online_deployment.command("list")
+@click.option("-e", "--endpoint-name", required=True)
+@output_option
+@az_compat
+@fails_cleanly
+def list_(endpoint_name: str, output: str) -> None:
+    """List an endpoint's deployments."""
+    with client() as api:
+        emit(api.list_deployments(endpoint_name), output, "deployment")
+
+
+@online_deployment.command("delete")
+@click.option("-n", "--name", required=True)
+@click.option("-e", "--endpoint-name", required=True)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-wait", is_flag=True, hidden=True)
+@az_compat
+@fails_cleanly
+def delete(name: str, endpoint_name: str, yes: bool, no_wait: bool) -> None:
+    """Delete a deployment (it must have no traffic)."""
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete deployment {name!r} of endpoint {endpoint_name!r}?", abort=True)
+    with client() as api:
+        api.delete_deployment(endpoint_name, name)
+
+
+@online_deployment.command("get-logs")
+@click.option("-n", "--name", required=True)
+@click.option("-e", "--endpoint-name", required=True)
+@click.option("-l", "--lines", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--container", hidden=True, help="Accepted for az compatibility.")
+@az_compat
+@fails_cleanly
+def get_logs(name: str, endpoint_name: str, lines: int | None, container: str | None) -> None:
+    """Print the deployment's logs: its instances' output and epdev's own notes."""
+    with client() as api:
+        click.echo(api.deployment_logs(endpoint_name, name, lines), nl=False)

@@ -1,0 +1,232 @@
+"""The devserver's HTTP client, shared by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from epdev.devserver.home import Home
+
+SERVER_ENV = "EPDEV_SERVER"
+
+
+class ClientError(Exception):
+    """A call to the devserver failed; the message is one line a user can act on."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotRunning(ClientError):
+    pass
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Trust epdev's local CA (or the system's store when there is no bundle)."""
+    return (
+        ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    )
+
+
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    admin_token: str
+    ca_bundle: str | None
+
+    @classmethod
+    def discover(cls, home: Home | None = None) -> Connection:
+        """Find the devserver: `EPDEV_SERVER`, else this home's `server.json`."""
+        home = home or Home()
+        token = os.environ.get("EPDEV_ADMIN_TOKEN") or home.admin_token()
+        explicit = os.environ.get(SERVER_ENV)
+        if explicit:
+            ca = os.environ.get("EPDEV_CA_BUNDLE") or (
+                str(home.ca_bundle) if home.ca_bundle.exists() else None
+            )
+            if token is None:
+                raise NotRunning(
+                    f"no admin token: set EPDEV_ADMIN_TOKEN or EPDEV_HOME for {explicit}"
+                )
+            return cls(explicit.rstrip("/"), token, ca)
+        info = home.running_server()
+        if info is None or token is None:
+            raise NotRunning(
+                f"no devserver is running for EPDEV_HOME={home.root}; start one with "
+                "`epdev serve --detach`"
+            )
+        return cls(info.url, token, info.ca_bundle)
+
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl_context(self.ca_bundle) if self.url.startswith("https") else True
+
+
+class Client:
+    """Synchronous client of the control plane (and of scoring URIs, for `invoke`)."""
+
+    def __init__(self, connection: Connection, timeout: float = 30.0) -> None:
+        self.connection = connection
+        self._http = httpx.Client(
+            base_url=connection.url,
+            headers={"Authorization": f"Bearer {connection.admin_token}"},
+            verify=connection.verify(),
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, f"/api/v1{path}", **kwargs)
+        except httpx.ConnectError as exc:
+            raise NotRunning(
+                f"cannot reach the devserver at {self.connection.url}: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"request to the devserver failed: {exc}") from None
+        if response.status_code >= 400:
+            raise ClientError(_error_message(response), response.status_code)
+        if response.status_code == 204:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # Online endpoints
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/online-endpoints")
+        return result
+
+    def get_endpoint(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/online-endpoints/{name}")
+        return result
+
+    def create_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/online-endpoints", json={"spec": spec, "source": source}
+        )
+        return result
+
+    def update_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
+        body = {k: v for k, v in changes.items() if v is not None}
+        result: dict[str, Any] = self._call("PATCH", f"/online-endpoints/{name}", json=body)
+        return result
+
+    def delete_endpoint(self, name: str) -> None:
+        self._call("DELETE", f"/online-endpoints/{name}")
+
+    def get_credentials(self, name: str) -> dict[str, str]:
+        result: dict[str, str] = self._call("POST", f"/online-endpoints/{name}/list-keys")
+        return result
+
+    def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
+        result: dict[str, str] = self._call(
+            "POST", f"/online-endpoints/{name}/regenerate-keys", json={"keyType": key_type}
+        )
+        return result
+
+    # Online deployments
+
+    def list_deployments(self, endpoint: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments"
+        )
+        return result
+
+    def get_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}"
+        )
+        return result
+
+    def create_deployment(
+        self, endpoint: str, spec: dict[str, Any], source: str | None, all_traffic: bool
+    ) -> dict[str, Any]:
+        body = {"spec": spec, "source": source, "all_traffic": all_traffic}
+        result: dict[str, Any] = self._call(
+            "POST", f"/online-endpoints/{endpoint}/deployments", json=body
+        )
+        return result
+
+    def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        spec: dict[str, Any] | None = None,
+        source: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        only_if_changed: bool = False,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "spec": spec,
+            "source": source,
+            "set": overrides or {},
+            "only_if_changed": only_if_changed,
+        }
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
+        )
+        return result
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
+
+    def deployment_logs(self, endpoint: str, name: str, lines: int | None) -> str:
+        params = {"lines": lines} if lines else {}
+        result: str = self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs", params=params
+        )
+        return result
+
+    def validate(self, kind: str, spec: dict[str, Any]) -> None:
+        self._call("POST", "/validate", json={"kind": kind, "spec": spec})
+
+    # Data plane
+
+    def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        """Call the endpoint's scoring URI with its primary key, as a user's code would."""
+        view = self.get_endpoint(endpoint)
+        key = self.get_credentials(endpoint)["primaryKey"]
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        try:
+            return self._http.post(view["scoring_uri"], content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"calling {view['scoring_uri']} failed: {exc}") from None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text.strip()[:500]}"
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        if "message" in payload:
+            return str(payload["message"])
+        if "detail" in payload:
+            return str(payload["detail"])
+    return f"HTTP {response.status_code}: {payload}"

@@ -1,0 +1,525 @@
+"""The control plane's state: endpoints, deployments, keys and traffic, kept in step with the store.
+
+Every change is validated in full before anything is written or started, so a rejected request
+leaves the stored state, the routes and the running instances exactly as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psutil
+
+from epdev.devserver.errors import BadRequest, Conflict, NotFound
+from epdev.devserver.home import Home
+from epdev.devserver.keys import new_key
+from epdev.devserver.logs import DeploymentLog, tail
+from epdev.devserver.routing import Route, RouteTable
+from epdev.devserver.store import DeploymentRow, EndpointRow, Store
+from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
+from epdev.runtimes import Runtime
+from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, validate_traffic
+from epdev.specs.kinds import SpecKind
+from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
+
+log = logging.getLogger("epdev.devserver")
+
+KeyType = Literal["primary", "secondary"]
+
+
+@dataclass
+class EndpointEntry:
+    row: EndpointRow
+    spec: OnlineEndpoint
+    deployments: dict[str, DeploymentEntry] = field(default_factory=dict)
+
+
+@dataclass
+class DeploymentEntry:
+    row: DeploymentRow
+    runner: DeploymentRunner
+    task: asyncio.Task[None] | None = None
+
+
+class Control:
+    """Owns the endpoints and deployments of one devserver."""
+
+    def __init__(self, home: Home, runtime: Runtime, base_url: str) -> None:
+        self.home = home
+        self.runtime = runtime
+        self.base_url = base_url.rstrip("/")
+        self.store = Store(home.database)
+        self.endpoints: dict[str, EndpointEntry] = {}
+        self.routes = RouteTable()
+        self._lock = asyncio.Lock()
+
+    # Life cycle
+
+    async def restore(self) -> None:
+        """Bring back what the store holds: endpoints, keys, traffic, and running instances."""
+        self._reap_leftover_instances()
+        for row in self.store.endpoints():
+            spec = self._validated_stored("online-endpoint", row.spec, row.name)
+            if not isinstance(spec, OnlineEndpoint):
+                continue
+            self.endpoints[row.name] = EndpointEntry(row=row, spec=spec)
+        for drow in self.store.deployments():
+            entry = self.endpoints.get(drow.endpoint)
+            if entry is None:
+                continue
+            if drow.state == ProvisioningState.DELETING:
+                self.store.delete_deployment(drow.endpoint, drow.name)
+                continue
+            dspec = self._validated_stored("online-deployment", drow.spec, drow.name)
+            if not isinstance(dspec, OnlineDeployment):
+                continue
+            runner = self._runner(drow.endpoint, dspec)
+            dentry = DeploymentEntry(row=drow, runner=runner)
+            entry.deployments[drow.name] = dentry
+            if drow.state == ProvisioningState.FAILED:
+                runner.state, runner.error = ProvisioningState.FAILED, drow.error
+            else:
+                runner.note("devserver restarted: bringing the instances back")
+                dentry.task = asyncio.create_task(self._provision(entry, dentry, None, False))
+        self._rebuild_routes()
+
+    async def shutdown(self) -> None:
+        """Stop every instance; the store keeps everything for the next start."""
+        for entry in self.endpoints.values():
+            for dentry in entry.deployments.values():
+                if dentry.task is not None:
+                    dentry.task.cancel()
+        runners = [d.runner for e in self.endpoints.values() for d in e.deployments.values()]
+        await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
+        for runner in runners:
+            runner.log.close()
+        self.store.close()
+
+    def _reap_leftover_instances(self) -> None:
+        for pid in self.store.instance_pids():
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                proc = psutil.Process(pid)
+                if "epdev.runtimes.worker" in " ".join(proc.cmdline()):
+                    os.kill(pid, signal.SIGKILL)
+            self.store.remove_instance_pid(pid)
+
+    def _validated_stored(
+        self, kind: SpecKind, data: dict[str, Any], name: str
+    ) -> OnlineEndpoint | OnlineDeployment | None:
+        try:
+            spec = validate_spec(kind, data, check_files=False).spec
+        except SpecError as exc:
+            log.error("stored %s %s no longer validates: %s", kind, name, exc)
+            return None
+        return spec if isinstance(spec, OnlineEndpoint | OnlineDeployment) else None
+
+    # Endpoints
+
+    def endpoint(self, name: str) -> EndpointEntry:
+        entry = self.endpoints.get(name)
+        if entry is None:
+            raise NotFound(f"online endpoint {name!r} does not exist")
+        return entry
+
+    async def create_endpoint(self, data: dict[str, Any], source: str | None) -> dict[str, Any]:
+        async with self._lock:
+            spec = self._validate_endpoint(data)
+            if spec.name in self.endpoints:
+                raise Conflict(
+                    f"online endpoint {spec.name!r} already exists; use `online-endpoint update`"
+                )
+            self._check_traffic(spec.name, {}, spec.traffic, spec.mirror_traffic)
+            row = EndpointRow(
+                name=spec.name,
+                spec=_dump(spec),
+                source=source,
+                primary_key=new_key(),
+                secondary_key=new_key(),
+                traffic=dict(spec.traffic),
+                mirror_traffic=dict(spec.mirror_traffic),
+            )
+            self.store.put_endpoint(row)
+            self.endpoints[spec.name] = EndpointEntry(row=row, spec=spec)
+            self._rebuild_routes()
+            return self.endpoint_view(spec.name)
+
+    async def update_endpoint(
+        self,
+        name: str,
+        *,
+        data: dict[str, Any] | None = None,
+        source: str | None = None,
+        traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        async with self._lock:
+            entry = self.endpoint(name)
+            spec = entry.spec
+            new_traffic = dict(entry.row.traffic)
+            new_mirror = dict(entry.row.mirror_traffic)
+            if data is not None:
+                spec = self._validate_endpoint(data)
+                if spec.name != name:
+                    raise BadRequest(f"the spec names endpoint {spec.name!r}, not {name!r}")
+                if "traffic" in spec.model_fields_set:
+                    new_traffic = dict(spec.traffic)
+                if "mirror_traffic" in spec.model_fields_set:
+                    new_mirror = dict(spec.mirror_traffic)
+            if traffic is not None:
+                new_traffic = dict(traffic)
+            if mirror_traffic is not None:
+                new_mirror = {**new_mirror, **mirror_traffic}
+            new_traffic = {n: p for n, p in new_traffic.items() if p or n in entry.deployments}
+            new_mirror = {n: p for n, p in new_mirror.items() if p}
+            self._check_traffic(name, entry.deployments, new_traffic, new_mirror)
+            row = EndpointRow(**{**entry.row.__dict__})
+            row.spec, row.traffic, row.mirror_traffic = _dump(spec), new_traffic, new_mirror
+            if source is not None:
+                row.source = source
+            self.store.put_endpoint(row)
+            entry.row, entry.spec = row, spec
+            self._rebuild_routes()
+            return self.endpoint_view(name)
+
+    async def delete_endpoint(self, name: str) -> None:
+        async with self._lock:
+            entry = self.endpoint(name)
+            with self.store.transaction() as db:
+                self.store.delete_endpoint(name, db)
+            del self.endpoints[name]
+            self._rebuild_routes()
+        await asyncio.gather(*(self._retire(d) for d in entry.deployments.values()))
+
+    def credentials(self, name: str) -> dict[str, str]:
+        entry = self.endpoint(name)
+        if entry.spec.auth_mode != "key":
+            raise BadRequest(
+                f"endpoint {name!r} uses auth_mode {entry.spec.auth_mode}; this devserver issues "
+                "keys only (auth_mode: key)"
+            )
+        return {"primaryKey": entry.row.primary_key, "secondaryKey": entry.row.secondary_key}
+
+    async def regenerate_key(self, name: str, key_type: KeyType) -> dict[str, str]:
+        async with self._lock:
+            entry = self.endpoint(name)
+            row = EndpointRow(**{**entry.row.__dict__})
+            if key_type == "primary":
+                row.primary_key = new_key()
+            else:
+                row.secondary_key = new_key()
+            self.store.put_endpoint(row)
+            entry.row = row
+            self._rebuild_routes()
+        return self.credentials(name)
+
+    # Deployments
+
+    def deployment(self, endpoint: str, name: str) -> DeploymentEntry:
+        entry = self.endpoint(endpoint)
+        dentry = entry.deployments.get(name)
+        if dentry is None:
+            raise NotFound(f"deployment {name!r} does not exist in online endpoint {endpoint!r}")
+        return dentry
+
+    async def create_deployment(
+        self, endpoint: str, data: dict[str, Any], source: str | None, all_traffic: bool
+    ) -> dict[str, Any]:
+        async with self._lock:
+            entry = self.endpoint(endpoint)
+            spec = self._validate_deployment(endpoint, data)
+            if spec.name in entry.deployments:
+                raise Conflict(
+                    f"deployment {spec.name!r} already exists in online endpoint {endpoint!r}; "
+                    "use `online-deployment update`"
+                )
+            row = DeploymentRow(
+                endpoint=endpoint,
+                name=spec.name,
+                spec=_dump(spec),
+                source=source,
+                state=ProvisioningState.CREATING,
+            )
+            self.store.put_deployment(row)
+            runner = self._runner(endpoint, spec)
+            dentry = DeploymentEntry(row=row, runner=runner)
+            entry.deployments[spec.name] = dentry
+            self._rebuild_routes()
+            dentry.task = asyncio.create_task(self._provision(entry, dentry, None, all_traffic))
+            return self.deployment_view(endpoint, spec.name)
+
+    async def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        data: dict[str, Any] | None,
+        overrides: dict[str, Any] | None,
+        source: str | None,
+    ) -> dict[str, Any]:
+        async with self._lock:
+            dentry = self.deployment(endpoint, name)
+            if dentry.task is not None and not dentry.task.done():
+                raise Conflict(
+                    f"deployment {name!r} is {dentry.runner.state.value.lower()}; wait until it "
+                    "finishes before updating it again"
+                )
+            merged = dict(data) if data is not None else dict(dentry.row.spec)
+            if overrides:
+                merged = apply_overrides(merged, overrides)
+            spec = self._validate_deployment(endpoint, merged)
+            if spec.name != name:
+                raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
+            entry = self.endpoint(endpoint)
+            dentry.runner.state = ProvisioningState.UPDATING
+            dentry.runner.error = None
+            self.store.set_deployment_state(endpoint, name, ProvisioningState.UPDATING, None)
+            if source is not None:
+                dentry.row.source = source
+            dentry.task = asyncio.create_task(self._provision(entry, dentry, spec, False))
+            return self.deployment_view(endpoint, name)
+
+    def check(self, kind: SpecKind, data: dict[str, Any]) -> None:
+        """Validate a spec as create or update would, changing nothing (for apply and dry runs)."""
+        if kind == "online-endpoint":
+            self._validate_endpoint(data)
+            return
+        endpoint = data.get("endpoint_name")
+        if not isinstance(endpoint, str):
+            raise BadRequest("endpoint_name is not set")
+        self._validate_deployment(endpoint, data)
+
+    def unchanged(self, endpoint: str, name: str, data: dict[str, Any]) -> bool:
+        """True when `data` is exactly the deployment's stored spec."""
+        dentry = self.deployment(endpoint, name)
+        candidate = _dump(self._validate_deployment(endpoint, data))
+        return candidate == dentry.row.spec and dentry.runner.state == ProvisioningState.SUCCEEDED
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        async with self._lock:
+            entry = self.endpoint(endpoint)
+            dentry = self.deployment(endpoint, name)
+            live = entry.row.traffic.get(name, 0)
+            mirrored = entry.row.mirror_traffic.get(name, 0)
+            if live or mirrored:
+                kind = "live" if live else "mirror"
+                raise BadRequest(
+                    f"deployment {name!r} has {live or mirrored}% of endpoint {endpoint!r}'s "
+                    f"{kind} traffic; move that traffic to another deployment first "
+                    "(online-endpoint update --traffic ...)"
+                )
+            self.store.delete_deployment(endpoint, name)
+            del entry.deployments[name]
+            traffic = {n: p for n, p in entry.row.traffic.items() if n != name}
+            if traffic != entry.row.traffic:
+                row = EndpointRow(**{**entry.row.__dict__})
+                row.traffic = traffic
+                self.store.put_endpoint(row)
+                entry.row = row
+            self._rebuild_routes()
+        await self._retire(dentry)
+        self.home.deployment_log(endpoint, name).unlink(missing_ok=True)
+
+    def logs(self, endpoint: str, name: str, lines: int | None) -> str:
+        self.deployment(endpoint, name)
+        return tail(self.home.deployment_log(endpoint, name), lines)
+
+    # Views
+
+    def scoring_uri(self, endpoint: str) -> str:
+        return f"{self.base_url}/endpoints/{endpoint}/score"
+
+    def endpoint_view(self, name: str) -> dict[str, Any]:
+        entry = self.endpoint(name)
+        spec = entry.spec
+        return {
+            "name": name,
+            "description": spec.description,
+            "tags": spec.tags,
+            "properties": spec.properties,
+            "auth_mode": spec.auth_mode,
+            "kind": "Managed",
+            "provisioning_state": "Succeeded",
+            "scoring_uri": self.scoring_uri(name),
+            "openapi_uri": f"{self.base_url}/endpoints/{name}/swagger.json",
+            "traffic": entry.row.traffic,
+            "mirror_traffic": entry.row.mirror_traffic,
+            "deployments": list(entry.deployments),
+            "source": entry.row.source,
+            "created_at": _iso(entry.row.created_at),
+            "updated_at": _iso(entry.row.updated_at),
+            "cloud_only": spec.cloud_only_in_use(),
+        }
+
+    def deployment_view(self, endpoint: str, name: str) -> dict[str, Any]:
+        dentry = self.deployment(endpoint, name)
+        runner = dentry.runner
+        spec = runner.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        spec.pop("$schema", None)
+        return {
+            **spec,
+            "endpoint_name": endpoint,
+            "provisioning_state": runner.state.value,
+            "error": runner.error,
+            "runtime": self.runtime.name,
+            "ready_instances": runner.ready_instances,
+            "source": dentry.row.source,
+            "created_at": _iso(dentry.row.created_at),
+            "updated_at": _iso(dentry.row.updated_at),
+            "cloud_only": runner.spec.cloud_only_in_use(),
+        }
+
+    # Internals
+
+    def _runner(self, endpoint: str, spec: OnlineDeployment) -> DeploymentRunner:
+        def record(pid: int, alive: bool) -> None:
+            if alive:
+                self.store.add_instance_pid(pid, endpoint, spec.name)
+            else:
+                self.store.remove_instance_pid(pid)
+
+        return DeploymentRunner(
+            endpoint,
+            spec,
+            runtime=self.runtime,
+            work_root=self.home.instances_dir / endpoint / spec.name,
+            log=DeploymentLog(self.home.deployment_log(endpoint, spec.name)),
+            on_pids=record,
+        )
+
+    async def _provision(
+        self,
+        entry: EndpointEntry,
+        dentry: DeploymentEntry,
+        new_spec: OnlineDeployment | None,
+        all_traffic: bool,
+    ) -> None:
+        runner = dentry.runner
+        name = runner.name
+        try:
+            await runner.start(new_spec)
+        except DeploymentFailed as exc:
+            runner.state = ProvisioningState.FAILED
+            runner.error = (
+                str(exc)
+                if new_spec is None
+                else f"update failed, the previous version keeps serving: {exc}"
+            )
+            self.store.set_deployment_state(entry.row.name, name, runner.state, runner.error)
+            return
+        async with self._lock:
+            if entry.deployments.get(name) is not dentry:
+                return  # deleted while starting
+            runner.state, runner.error = ProvisioningState.SUCCEEDED, None
+            if new_spec is not None:
+                dentry.row.spec = _dump(new_spec)
+            dentry.row.state, dentry.row.error = runner.state, None
+            self.store.put_deployment(dentry.row)
+            if all_traffic:
+                row = EndpointRow(**{**entry.row.__dict__})
+                row.traffic = {n: (100 if n == name else 0) for n in entry.deployments}
+                row.mirror_traffic = {n: p for n, p in row.mirror_traffic.items() if n != name}
+                self.store.put_endpoint(row)
+                entry.row = row
+            self._rebuild_routes()
+
+    async def _retire(self, dentry: DeploymentEntry) -> None:
+        dentry.runner.state = ProvisioningState.DELETING
+        if dentry.task is not None:
+            dentry.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await dentry.task
+        await dentry.runner.stop()
+        dentry.runner.log.close()
+
+    def _validate_endpoint(self, data: dict[str, Any]) -> OnlineEndpoint:
+        spec = _validate("online-endpoint", data).spec
+        assert isinstance(spec, OnlineEndpoint)
+        return spec
+
+    def _validate_deployment(self, endpoint: str, data: dict[str, Any]) -> OnlineDeployment:
+        data = dict(data)
+        named = data.get("endpoint_name")
+        if named is not None and named != endpoint:
+            raise BadRequest(
+                f"the spec's endpoint_name is {named!r} but the request is for endpoint "
+                f"{endpoint!r}"
+            )
+        data["endpoint_name"] = endpoint
+        spec = _validate("online-deployment", data).spec
+        assert isinstance(spec, OnlineDeployment)
+        if isinstance(spec.model, str):
+            raise BadRequest(
+                f"model: {spec.model!r} is a registered model reference; this devserver runs "
+                "models given by path (model: {path: ...})"
+            )
+        if spec.code_configuration is None:
+            raise BadRequest(
+                "model: an MLflow model with no code_configuration needs the MLflow runtime, which "
+                "this devserver does not have yet; add a code_configuration with a scoring script"
+            )
+        return spec
+
+    def _check_traffic(
+        self,
+        endpoint: str,
+        deployments: dict[str, DeploymentEntry] | dict[str, Any],
+        traffic: dict[str, int],
+        mirror: dict[str, int],
+    ) -> None:
+        for label, split in (("traffic", traffic), ("mirror_traffic", mirror)):
+            missing = sorted(n for n, p in split.items() if p and n not in deployments)
+            if missing:
+                names = ", ".join(repr(n) for n in missing)
+                raise BadRequest(
+                    f"{label} names deployment(s) {names} that endpoint {endpoint!r} does not have"
+                )
+        try:
+            validate_traffic(traffic)
+            validate_traffic(mirror, mirror=True)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        both = sorted(n for n, p in mirror.items() if p and traffic.get(n, 0))
+        if both:
+            raise BadRequest(
+                f"deployment {both[0]!r} has live traffic, so it cannot also receive mirror traffic"
+            )
+
+    def _rebuild_routes(self) -> None:
+        routes: dict[str, Route] = {}
+        for name, entry in self.endpoints.items():
+            pools = {d: dentry.runner.pool for d, dentry in entry.deployments.items()}
+            timeouts = {
+                d: dentry.runner.spec.request_settings.request_timeout_ms / 1000
+                for d, dentry in entry.deployments.items()
+            }
+            routes[name] = Route(
+                name=name,
+                auth_mode=entry.spec.auth_mode,
+                keys=(entry.row.primary_key, entry.row.secondary_key),
+                pools=pools,
+                timeouts=timeouts,
+                traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},
+            )
+        self.routes.replace(routes)
+
+
+def _validate(kind: SpecKind, data: dict[str, Any]) -> LoadedSpec:
+    try:
+        return validate_spec(kind, data)
+    except SpecError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _dump(spec: OnlineEndpoint | OnlineDeployment) -> dict[str, Any]:
+    return spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def _iso(stamp: float) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,255 @@
+"""The data plane: authenticate a scoring call, pick a deployment and an instance, forward it.
+
+This is the hot path, so it is a plain ASGI callable rather than a FastAPI route, and it reads
+an immutable route table that the control plane swaps whole on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from epdev.devserver.keys import bearer, key_matches
+from epdev.devserver.supervisor import Pool
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PREFIX = "/endpoints/"
+DEPLOYMENT_HEADER = "azureml-model-deployment"
+
+# Request headers that belong to the hop between caller and router, or must never reach the
+# scoring script (the caller's key).
+_HOP_HEADERS = frozenset(
+    {
+        b"authorization",
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"content-length",
+        b"te",
+        b"upgrade",
+        b"proxy-authorization",
+        b"expect",
+    }
+)
+_RESPONSE_SKIP = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
+)
+
+
+@dataclass
+class Route:
+    """What the router needs to know about one endpoint."""
+
+    name: str
+    auth_mode: str
+    keys: tuple[str, str]
+    pools: dict[str, Pool]
+    timeouts: dict[str, float]
+    traffic: dict[str, int]
+    _names: list[str] = field(default_factory=list)
+    _bounds: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        total = 0
+        for name, percent in sorted(self.traffic.items()):
+            total += percent
+            self._names.append(name)
+            self._bounds.append(total)
+
+    def choose(self) -> str | None:
+        """A deployment drawn by traffic weight, or None when no deployment has traffic."""
+        if not self._bounds:
+            return None
+        draw = random.randrange(self._bounds[-1])
+        return self._names[bisect.bisect_right(self._bounds, draw)]
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+
+    def replace(self, routes: dict[str, Route]) -> None:
+        self.routes = routes
+
+
+class ScoringRouter:
+    """ASGI app for `/endpoints/{name}/score` (and `/endpoints/{name}/swagger.json`)."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = _header(scope, b"x-request-id") or str(uuid.uuid4())
+        try:
+            await self._handle(scope, receive, send, request_id)
+        except _Reply as reply:
+            await _send_json(
+                send, reply.status, {"message": reply.message}, request_id, reply.extra
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        endpoint_name, _, action = scope["path"][len(PREFIX) :].partition("/")
+        route = self.table.routes.get(endpoint_name)
+        if route is None:
+            raise _Reply(404, f"online endpoint {endpoint_name!r} does not exist")
+        if action not in ("score", "swagger.json"):
+            raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
+        token = bearer(_header(scope, b"authorization"))
+        if token is None:
+            raise _Reply(
+                401, "missing credentials: send the endpoint key as 'Authorization: Bearer <key>'"
+            )
+        if not key_matches(token, *route.keys):
+            raise _Reply(401, "the key is not valid for this endpoint")
+        if action == "swagger.json":
+            raise _Reply(404, "this endpoint's deployments publish no swagger document")
+
+        targeted = _header(scope, DEPLOYMENT_HEADER.encode())
+        if targeted:
+            deployment = targeted
+            if deployment not in route.pools:
+                raise _Reply(
+                    404, f"deployment {deployment!r} does not exist in endpoint {endpoint_name!r}"
+                )
+        else:
+            chosen = route.choose()
+            if chosen is None:
+                raise _Reply(
+                    404,
+                    "no deployment of this endpoint has traffic: set a traffic split "
+                    "(online-endpoint update --traffic) or target one deployment with the "
+                    f"{DEPLOYMENT_HEADER} header",
+                )
+            deployment = chosen
+        slot = route.pools[deployment].pick()
+        if slot is None:
+            raise _Reply(
+                503,
+                f"deployment {deployment!r} has no ready instance",
+                {DEPLOYMENT_HEADER: deployment},
+            )
+
+        body = await _read_body(receive)
+        headers = _forward_headers(scope, request_id)
+        url = slot.url + "/score"
+        query = scope.get("query_string", b"")
+        if query:
+            url += "?" + query.decode("latin-1")
+        timeout = route.timeouts.get(deployment, 5.0)
+        slot.inflight += 1
+        try:
+            async with self.session().request(
+                scope["method"],
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as upstream:
+                payload = await upstream.read()
+                status = upstream.status
+                out = [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in upstream.headers.items()
+                    if k.lower() not in _RESPONSE_SKIP
+                ]
+        except TimeoutError:
+            raise _Reply(
+                408,
+                f"deployment {deployment!r} did not answer within request_timeout_ms "
+                f"({int(timeout * 1000)} ms)",
+                {DEPLOYMENT_HEADER: deployment},
+            ) from None
+        except aiohttp.ClientError:
+            raise _Reply(
+                502,
+                f"deployment {deployment!r}: instance {slot.instance.spec.name} failed while "
+                "handling the request",
+                {DEPLOYMENT_HEADER: deployment},
+            ) from None
+        finally:
+            slot.inflight -= 1
+        out.append((DEPLOYMENT_HEADER.encode(), deployment.encode()))
+        if not any(k == b"x-request-id" for k, _ in out):
+            out.append((b"x-request-id", request_id.encode("latin-1")))
+        out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.extra = extra or {}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _forward_headers(scope: Scope, request_id: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        if key in _HOP_HEADERS:
+            continue
+        name = key.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    headers["x-request-id"] = request_id
+    return headers
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(
+    send: Send, status: int, payload: dict[str, Any], request_id: str, extra: dict[str, str]
+) -> None:
+    body = json.dumps(payload).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode("latin-1")),
+    ]
+    headers.extend((k.encode(), v.encode()) for k, v in extra.items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

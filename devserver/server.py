@@ -1,0 +1,183 @@
+"""Running the devserver: bind, serve over HTTPS, advertise itself in `server.json`, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from epdev.devserver.app import DevserverApp
+from epdev.devserver.client import ssl_context
+from epdev.devserver.control import Control
+from epdev.devserver.home import Home, ServerInfo
+from epdev.devserver.tls import ensure_tls
+from epdev.runtimes.process import ProcessRuntime
+
+log = logging.getLogger("epdev.devserver")
+
+
+class ServerError(Exception):
+    """The devserver cannot start or stop; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 0
+    insecure_http: bool = False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    # A wildcard bind is reached through loopback from this machine.
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def serve(home: Home, options: ServeOptions) -> None:
+    """Run the devserver in the foreground until SIGINT or SIGTERM."""
+    home.ensure()
+    running = home.running_server()
+    if running is not None and running.pid != os.getpid():
+        raise ServerError(
+            f"a devserver is already running for {home.root} at {running.url} (pid {running.pid}); "
+            "stop it with `epdev stop`"
+        )
+    sock = _bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    scheme = "http" if options.insecure_http else "https"
+    url = f"{scheme}://{_url_host(options.host)}:{port}"
+    ssl: dict[str, str] = {}
+    ca_bundle: str | None = None
+    if not options.insecure_http:
+        extra = (
+            ()
+            if options.host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
+            else (options.host,)
+        )
+        files = ensure_tls(home.tls_dir, extra)
+        ssl = {"ssl_certfile": str(files.server_cert), "ssl_keyfile": str(files.server_key)}
+        ca_bundle = str(files.ca_cert)
+    token = home.admin_token(create=True)
+    assert token is not None
+    control = Control(home, ProcessRuntime(), url)
+    info = ServerInfo(url=url, pid=os.getpid(), ca_bundle=ca_bundle, home=str(home.root))
+    app = DevserverApp(control, token, on_ready=lambda: home.write_server(info))
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        **ssl,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    log.info("epdev devserver listening on %s", url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        home.clear_server(os.getpid())
+        sock.close()
+
+
+def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> ServerInfo:
+    """Start `epdev serve` in the background and return once it answers."""
+    home.ensure()
+    running = home.running_server()
+    if running is not None:
+        return running
+    args = [sys.executable, "-m", "epdev.devserver.cli.main", "serve", "--host", options.host]
+    args += ["--port", str(options.port)]
+    if options.insecure_http:
+        args.append("--insecure-http")
+    env = {**os.environ, "EPDEV_HOME": str(home.root)}
+    with home.server_log.open("ab") as out:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(
+                f"the devserver exited with code {proc.returncode} while starting; "
+                f"its log ({home.server_log}) ends with: {_last_line(home.server_log)}"
+            )
+        info = home.read_server()
+        if info is not None and info.pid == proc.pid and _answers(info):
+            return info
+        time.sleep(0.05)
+    proc.kill()
+    raise ServerError(f"the devserver did not answer within {timeout:g} s; see {home.server_log}")
+
+
+def stop(home: Home, timeout: float = 30.0) -> ServerInfo | None:
+    """Stop this home's devserver (SIGTERM, then SIGKILL after `timeout`); None if none ran."""
+    info = home.running_server()
+    if info is None:
+        home.server_file.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and info.is_alive():
+        time.sleep(0.05)
+    if info.is_alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGKILL)
+    home.clear_server(info.pid)
+    return info
+
+
+def _answers(info: ServerInfo) -> bool:
+    verify = ssl_context(info.ca_bundle) if info.url.startswith("https") else True
+    try:
+        response = httpx.get(f"{info.url}/api/v1/health", verify=verify, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty)"

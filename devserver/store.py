@@ -1,0 +1,227 @@
+"""The SQLite store: every endpoint, deployment, key and traffic split survives a restart."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoints (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    source TEXT,
+    primary_key TEXT NOT NULL,
+    secondary_key TEXT NOT NULL,
+    traffic TEXT NOT NULL DEFAULT '{}',
+    mirror_traffic TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    source TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (endpoint, name)
+);
+CREATE TABLE IF NOT EXISTS instance_pids (
+    pid INTEGER PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    deployment TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class EndpointRow:
+    name: str
+    spec: dict[str, Any]
+    source: str | None
+    primary_key: str
+    secondary_key: str
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class DeploymentRow:
+    endpoint: str
+    name: str
+    spec: dict[str, Any]
+    source: str | None
+    state: str
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class Store:
+    """A thin, synchronous layer over SQLite. Writes are small and rare (control plane only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside happen together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # Endpoints
+
+    def endpoints(self) -> list[EndpointRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM endpoints ORDER BY created_at").fetchall()
+        return [_endpoint(row) for row in rows]
+
+    def put_endpoint(self, row: EndpointRow, db: sqlite3.Connection | None = None) -> None:
+        now = time.time()
+        row.created_at = row.created_at or now
+        row.updated_at = now
+        sql = """
+            INSERT INTO endpoints (name, spec, source, primary_key, secondary_key, traffic,
+                                   mirror_traffic, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, source=excluded.source,
+                primary_key=excluded.primary_key, secondary_key=excluded.secondary_key,
+                traffic=excluded.traffic, mirror_traffic=excluded.mirror_traffic,
+                updated_at=excluded.updated_at
+        """
+        values = (
+            row.name,
+            json.dumps(row.spec),
+            row.source,
+            row.primary_key,
+            row.secondary_key,
+            json.dumps(row.traffic),
+            json.dumps(row.mirror_traffic),
+            row.created_at,
+            row.updated_at,
+        )
+        self._write(sql, values, db)
+
+    def delete_endpoint(self, name: str, db: sqlite3.Connection | None = None) -> None:
+        self._write("DELETE FROM endpoints WHERE name = ?", (name,), db)
+
+    # Deployments
+
+    def deployments(self) -> list[DeploymentRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM deployments ORDER BY created_at").fetchall()
+        return [_deployment(row) for row in rows]
+
+    def put_deployment(self, row: DeploymentRow, db: sqlite3.Connection | None = None) -> None:
+        now = time.time()
+        row.created_at = row.created_at or now
+        row.updated_at = now
+        sql = """
+            INSERT INTO deployments (endpoint, name, spec, source, state, error, created_at,
+                                     updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(endpoint, name) DO UPDATE SET spec=excluded.spec, source=excluded.source,
+                state=excluded.state, error=excluded.error, updated_at=excluded.updated_at
+        """
+        values = (
+            row.endpoint,
+            row.name,
+            json.dumps(row.spec),
+            row.source,
+            row.state,
+            row.error,
+            row.created_at,
+            row.updated_at,
+        )
+        self._write(sql, values, db)
+
+    def set_deployment_state(self, endpoint: str, name: str, state: str, error: str | None) -> None:
+        self._write(
+            "UPDATE deployments SET state = ?, error = ?, updated_at = ? "
+            "WHERE endpoint = ? AND name = ?",
+            (state, error, time.time(), endpoint, name),
+            None,
+        )
+
+    def delete_deployment(
+        self, endpoint: str, name: str, db: sqlite3.Connection | None = None
+    ) -> None:
+        self._write("DELETE FROM deployments WHERE endpoint = ? AND name = ?", (endpoint, name), db)
+
+    # Instance processes, so a killed devserver's leftovers can be found on the next start.
+
+    def instance_pids(self) -> list[int]:
+        with self._lock:
+            return [int(r[0]) for r in self._db.execute("SELECT pid FROM instance_pids").fetchall()]
+
+    def add_instance_pid(self, pid: int, endpoint: str, deployment: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO instance_pids (pid, endpoint, deployment) VALUES (?, ?, ?)",
+            (pid, endpoint, deployment),
+            None,
+        )
+
+    def remove_instance_pid(self, pid: int) -> None:
+        self._write("DELETE FROM instance_pids WHERE pid = ?", (pid,), None)
+
+    def _write(self, sql: str, values: tuple[Any, ...], db: sqlite3.Connection | None) -> None:
+        if db is not None:
+            db.execute(sql, values)
+            return
+        with self._lock:
+            self._db.execute(sql, values)
+
+
+def _endpoint(row: sqlite3.Row) -> EndpointRow:
+    return EndpointRow(
+        name=row["name"],
+        spec=json.loads(row["spec"]),
+        source=row["source"],
+        primary_key=row["primary_key"],
+        secondary_key=row["secondary_key"],
+        traffic=json.loads(row["traffic"]),
+        mirror_traffic=json.loads(row["mirror_traffic"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _deployment(row: sqlite3.Row) -> DeploymentRow:
+    return DeploymentRow(
+        endpoint=row["endpoint"],
+        name=row["name"],
+        spec=json.loads(row["spec"]),
+        source=row["source"],
+        state=row["state"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,263 @@
+"""Runs the instances of one deployment, replaces them on update and restarts those that die."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from epdev.devserver.logs import DeploymentLog
+from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
+from epdev.specs import OnlineDeployment
+
+# Backoff between restarts of an instance that keeps dying, in seconds.
+_RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+
+
+class ProvisioningState(enum.StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class DeploymentFailed(Exception):
+    """A deployment's instances could not be brought up; the message says why."""
+
+
+@dataclass(eq=False)
+class Slot:
+    """One ready instance as the router sees it."""
+
+    instance: Instance
+    url: str
+    inflight: int = 0
+
+
+@dataclass
+class Pool:
+    """The ready instances of a deployment; requests go to the one with the fewest in flight."""
+
+    slots: list[Slot] = field(default_factory=list)
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
+
+    def pick(self) -> Slot | None:
+        slots = self.slots
+        if not slots:
+            return None
+        if len(slots) == 1:
+            return slots[0]
+        # Rotate the starting point so ties spread evenly instead of piling on the first slot.
+        start = next(self._turn) % len(slots)
+        best = slots[start]
+        for offset in range(1, len(slots)):
+            slot = slots[(start + offset) % len(slots)]
+            if slot.inflight < best.inflight:
+                best = slot
+        return best
+
+
+@dataclass
+class _Generation:
+    """The instances of one version of the deployment's spec."""
+
+    number: int
+    spec: OnlineDeployment
+    instances: list[Instance] = field(default_factory=list)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: bool = False
+
+
+class DeploymentRunner:
+    """Owns the instances of one deployment."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        spec: OnlineDeployment,
+        *,
+        runtime: Runtime,
+        work_root: Path,
+        log: DeploymentLog,
+        on_pids: Callable[[int, bool], None] = lambda pid, alive: None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = spec.name
+        self.spec = spec
+        self.runtime = runtime
+        self.work_root = work_root
+        self.log = log
+        self.pool = Pool()
+        self.state = ProvisioningState.CREATING
+        self.error: str | None = None
+        self._on_pids = on_pids
+        self._current: _Generation | None = None
+        self._generations = itertools.count(1)
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def ready_instances(self) -> int:
+        return len(self.pool.slots)
+
+    def note(self, message: str) -> None:
+        self.log.write("epdev", "info", message)
+
+    async def start(self, spec: OnlineDeployment | None = None) -> None:
+        """Bring up (or, with a new spec, replace) the instances; raise DeploymentFailed on error.
+
+        New instances start beside the old ones and take over only once all are ready, so an
+        update that fails leaves the previous version serving.
+        """
+        async with self._lock:
+            if self._closed:
+                raise DeploymentFailed("the deployment was deleted")
+            spec = spec or self.spec
+            generation = _Generation(next(self._generations), spec)
+            self.note(
+                f"starting {spec.instance_count} instance(s) with the {self.runtime.name} runtime"
+            )
+            try:
+                # A TaskGroup cancels the other starts as soon as one instance fails.
+                async with asyncio.TaskGroup() as group:
+                    for index in range(spec.instance_count):
+                        group.create_task(self._start_one(generation, index))
+            except BaseException as exc:
+                await self._stop_generation(generation)
+                first = _first_error(exc)
+                if first is None:
+                    raise
+                message = (
+                    str(first)
+                    if isinstance(first, InstanceFailed)
+                    else f"{type(first).__name__}: {first}"
+                )
+                self.note(f"deployment failed: {message}")
+                raise DeploymentFailed(message) from None
+            previous, self._current, self.spec = self._current, generation, spec
+            self.pool.slots = [Slot(inst, inst.url) for inst in generation.instances]
+            generation.watchers = [
+                asyncio.create_task(self._watch(generation, i)) for i in range(spec.instance_count)
+            ]
+            self.note(f"all {spec.instance_count} instance(s) ready")
+        if previous is not None:
+            await self._stop_generation(previous, drain=True)
+
+    async def stop(self) -> None:
+        """Stop every instance for good."""
+        self._closed = True
+        async with self._lock:
+            generation, self._current = self._current, None
+            self.pool.slots = []
+        if generation is not None:
+            await self._stop_generation(generation)
+
+    def instance_spec(self, spec: OnlineDeployment, generation: int, index: int) -> InstanceSpec:
+        code = spec.code_configuration
+        if code is None:
+            raise DeploymentFailed("this deployment has no code_configuration to run")
+        return InstanceSpec(
+            endpoint=self.endpoint,
+            deployment=self.name,
+            index=index,
+            code_dir=code.code,
+            scoring_script=code.scoring_script,
+            model_path=spec.model_path,
+            environment_variables=dict(spec.environment_variables),
+            max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
+            work_dir=self.work_root / f"g{generation}-{index}",
+        )
+
+    async def _start_one(self, generation: _Generation, index: int) -> None:
+        spec = self.instance_spec(generation.spec, generation.number, index)
+        instance = self.runtime.create_instance(spec, self._sink(spec.name))
+        generation.instances.append(instance)
+        timeout = generation.spec.readiness_probe.budget_seconds
+        await instance.start(timeout)
+        if instance.pid is not None:
+            self._on_pids(instance.pid, True)
+
+    def _sink(self, source: str) -> Callable[[str, str], None]:
+        def write(stream: str, line: str) -> None:
+            self.log.write(source, stream, line)
+
+        return write
+
+    async def _watch(self, generation: _Generation, index: int) -> None:
+        """Restart the instance at `index` whenever it dies, with growing pauses."""
+        failures = 0
+        while True:
+            instance = generation.instances[index]
+            code = await instance.wait()
+            if instance.pid is not None:
+                self._on_pids(instance.pid, False)
+            self._remove_slot(instance)
+            if generation.stopping or self._closed:
+                return
+            pause = _RESTART_BACKOFF[min(failures, len(_RESTART_BACKOFF) - 1)]
+            self.note(
+                f"instance {instance.spec.name} exited with code {code}; restarting in {pause:g} s"
+            )
+            await asyncio.sleep(pause)
+            if generation.stopping or self._closed:
+                return
+            spec = self.instance_spec(generation.spec, generation.number, index)
+            replacement = self.runtime.create_instance(spec, self._sink(spec.name))
+            generation.instances[index] = replacement
+            try:
+                await replacement.start(generation.spec.readiness_probe.budget_seconds)
+            except InstanceFailed as exc:
+                failures += 1
+                self.note(f"instance {spec.name} failed to restart: {exc}")
+                continue
+            if generation.stopping or self._closed:
+                await replacement.stop()
+                return
+            failures = 0
+            if replacement.pid is not None:
+                self._on_pids(replacement.pid, True)
+            self.pool.slots = [*self.pool.slots, Slot(replacement, replacement.url)]
+            self.note(f"instance {spec.name} is back")
+
+    def _remove_slot(self, instance: Instance) -> None:
+        self.pool.slots = [slot for slot in self.pool.slots if slot.instance is not instance]
+
+    async def _stop_generation(self, generation: _Generation, *, drain: bool = False) -> None:
+        generation.stopping = True
+        slots = [s for s in self.pool.slots if s.instance in generation.instances]
+        self.pool.slots = [s for s in self.pool.slots if s not in slots]
+        if drain:
+            # Requests already sent to the old instances finish before they stop.
+            for _ in range(100):
+                if all(slot.inflight == 0 for slot in slots):
+                    break
+                await asyncio.sleep(0.05)
+        for watcher in generation.watchers:
+            watcher.cancel()
+        for watcher in generation.watchers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await asyncio.gather(
+            *(inst.stop() for inst in generation.instances), return_exceptions=True
+        )
+        for inst in generation.instances:
+            if inst.pid is not None:
+                self._on_pids(inst.pid, False)
+            shutil.rmtree(inst.spec.work_dir, ignore_errors=True)
+
+
+def _first_error(exc: BaseException) -> Exception | None:
+    """The first ordinary error inside a (possibly nested) exception group, if any."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_error(inner)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, Exception) else None

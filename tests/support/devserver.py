@@ -1,0 +1,113 @@
+"""Start a real devserver as a subprocess in its own home, and drive it through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
+
+
+@dataclass
+class RunningServer:
+    home: Path
+    url: str
+    pid: int
+    ca_bundle: str | None
+
+    @property
+    def admin_token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}
+        env["EPDEV_HOME"] = str(self.home)
+        return env
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `epdev ARGS` against this server's home."""
+        result = subprocess.run(
+            [*EPDEV, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"epdev {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "-o", "json").stdout)
+
+    def api(self) -> httpx.Client:
+        """A control-plane client that verifies the server against epdev's CA."""
+        verify: Any = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            verify=verify,
+            timeout=30,
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        with suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            # The detached server is not our child, but reap it if it is.
+            with suppress(ChildProcessError):
+                os.waitpid(self.pid, os.WNOHANG)
+            time.sleep(0.05)
+        raise AssertionError(f"devserver pid {self.pid} did not exit")
+
+
+def start_server(home: Path, *extra: str) -> RunningServer:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}
+    env["EPDEV_HOME"] = str(home)
+    result = subprocess.run(
+        [*EPDEV, "serve", "--detach", *extra], env=env, capture_output=True, text=True, timeout=90
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"epdev serve --detach failed:\n{result.stdout}\n{result.stderr}")
+    info = json.loads((home / "server.json").read_text())
+    return RunningServer(home=home, url=info["url"], pid=info["pid"], ca_bundle=info["ca_bundle"])
+
+
+@contextmanager
+def running_server(home: Path, *extra: str) -> Iterator[RunningServer]:
+    server = start_server(home, *extra)
+    try:
+        yield server
+    finally:
+        subprocess.run([*EPDEV, "stop"], env=server.env(), capture_output=True, timeout=60)
+        with suppress(AssertionError):
+            server.kill()
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
