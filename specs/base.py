@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 # Azure ML's rule for endpoint and deployment names: 3 to 32 characters, a letter first, then
 # letters, digits or hyphens, and no hyphen last.
@@ -22,6 +22,48 @@ def _check_name(value: str) -> str:
 
 
 ResourceName = Annotated[str, AfterValidator(_check_name)]
+
+
+def _not_bool(value: Any) -> Any:
+    # Pydantic's lax mode reads `true` as 1; Azure's schemas reject booleans for numbers.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid integer, not true or false")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+"""An int field that, unlike pydantic's lax int, refuses YAML booleans."""
+
+
+def _scalar_as_text(value: Any) -> Any:
+    # YAML reads `THREADS: 4` as an int and `DEBUG: true` as a bool; the values are text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+ScalarText = Annotated[
+    str,
+    BeforeValidator(_scalar_as_text),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}, mode="validation"),
+]
+"""Text that may be written as a YAML number or boolean (versions, environment variables)."""
+
+# Tags of the branches of a "reference or inline mapping" field (`model`, `environment`): the
+# data's shape picks the branch, so errors come from that branch only.
+TEXT_TAG = "text"
+MAPPING_TAG = "mapping"
+
+
+def text_or_mapping(value: Any) -> str | None:
+    """The union branch for `value`: a reference text, an inline mapping, or neither."""
+    if isinstance(value, str):
+        return TEXT_TAG
+    if isinstance(value, dict | BaseModel):
+        return MAPPING_TAG
+    return None
 
 
 class SpecModel(BaseModel):

@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from epdev.specs.base import ResourceName, SpecModel
+from epdev.specs.base import (
+    MAPPING_TAG,
+    TEXT_TAG,
+    Integer,
+    ResourceName,
+    ScalarText,
+    SpecModel,
+    text_or_mapping,
+)
 from epdev.specs.paths import SpecPath
+
+
+def _checks_files(info: ValidationInfo) -> bool:
+    context = info.context if isinstance(info.context, dict) else {}
+    return bool(context.get("check_files", True))
 
 
 class CodeConfiguration(SpecModel):
     code: SpecPath
     scoring_script: str
 
-    @model_validator(mode="after")
-    def _check_script(self, info: ValidationInfo) -> CodeConfiguration:
-        context = info.context if isinstance(info.context, dict) else {}
-        if context.get("check_files", True):
-            check_scoring_script(self.script_path, ("init", "run"))
-        return self
+    @field_validator("scoring_script")
+    @classmethod
+    def _check_script(cls, value: str, info: ValidationInfo) -> str:
+        code = info.data.get("code")  # absent when `code` itself failed validation
+        if code is not None and _checks_files(info):
+            check_scoring_script(code / value, ("init", "run"))
+        return value
 
     @property
     def script_path(self) -> Path:
@@ -33,32 +47,79 @@ def check_scoring_script(script: Path, required: tuple[str, ...]) -> None:
     if not script.is_file():
         raise ValueError(f"scoring script {script} does not exist")
     try:
-        tree = ast.parse(script.read_bytes(), filename=str(script))
+        source = script.read_bytes()
+    except OSError as exc:  # pydantic only turns ValueError into a located error
+        raise ValueError(f"scoring script {script} cannot be read: {exc.strerror}") from None
+    try:
+        tree = ast.parse(source, filename=str(script))
     except SyntaxError as exc:
-        raise ValueError(f"scoring script {script} has a syntax error on line {exc.lineno}: {exc.msg}")
-    defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    # Assignments such as `run = make_runner()` also define the name.
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.ImportFrom):
-            defined.update(alias.asname or alias.name for alias in node.names)
+        raise ValueError(
+            f"scoring script {script} has a syntax error on line {exc.lineno}: {exc.msg}"
+        ) from None
+    except ValueError as exc:  # null bytes, on Python 3.11
+        raise ValueError(f"scoring script {script} cannot be parsed: {exc}") from None
+    defined, star_import = _module_names(tree.body)
+    if star_import:
+        return  # `from helpers import *` may define anything
     missing = [name for name in required if name not in defined]
     if missing:
         names = " and ".join(f"{name}()" for name in missing)
         raise ValueError(f"scoring script {script} does not define {names}")
 
 
+def _module_names(body: list[ast.stmt]) -> tuple[set[str], bool]:
+    """Names a module defines at top level (inside if/try/with blocks too), and whether it has a
+    star import."""
+    names: set[str] = set()
+    star = False
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.update(_target_names(target))
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            names.update(_target_names(node.target))
+        elif isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    star = True
+                else:
+                    names.add(alias.asname or alias.name)
+        else:
+            blocks: list[list[ast.stmt]] = []
+            if isinstance(node, ast.If | ast.For | ast.AsyncFor | ast.While):
+                blocks = [node.body, node.orelse]
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                blocks = [node.body]
+            elif isinstance(node, ast.Try | ast.TryStar):
+                blocks = [node.body, node.orelse, node.finalbody]
+                blocks.extend(handler.body for handler in node.handlers)
+            for block in blocks:
+                found, block_star = _module_names(block)
+                names |= found
+                star = star or block_star
+    return names, star
+
+
+def _target_names(target: ast.expr) -> set[str]:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Tuple | ast.List):
+        return {name for item in target.elts for name in _target_names(item)}
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return set()
+
+
 class ModelRef(SpecModel):
     """An inline model: a local file or folder, optionally named and versioned."""
 
-    schema_: str | None = Field(default=None, alias="$schema")
+    schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: str | None = None
-    version: str | None = None
+    version: ScalarText | None = None
     path: SpecPath | None = None
     type: Literal["custom_model", "mlflow_model", "triton_model"] = "custom_model"
     description: str | None = None
@@ -71,11 +132,6 @@ class ModelRef(SpecModel):
 
     cloud_only_fields: ClassVar[frozenset[str]] = frozenset({"stage", "job_name", "datastore"})
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) else value
-
 
 class BuildContext(SpecModel):
     path: SpecPath
@@ -83,9 +139,9 @@ class BuildContext(SpecModel):
 
 
 class Environment(SpecModel):
-    schema_: str | None = Field(default=None, alias="$schema")
+    schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: str | None = None
-    version: str | None = None
+    version: ScalarText | None = None
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     properties: dict[str, Any] = Field(default_factory=dict)
@@ -99,30 +155,55 @@ class Environment(SpecModel):
 
     cloud_only_fields: ClassVar[frozenset[str]] = frozenset({"datastore"})
 
-    @field_validator("version", mode="before")
+    @field_validator("build")
     @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) else value
-
-    @model_validator(mode="after")
-    def _image_or_build(self) -> Environment:
-        if self.image and self.build:
+    def _image_or_build(
+        cls, value: BuildContext | None, info: ValidationInfo
+    ) -> BuildContext | None:
+        if value is not None and info.data.get("image"):
             raise ValueError("give either image (with an optional conda_file) or build, not both")
-        return self
+        return value
+
+
+ModelSpec = Annotated[
+    Annotated[str, Tag(TEXT_TAG)] | Annotated[ModelRef, Tag(MAPPING_TAG)],
+    Discriminator(
+        text_or_mapping,
+        custom_error_type="model_shape",
+        custom_error_message=(
+            "should be a registered model reference (azureml:name:version) "
+            "or a mapping with the model's path"
+        ),
+    ),
+]
+"""`model:` is either a reference text or an inline model; only the matching branch validates."""
+
+EnvironmentSpec = Annotated[
+    Annotated[str, Tag(TEXT_TAG)] | Annotated[Environment, Tag(MAPPING_TAG)],
+    Discriminator(
+        text_or_mapping,
+        custom_error_type="environment_shape",
+        custom_error_message=(
+            "should be a registered environment reference (azureml:name:version) "
+            "or a mapping with image, conda_file or build"
+        ),
+    ),
+]
+"""`environment:` is either a reference text or an inline environment."""
 
 
 class RequestSettings(SpecModel):
-    request_timeout_ms: int = Field(default=5000, ge=1, le=180_000)
-    max_concurrent_requests_per_instance: int = Field(default=1, ge=1)
-    max_queue_wait_ms: int = Field(default=500, ge=0)
+    request_timeout_ms: Integer = Field(default=5000, ge=1, le=180_000)
+    max_concurrent_requests_per_instance: Integer = Field(default=1, ge=1)
+    max_queue_wait_ms: Integer = Field(default=500, ge=0)
 
 
 class Probe(SpecModel):
-    initial_delay: int = Field(default=10, ge=0)
-    period: int = Field(default=10, ge=1)
-    timeout: int = Field(default=2, ge=1)
-    success_threshold: int = Field(default=1, ge=1)
-    failure_threshold: int = Field(default=30, ge=1)
+    initial_delay: Integer = Field(default=10, ge=0)
+    period: Integer = Field(default=10, ge=1)
+    timeout: Integer = Field(default=2, ge=1)
+    success_threshold: Integer = Field(default=1, ge=1)
+    failure_threshold: Integer = Field(default=30, ge=1)
 
     @property
     def budget_seconds(self) -> float:
@@ -132,28 +213,30 @@ class Probe(SpecModel):
 
 class ScaleSettings(SpecModel):
     type: Literal["default", "target_utilization"] = "default"
-    min_instances: int | None = Field(default=None, ge=0)
-    max_instances: int | None = Field(default=None, ge=1)
-    polling_interval: int | None = Field(default=None, ge=1)
-    target_utilization_percentage: int | None = Field(default=None, ge=1, le=100)
-    scale_up_delay: int | None = Field(default=None, ge=0)
-    scale_down_delay: int | None = Field(default=None, ge=0)
+    min_instances: Integer | None = Field(default=None, ge=0)
+    max_instances: Integer | None = Field(default=None, ge=1)
+    polling_interval: Integer | None = Field(default=None, ge=1)
+    target_utilization_percentage: Integer | None = Field(default=None, ge=1, le=100)
+    scale_up_delay: Integer | None = Field(default=None, ge=0)
+    scale_down_delay: Integer | None = Field(default=None, ge=0)
 
 
 class OnlineDeployment(SpecModel):
-    schema_: str | None = Field(default=None, alias="$schema")
+    schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
     endpoint_name: ResourceName | None = None
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     properties: dict[str, Any] = Field(default_factory=dict)
     type: Literal["managed", "kubernetes"] = "managed"
-    model: str | ModelRef | None = None
+    model: ModelSpec | None = None
     model_mount_path: str | None = None
-    code_configuration: CodeConfiguration | None = None
-    environment: str | Environment | None = None
-    environment_variables: dict[str, str] = Field(default_factory=dict)
-    instance_count: int = Field(default=1, ge=1)
+    # Validated even when absent: it is required unless the model is an MLflow model.
+    code_configuration: CodeConfiguration | None = Field(default=None, validate_default=True)
+    environment: EnvironmentSpec | None = None
+    # YAML numbers and booleans become text: the process environment only holds text.
+    environment_variables: dict[str, ScalarText] = Field(default_factory=dict)
+    instance_count: Integer = Field(default=1, ge=1)
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: Probe = Field(default_factory=Probe)
     readiness_probe: Probe = Field(default_factory=Probe)
@@ -179,27 +262,17 @@ class OnlineDeployment(SpecModel):
         }
     )
 
-    @field_validator("environment_variables", mode="before")
+    @field_validator("code_configuration")
     @classmethod
-    def _env_values_as_text(cls, value: Any) -> Any:
-        # YAML reads `THREADS: 4` as an int; the process environment only holds text.
-        if isinstance(value, dict):
-            return {
-                k: ("true" if v is True else "false" if v is False else str(v))
-                if isinstance(v, int | float | bool)
-                else v
-                for k, v in value.items()
-            }
-        return value
-
-    @model_validator(mode="after")
-    def _model_or_code(self) -> OnlineDeployment:
-        if self.code_configuration is None and not self.is_mlflow:
+    def _code_unless_mlflow(
+        cls, value: CodeConfiguration | None, info: ValidationInfo
+    ) -> CodeConfiguration | None:
+        if value is None and "model" in info.data and not _is_mlflow(info.data["model"]):
             raise ValueError(
-                "code_configuration (code and scoring_script) is required unless the model is an "
-                "MLflow model"
+                "code_configuration (code and scoring_script) is required unless the model is "
+                "an MLflow model"
             )
-        return self
+        return value
 
     @property
     def model_path(self) -> Path | None:
@@ -207,8 +280,13 @@ class OnlineDeployment(SpecModel):
 
     @property
     def is_mlflow(self) -> bool:
-        if isinstance(self.model, ModelRef):
-            if self.model.type == "mlflow_model":
-                return True
-            return self.model.path is not None and (self.model.path / "MLmodel").is_file()
-        return False
+        return _is_mlflow(self.model)
+
+
+def _is_mlflow(model: str | ModelRef | None) -> bool:
+    """An MLflow model: declared as one, or a folder holding an `MLmodel` file."""
+    if isinstance(model, ModelRef):
+        if model.type == "mlflow_model":
+            return True
+        return model.path is not None and (model.path / "MLmodel").is_file()
+    return False

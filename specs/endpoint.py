@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from epdev.specs.base import ResourceName, SpecModel
+from epdev.specs.base import Integer, ResourceName, SpecModel
 from epdev.specs.traffic import validate_traffic
 
 AuthMode = Literal["key", "aml_token", "aad_token"]
 
 
 class OnlineEndpoint(SpecModel):
-    schema_: str | None = Field(default=None, alias="$schema")
+    schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     properties: dict[str, Any] = Field(default_factory=dict)
     auth_mode: AuthMode = "key"
-    traffic: dict[str, int] = Field(default_factory=dict)
-    mirror_traffic: dict[str, int] = Field(default_factory=dict)
+    traffic: dict[str, Integer] = Field(default_factory=dict)
+    mirror_traffic: dict[str, Integer] = Field(default_factory=dict)
     # Cloud-only.
     identity: dict[str, Any] | None = None
     public_network_access: Literal["enabled", "disabled"] | None = None
@@ -49,6 +49,13 @@ class OnlineEndpoint(SpecModel):
 
     @field_validator("mirror_traffic")
     @classmethod
-    def _check_mirror(cls, value: dict[str, int]) -> dict[str, int]:
+    def _check_mirror(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
         validate_traffic(value, mirror=True)
+        live = info.data.get("traffic") or {}  # absent when `traffic` itself was invalid
+        both = [name for name, percent in value.items() if percent > 0 and live.get(name, 0) > 0]
+        if both:
+            raise ValueError(
+                f"{both[0]!r} receives live traffic; a deployment cannot also receive "
+                "mirror traffic"
+            )
         return value

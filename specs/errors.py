@@ -34,6 +34,11 @@ class SpecError(ValueError):
 
     @classmethod
     def single(
-        cls, message: str, *, file: Path | None = None, line: int | None = None, field: str | None = None
+        cls,
+        message: str,
+        *,
+        file: Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
     ) -> SpecError:
         return cls([SpecIssue(message, file=file, line=line, field=field)])

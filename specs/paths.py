@@ -14,7 +14,9 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
     path = value.expanduser()
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
-    path = path.resolve() if path.is_absolute() else path
+    # Always absolute: a spec read from `./endpoint.yml` must not depend on the cwd of whoever
+    # uses the resolved paths later (the devserver, a worker process).
+    path = path.resolve()
     if context.get("check_files", True) and not path.exists():
         raise ValueError(f"{value} does not exist (looked for {path})")
     return path

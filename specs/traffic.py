@@ -10,7 +10,9 @@ _PAIR = re.compile(r"^\s*([A-Za-z0-9-]+)\s*[=:]\s*(-?\d+)\s*$")
 def parse_traffic(text: str) -> dict[str, int]:
     """Parse az ml's `--traffic "blue=90 green=10"` form (commas also separate pairs)."""
     result: dict[str, int] = {}
-    for chunk in re.split(r"[\s,]+", text.strip()):
+    # "blue = 90" is one pair: join each separator to its name and percent before splitting.
+    joined = re.sub(r"\s*([=:])\s*", r"\1", text.strip())
+    for chunk in re.split(r"[\s,]+", joined):
         if not chunk:
             continue
         match = _PAIR.match(chunk)
@@ -38,4 +40,6 @@ def validate_traffic(traffic: dict[str, int], *, mirror: bool = False) -> None:
         return
     if total not in (0, 100):
         shown = ", ".join(f"{n}={p}" for n, p in traffic.items())
-        raise ValueError(f"traffic values must add up to 100 (or all be 0); {shown} adds up to {total}")
+        raise ValueError(
+            f"traffic values must add up to 100 (or all be 0); {shown} adds up to {total}"
+        )

@@ -32,9 +32,12 @@ class YamlDocument:
 
 def read_yaml(path: Path) -> YamlDocument:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows editors may start the file with a byte order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError.single("file does not exist", file=path) from None
+    except IsADirectoryError:
+        raise SpecError.single("is a folder, not a file", file=path) from None
     except UnicodeDecodeError as exc:
         raise SpecError.single(f"file is not UTF-8 text ({exc.reason})", file=path) from None
     except OSError as exc:
@@ -45,19 +48,37 @@ def read_yaml(path: Path) -> YamlDocument:
 def parse_yaml(text: str, path: Path | None = None) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError.single(f"invalid YAML: {problem}", file=path, line=line) from None
     except yaml.YAMLError as exc:
-        raise SpecError.single(f"invalid YAML: {exc}", file=path) from None
-    document = YamlDocument(data=None)
+        raise _yaml_error(exc, path) from None
     if node is None:
         raise SpecError.single("file is empty", file=path)
-    builder = _Builder(document, path)
-    document.data = builder.build(node, ())
+    document = YamlDocument(data=None)
+    document.data = _Builder(document, path).build(node, ())
     return document
+
+
+def _yaml_error(exc: yaml.YAMLError, path: Path | None) -> SpecError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        context = exc.context
+        if (
+            context
+            and context.startswith("while ")  # "while parsing a flow sequence", ...
+            and exc.context_mark is not None
+            and exc.context_mark.line != (mark.line if mark is not None else None)
+        ):
+            context = f"{context} started on line {exc.context_mark.line + 1}"
+        parts = [part for part in (context, exc.problem) if part]
+        problem = ", ".join(parts) or "invalid YAML"
+        return SpecError.single(f"invalid YAML: {problem}", file=path, line=line)
+    return SpecError.single(f"invalid YAML: {exc}", file=path)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# Aliases let a few lines expand to billions of values; no spec comes anywhere near this.
+_MAX_NODES = 100_000
 
 
 class _Builder:
@@ -67,22 +88,47 @@ class _Builder:
         self.doc = doc
         self.path = path
         self.constructor = yaml.SafeLoader("")
+        self.active: set[int] = set()  # nodes being built: an alias to one would never end
+        self.built = 0
 
     def build(self, node: yaml.Node, loc: Location) -> Any:
+        self.built += 1
+        if self.built > _MAX_NODES:
+            raise self._error("the document expands to too many values (aliases?)", node, loc)
+        if id(node) in self.active:
+            raise self._error("an alias refers to a node that contains it", node, loc)
         self.doc.lines.setdefault(loc, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, loc)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node, deep=True)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            return self._construct(node, loc)
+        finally:
+            self.active.discard(id(node))
+
+    def _construct(self, node: yaml.Node, loc: Location) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # an unknown tag such as `!Ref`, a bad `!!int`
+            raise _yaml_error(exc, self.path) from None
+        except (ValueError, TypeError) as exc:
+            raise self._error(f"invalid YAML value: {exc}", node, loc) from None
 
     def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            key = self.constructor.construct_object(key_node, deep=True)
-            if isinstance(key, list | dict):
-                raise SpecError.single("a mapping key must be a plain value", file=self.path, line=line)
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError.single(
+                    "a mapping key must be a plain value", file=self.path, line=line
+                )
+            key = self._construct(key_node, loc)
             if key in result:
                 raise SpecError.single(
                     f"key {key!r} appears twice in the same mapping",
@@ -93,7 +139,35 @@ class _Builder:
             result[key] = self.build(value_node, (*loc, key))
             # Errors about a value point at its key's line.
             self.doc.lines[(*loc, key)] = line
+        for value_node in merges:
+            self._merge(result, value_node, loc)
         return result
+
+    def _merge(self, result: dict[Any, Any], value_node: yaml.Node, loc: Location) -> None:
+        """`<<: *base` (or `<<: [*a, *b]`): keys written here win, then earlier sources."""
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise self._error("<< must merge a mapping or a list of mappings", source, loc)
+            scratch = YamlDocument(data=None)
+            self.doc, saved = scratch, self.doc
+            try:
+                merged = self.build(source, loc)
+            finally:
+                self.doc = saved
+            for key, value in merged.items():
+                if key in result:
+                    continue
+                result[key] = value
+                prefix = (*loc, key)
+                for sub, line in scratch.lines.items():
+                    if sub[: len(prefix)] == prefix:
+                        self.doc.lines.setdefault(sub, line)
+
+    def _error(self, message: str, node: yaml.Node, loc: Location) -> SpecError:
+        return SpecError.single(
+            message, file=self.path, line=node.start_mark.line + 1, field=dotted(loc) or None
+        )
 
 
 def dotted(loc: Location) -> str:
@@ -102,4 +176,3 @@ def dotted(loc: Location) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
