@@ -1,0 +1,277 @@
+"""The process runtime: each instance is a worker process on this machine's Python."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from epdev.runtimes.instance import (
+    InstanceFailed,
+    InstanceSpec,
+    InstanceState,
+    LogSink,
+    Runtime,
+)
+from epdev.runtimes.output import pump_lines
+from epdev.runtimes.staging import stage_model_dir, worker_environment
+
+HOST = "127.0.0.1"
+BACKLOG = 2048
+TAIL_LINES = 50
+EXIT_AFTER_ERROR_SECONDS = 5.0
+"""How long a worker that reported a failure gets to exit before it is killed."""
+DRAIN_SECONDS = 1.0
+"""How long to wait for the rest of an exited worker's output."""
+
+
+class ProcessRuntime:
+    """Runs instances as `python -P -m epdev.runtimes.worker` child processes."""
+
+    name = "process"
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+
+    def create_instance(self, spec: InstanceSpec, sink: LogSink) -> ProcessInstance:
+        return ProcessInstance(spec, sink, python=self.python)
+
+
+class ProcessInstance:
+    """One worker process. See epdev.runtimes.instance.Instance for the contract."""
+
+    def __init__(self, spec: InstanceSpec, sink: LogSink, *, python: str) -> None:
+        self.spec = spec
+        self.state = InstanceState.STARTING
+        self._sink = sink
+        self._python = python
+        self._port: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._exited: asyncio.Future[int] | None = None
+        self._pumps: list[asyncio.Task[None]] = []
+        self._stderr_tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._ready_transport: asyncio.ReadTransport | None = None
+        self._stopping = False
+        self._stop_task: asyncio.Future[None] | None = None
+        self._temp_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return f"http://{HOST}:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def start(self, ready_timeout: float) -> None:
+        if self._proc is not None:
+            raise RuntimeError(f"instance {self.spec.name} was already started")
+        if self._stopping:
+            raise InstanceFailed(f"instance {self.spec.name} was stopped before it started")
+        try:
+            ready = await self._spawn()
+            await self._await_ready(ready, ready_timeout)
+        except BaseException:
+            # Failed, timed out or cancelled: nothing of the instance may outlive this call.
+            self.state = InstanceState.FAILED
+            await self.stop(grace=0)
+            raise
+
+    async def _spawn(self) -> asyncio.StreamReader:
+        work_dir = self.spec.work_dir
+        if work_dir == Path():
+            self._temp_dir = work_dir = Path(tempfile.mkdtemp(prefix=f"epdev-{self.spec.name}-"))
+        try:
+            model_dir = stage_model_dir(self.spec, work_dir)
+        except OSError as exc:
+            raise InstanceFailed(f"could not prepare the model folder: {exc}") from exc
+        env = worker_environment(self.spec, model_dir)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        read_fd, write_fd = os.pipe()
+        try:
+            sock.bind((HOST, 0))
+            sock.listen(BACKLOG)
+            self._port = sock.getsockname()[1]
+            argv = [
+                self._python,
+                "-P",
+                "-m",
+                "epdev.runtimes.worker",
+                "--fd",
+                str(sock.fileno()),
+                "--ready-fd",
+                str(write_fd),
+                "--parent-pid",
+                str(os.getpid()),
+                "--max-concurrent-requests",
+                str(self.spec.max_concurrent_requests),
+            ]
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(sock.fileno(), write_fd),
+                cwd=self.spec.code_dir.absolute(),
+                env=env,
+                start_new_session=True,
+            )
+        except BaseException as exc:
+            os.close(read_fd)
+            if isinstance(exc, OSError):
+                raise InstanceFailed(f"could not start the worker: {exc}") from exc
+            raise
+        finally:
+            # The worker holds its own copies: once it is gone, its port refuses connections.
+            sock.close()
+            os.close(write_fd)
+
+        proc = self._proc
+        self._exited = asyncio.ensure_future(proc.wait())
+        self._exited.add_done_callback(self._on_exit)
+        assert proc.stdout is not None and proc.stderr is not None
+        self._pumps = [
+            asyncio.ensure_future(pump_lines(proc.stdout, "stdout", self._sink)),
+            asyncio.ensure_future(pump_lines(proc.stderr, "stderr", self._sink, self._stderr_tail)),
+        ]
+        loop = asyncio.get_running_loop()
+        ready = asyncio.StreamReader()
+        pipe = os.fdopen(read_fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(ready), pipe
+        )
+        self._ready_transport = transport
+        return ready
+
+    async def _await_ready(self, ready: asyncio.StreamReader, timeout: float) -> None:
+        exited = self._exited
+        assert exited is not None
+        line_task = asyncio.ensure_future(ready.readline())
+        waiting: set[asyncio.Future[Any]] = {line_task, exited}
+        try:
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not line_task.done():
+                line_task.cancel()
+        self._close_ready_pipe()
+        line = line_task.result() if line_task in done else b""
+        if line.startswith(b"ready") and not exited.done():
+            self.state = InstanceState.READY
+            return
+        if not done:
+            raise InstanceFailed(f"init() did not finish within {timeout:g} s")
+        # The worker reported an error, exited or closed the pipe: let it finish and say why.
+        try:
+            code = await asyncio.wait_for(asyncio.shield(exited), EXIT_AFTER_ERROR_SECONDS)
+        except TimeoutError:
+            await self.stop(grace=0)
+            code = await exited
+        await self._drain()
+        reason = line.decode("utf-8", "replace").strip().removeprefix("error").strip()
+        if reason:
+            raise InstanceFailed(f"{reason} ({describe_exit(code)})")
+        raise InstanceFailed(
+            f"the worker exited with {describe_exit(code)} before it was ready: "
+            f"{last_meaningful(self._stderr_tail)}"
+        )
+
+    def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        if not self._stopping and self.state == InstanceState.READY:
+            self.state = InstanceState.FAILED
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stopping = True
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop(grace))
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self, grace: float) -> None:
+        proc, exited = self._proc, self._exited
+        if proc is not None and exited is not None:
+            if not exited.done():
+                self._signal_group(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+                try:
+                    await asyncio.wait_for(asyncio.shield(exited), grace if grace > 0 else None)
+                except TimeoutError:
+                    self._signal_group(proc.pid, signal.SIGKILL)
+                    await exited
+            # Whatever the script started in the worker's session goes with it.
+            self._signal_group(proc.pid, signal.SIGKILL)
+            await self._drain()
+        if self.state != InstanceState.FAILED:
+            self.state = InstanceState.STOPPED
+        self._cleanup()
+
+    @staticmethod
+    def _signal_group(pid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    async def _drain(self) -> None:
+        """Let the output pumps finish the exited worker's last lines, briefly."""
+        pumps = [p for p in self._pumps if not p.done()]
+        if pumps:
+            _, pending = await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
+            for pump in pending:  # a grandchild still holds the pipe open
+                pump.cancel()
+
+    def _close_ready_pipe(self) -> None:
+        if self._ready_transport is not None:
+            self._ready_transport.close()
+            self._ready_transport = None
+
+    def _cleanup(self) -> None:
+        self._close_ready_pipe()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    async def wait(self) -> int:
+        if self._exited is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return await asyncio.shield(self._exited)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+TRACEBACK_FRAMING = ("Traceback (most recent call last)", "During handling", "The above")
+
+
+def last_meaningful(lines: deque[str]) -> str:
+    """The line that best says why a process failed: the exception line of a traceback."""
+    for line in reversed(lines):
+        text = line.strip()
+        if (
+            not text
+            or line[:1].isspace()
+            or text.startswith(
+                ("Traceback (most recent call last)", "During handling", "The above")
+            )
+            or set(text) <= set("^~ ")
+        ):
+            continue
+        return text if len(text) <= 500 else text[:497] + "..."
+    return "it printed nothing on stderr"
+
+
+if TYPE_CHECKING:  # ProcessRuntime and its instances honour the contract
+    _runtime: Runtime = ProcessRuntime()

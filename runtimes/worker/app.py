@@ -1,0 +1,307 @@
+"""The worker's HTTP API as a raw ASGI app, answering as azmlinfsrv does for an undecorated run().
+
+``GET /`` is the liveness probe ("Healthy"). ``POST /score`` passes the body, decoded as UTF-8,
+to ``run()``; ``GET /score`` passes the query parameters (values JSON-decoded, repeated keys as
+lists) as a JSON string. The return value is JSON-encoded, or passed through when it is a flask
+``Response`` (or a subclass such as azureml's ``AMLResponse``). As in azmlinfsrv, other response
+objects (a bare werkzeug Response, say) are not passed through: they fail to encode, with a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from epdev.runtimes.worker.logs import logger
+from epdev.runtimes.worker.script import UserScript, format_traceback
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+HEADER_LIMIT = 100
+RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
+INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
+NOT_FOUND = (
+    "The requested URL was not found on the server. "
+    "If you entered the URL manually please check your spelling and try again."
+)
+NOT_ALLOWED = "The method is not allowed for the requested URL."
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+JSON = b"application/json"
+HTML = b"text/html; charset=utf-8"
+FALSE = b"False"
+TRUE = b"True"
+RUN_FAILED_HEADER = b"x-ms-run-function-failed"
+# Headers a passed-through response may not set: the server frames the body itself.
+FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a call to run() produced, ready to send."""
+
+    status: int
+    body: bytes
+    headers: Headers
+    elapsed_ms: float | None = None
+
+
+def message(text: str) -> bytes:
+    return json.dumps({"message": text}).encode()
+
+
+def error(status: int, text: str, *, run_failed: bool = False) -> Outcome:
+    failed = TRUE if run_failed else FALSE
+    return Outcome(status, message(text), [(b"content-type", JSON), (RUN_FAILED_HEADER, failed)])
+
+
+def parse_query(query: bytes) -> dict[str, Any]:
+    """Query parameters as azmlinfsrv parses them: JSON values, repeated keys as a list."""
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+        values.setdefault(key, []).append(value)
+    return {
+        key: _json_or_text(found[0]) if len(found) == 1 else [_json_or_text(v) for v in found]
+        for key, found in values.items()
+    }
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _header_map(raw: Headers) -> dict[bytes, bytes]:
+    """Request headers by lower-case name; repeated headers joined with commas."""
+    found: dict[bytes, bytes] = {}
+    for name, value in raw:
+        key = name.lower()
+        found[key] = found[key] + b"," + value if key in found else value
+    return found
+
+
+def run_headers(headers: dict[bytes, bytes]) -> dict[str, str]:
+    """The request headers as run(request_headers=...) gets them behind gunicorn and flask:
+    title-cased names, repeats joined with commas, names with underscores dropped."""
+    return {
+        name.decode("latin-1").title(): value.decode("latin-1")
+        for name, value in headers.items()
+        if b"_" not in name
+    }
+
+
+def request_ids(headers: dict[bytes, bytes]) -> tuple[Headers, str | None]:
+    """The id headers to echo, or the 431 message when an id is too long."""
+    raw_id = headers.get(b"x-request-id")
+    request_id = str(uuid.uuid4()) if raw_id is None else raw_id.decode("latin-1")
+    if len(request_id) > HEADER_LIMIT:
+        return [], f"x-request-id must not exceed {HEADER_LIMIT} characters"
+    echoed: Headers = [(b"x-request-id", request_id.encode("latin-1"))] if request_id else []
+    legacy = headers.get(b"x-ms-request-id", b"").decode("latin-1")
+    client = headers.get(b"x-ms-client-request-id", b"").decode("latin-1")
+    if legacy:
+        logger.warning(
+            "x-ms-request-id is deprecated as the client's request id; send"
+            " x-ms-client-request-id instead"
+        )
+        client = client or legacy
+    else:
+        legacy = client or request_id
+    if len(legacy) > HEADER_LIMIT or len(client) > HEADER_LIMIT:
+        return echoed, (
+            f"x-ms-request-id and x-ms-client-request-id must not exceed {HEADER_LIMIT} characters"
+        )
+    if legacy:
+        echoed.append((b"x-ms-request-id", legacy.encode("latin-1")))
+    if client:
+        echoed.append((b"x-ms-client-request-id", client.encode("latin-1")))
+    trace = headers.get(b"traceid")
+    if trace is not None:
+        echoed.append((b"TraceId", trace))
+    return echoed, None
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        event = await receive()
+        if event["type"] != "http.request":
+            break
+        chunks.append(event.get("body", b""))
+        if not event.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ScoringApp:
+    """Serves one loaded scoring script; run() executes on `executor` so the loop stays free."""
+
+    def __init__(self, script: UserScript, executor: Executor) -> None:
+        self.script = script
+        self.executor = executor
+        version = os.environ.get("HTTP_X_MS_SERVER_VERSION", "")
+        self.extra: Headers = [(b"x-ms-server-version", version.encode())] if version else []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/score":
+            await self.score(scope, receive, send)
+        elif path == "/":
+            await self.health(scope, send)
+        else:
+            out = error(404, NOT_FOUND)
+            await respond(send, out.status, out.body, out.headers)
+
+    async def health(self, scope: Scope, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            out = error(405, NOT_ALLOWED)
+            await respond(send, out.status, out.body, out.headers)
+            return
+        ids, too_long = request_ids(_header_map(scope["headers"]))
+        if too_long is not None:
+            out = error(431, too_long)
+        elif method == "OPTIONS":
+            out = Outcome(200, b"", [(b"content-type", HTML), (b"allow", b"OPTIONS, GET, HEAD")])
+        else:
+            out = Outcome(200, b"Healthy", [(b"content-type", HTML)])
+        await respond(send, out.status, out.body, [*out.headers, *self.extra, *ids])
+
+    async def score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method = scope["method"]
+        if method not in ("GET", "POST", "OPTIONS", "HEAD"):
+            out = error(405, NOT_ALLOWED)
+            await respond(send, out.status, out.body, out.headers)
+            return
+        headers = _header_map(scope["headers"])
+        ids, too_long = request_ids(headers)
+        if too_long is not None:
+            out = error(431, too_long)
+        elif method == "POST":
+            out = await self.post(headers, await read_body(receive))
+        elif method == "GET":
+            data = json.dumps(parse_query(scope["query_string"]))
+            out = await self.invoke(data, headers)
+        elif method == "OPTIONS":
+            out = Outcome(200, b"", [(b"content-type", HTML), (RUN_FAILED_HEADER, FALSE)])
+        else:
+            out = error(405, "Method not allowed")
+        response_headers = out.headers
+        if out.elapsed_ms is not None:
+            response_headers.append((b"x-ms-run-fn-exec-ms", f"{out.elapsed_ms:.3f}".encode()))
+        response_headers += self.extra
+        response_headers += ids
+        await respond(send, out.status, out.body, response_headers)
+        query = scope["query_string"]
+        target = f"/score?{query.decode('latin-1')}" if query else "/score"
+        duration = (time.perf_counter() - started) * 1e3
+        logger.info("%s %s %d %.3fms %d", method, target, out.status, duration, len(out.body))
+
+    async def post(self, headers: dict[bytes, bytes], body: bytes) -> Outcome:
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if content_type.split(";", 1)[0].strip().lower() in FORM_TYPES:
+            # Flask parses form bodies into request.form, so azmlinfsrv hands run() "" here.
+            if body:
+                logger.warning(
+                    "The request body was ignored because its Content-Type is %s: Azure's"
+                    " inference server parses it as a form and passes an empty string to run()."
+                    " Send Content-Type: application/json instead.",
+                    content_type,
+                )
+            return await self.invoke("", headers)
+        try:
+            data = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return error(400, f"Input cannot be decoded as UTF-8: {exc}")
+        return await self.invoke(data, headers)
+
+    async def invoke(self, data: str, headers: dict[bytes, bytes]) -> Outcome:
+        passed = run_headers(headers) if self.script.wants_headers else None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.call, data, passed)
+
+    def call(self, data: str, headers: dict[str, str] | None) -> Outcome:
+        """Run the user's run() and encode its result; runs on an executor thread."""
+        started = time.perf_counter()
+        try:
+            result = self.script.call_run(data, headers)
+        except BaseException as exc:
+            logger.error("run() raised:\n%s", format_traceback(exc))
+            return error(500, RUN_FAILED, run_failed=True)
+        elapsed_ms = (time.perf_counter() - started) * 1e3
+        try:
+            if is_flask_response(result):
+                logger.info("run() returned an HTTP response; passing it through")
+                out = passthrough(result)
+            else:
+                body = b"{}" if result is None else json.dumps(result).encode()
+                out = Outcome(200, body, [(b"content-type", JSON), (RUN_FAILED_HEADER, FALSE)])
+        except Exception as exc:
+            kind = type(result)
+            hint = (
+                "azmlinfsrv passes through only flask.Response objects (such as AMLResponse)"
+                if hasattr(result, "status_code")
+                else "return plain Python values (dict, list, str, numbers, None); call .tolist()"
+                " on a NumPy array or pandas object first"
+            )
+            logger.error(
+                "run() returned a %s.%s, which cannot be encoded as JSON (%s): %s.\n%s",
+                kind.__module__,
+                kind.__qualname__,
+                exc,
+                hint,
+                format_traceback(exc),
+            )
+            return error(500, INTERNAL_ERROR)
+        out.elapsed_ms = elapsed_ms
+        return out
+
+
+def is_flask_response(value: object) -> bool:
+    """Whether `value` is a flask Response, which azmlinfsrv sends as it is (no flask import)."""
+    return any(
+        kind.__name__ == "Response" and kind.__module__.partition(".")[0] == "flask"
+        for kind in type(value).__mro__
+    )
+
+
+def passthrough(response: Any) -> Outcome:
+    """A flask Response returned by run(), sent as it is."""
+    status = int(response.status_code)
+    body = response.get_data()
+    if isinstance(body, str):
+        body = body.encode()
+    raw = response.headers
+    pairs = raw.items() if hasattr(raw, "items") else raw
+    headers: Headers = []
+    for name, value in pairs:
+        lower = str(name).lower()
+        if lower in FRAMING or (status >= 500 and lower == RUN_FAILED_HEADER.decode()):
+            continue
+        headers.append((str(name).encode("latin-1"), str(value).encode("latin-1")))
+    if status >= 500:
+        headers.append((RUN_FAILED_HEADER, TRUE))
+    return Outcome(status, bytes(body), headers)

@@ -1,0 +1,104 @@
+"""Loading a scoring script the way Azure's inference server (azmlinfsrv) does.
+
+The script is executed from its file as a module named ``entry_module``; it must define
+``init()`` and ``run()``. ``run()`` may not take positional-only arguments, ``*args`` or
+``**kwargs``; its first parameter other than ``request_headers`` receives the request data as
+text, and ``request_headers`` (a dict of the request's headers) is passed only when declared.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+class ScriptError(Exception):
+    """The script cannot serve: the message says why in one line (Azure's wording)."""
+
+
+class ScriptImportError(ScriptError):
+    """Executing the script's module raised; `__cause__` is the user's exception."""
+
+
+def describe(exc: BaseException) -> str:
+    """`ValueError: boom` for an exception, on one line."""
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    text = " ".join(str(exc).split("\n")).strip()
+    return f"{name}: {text}" if text else name
+
+
+def format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip("\n")
+
+
+class UserScript:
+    """A loaded scoring script: its `init`, and a `call_run(data, headers)` that calls `run`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.module: ModuleType | None = None
+        self.init: Callable[[], Any] = _not_loaded
+        self._run: Callable[..., Any] = _not_loaded
+        self.data_param = ""
+        self.wants_headers = False
+
+    def load(self) -> None:
+        """Execute the script and check its functions; raises ScriptError."""
+        try:
+            spec = importlib.util.spec_from_file_location("entry_module", self.path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load a Python module from {self.path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            raise ScriptImportError(
+                "Failed to import user script because it raised an unhandled exception"
+            ) from exc
+        self.module = module
+        if not hasattr(module, "init"):
+            raise ScriptError(
+                f"User script at {self.path} does not have a init() function defined."
+            )
+        if not hasattr(module, "run"):
+            raise ScriptError(f"User script at {self.path} does not have a run() function defined.")
+        run = module.run
+        # Some Azure SDKs generate a driver module that forwards run() to the real script.
+        driver = getattr(module, "driver_module", None)
+        if isinstance(driver, ModuleType) and hasattr(driver, "run"):
+            run = driver.run
+        self.init = module.init
+        self._run = run
+        self._analyze_run()
+
+    def _analyze_run(self) -> None:
+        try:
+            params = list(inspect.signature(self._run).parameters.values())
+        except (TypeError, ValueError) as exc:
+            raise ScriptError(f"run() cannot be inspected: {describe(exc)}") from exc
+        allowed = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if any(p.kind not in allowed for p in params):
+            raise ScriptError("run() cannot accept positional-only arguments, *args, or **kwargs.")
+        self.wants_headers = any(p.name == "request_headers" for p in params)
+        others = [p for p in params if p.name != "request_headers"]
+        if not others:
+            if self.wants_headers:
+                raise ScriptError('run() needs to accept an argument other than "request_headers".')
+            raise ScriptError("run() needs to accept an argument for input data.")
+        self.data_param = others[0].name
+
+    def call_run(self, data: str, headers: dict[str, str] | None) -> Any:
+        if self.wants_headers:
+            return self._run(**{self.data_param: data, "request_headers": headers or {}})
+        return self._run(**{self.data_param: data})
+
+
+def _not_loaded(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("the scoring script is not loaded")
