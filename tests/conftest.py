@@ -18,3 +18,7 @@ def epdev_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "epdev-home"
     monkeypatch.setenv("EPDEV_HOME", str(home))
     return home
+
+
+# A user's project with its own tests: run in a subprocess by tests/e2e/test_pytest_plugin.py.
+collect_ignore = ["sample_user_project"]

@@ -108,11 +108,6 @@ def load_file(path: str, kind: SpecKind, overrides: dict[str, Any] | None = None
     return loaded
 
 
-def spec_payload(loaded: LoadedSpec) -> dict[str, Any]:
-    data: dict[str, Any] = loaded.spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return data
-
-
 def progress(text: str) -> None:
     if sys.stderr.isatty():
         click.echo(text, err=True, nl=False)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from epdev.devserver.applying import ApplyError, payload, wait_ready
 from epdev.devserver.cli.common import (
     Failure,
     az_compat,
@@ -18,12 +18,9 @@ from epdev.devserver.cli.common import (
     output_option,
     parse_set,
     progress,
-    spec_payload,
 )
 from epdev.devserver.cli.output import emit
 from epdev.devserver.client import Client
-
-TERMINAL = ("Succeeded", "Failed")
 
 
 @click.group("online-deployment")
@@ -31,21 +28,18 @@ def online_deployment() -> None:
     """Manage online deployments."""
 
 
-def wait_for(api: Client, endpoint: str, name: str, interval: float = 0.2) -> dict[str, Any]:
-    """Poll until the deployment leaves Creating/Updating; fail with its error if it failed."""
+def wait_for(api: Client, endpoint: str, name: str) -> dict[str, Any]:
+    """Wait until the deployment leaves Creating/Updating; fail with its error if it failed."""
     progress(f"waiting for deployment {name} ")
-    while True:
-        view = api.get_deployment(endpoint, name)
-        if view["provisioning_state"] in TERMINAL:
-            progress("\n")
-            break
-        progress(".")
-        time.sleep(interval)
-    if view["provisioning_state"] == "Failed":
+    try:
+        view = wait_ready(api, endpoint, name, tick=lambda: progress("."))
+    except ApplyError as exc:
+        progress("\n")
         raise Failure(
-            f"deployment {name} failed: {view.get('error')} (see `epdev online-deployment "
-            f"get-logs --name {name} --endpoint-name {endpoint}`)"
-        )
+            f"{exc} (see `epdev online-deployment get-logs --name {name} --endpoint-name "
+            f"{endpoint}`)"
+        ) from None
+    progress("\n")
     return view
 
 
@@ -91,7 +85,7 @@ def create(
     endpoint, loaded = _load(file, name, endpoint_name, sets)
     with client() as api:
         view = api.create_deployment(
-            endpoint, spec_payload(loaded), str(Path(file).resolve()), all_traffic
+            endpoint, payload(loaded), str(Path(file).resolve()), all_traffic
         )
         if not no_wait:
             view = wait_for(api, endpoint, loaded.name)
@@ -121,7 +115,7 @@ def update(
             endpoint, loaded = _load(file, name, endpoint_name, sets)
             deployment = loaded.name
             view = api.update_deployment(
-                endpoint, deployment, spec=spec_payload(loaded), source=str(Path(file).resolve())
+                endpoint, deployment, spec=payload(loaded), source=str(Path(file).resolve())
             )
         else:
             if not (name and endpoint_name and sets):

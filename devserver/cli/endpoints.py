@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from epdev.devserver.applying import payload
 from epdev.devserver.cli.common import (
     Failure,
     az_compat,
@@ -17,7 +18,6 @@ from epdev.devserver.cli.common import (
     load_file,
     output_option,
     parse_set,
-    spec_payload,
 )
 from epdev.devserver.cli.output import emit
 from epdev.specs import parse_traffic
@@ -66,9 +66,7 @@ def create(
         overrides["auth_mode"] = auth_mode
     loaded = load_file(file, "online-endpoint", overrides)
     with client() as api:
-        emit(
-            api.create_endpoint(spec_payload(loaded), str(Path(file).resolve())), output, "endpoint"
-        )
+        emit(api.create_endpoint(payload(loaded), str(Path(file).resolve())), output, "endpoint")
 
 
 @online_endpoint.command("update")
@@ -97,7 +95,7 @@ def update(
         if name:
             overrides["name"] = name
         loaded = load_file(file, "online-endpoint", overrides)
-        spec, source = spec_payload(loaded), str(Path(file).resolve())
+        spec, source = payload(loaded), str(Path(file).resolve())
         name = loaded.name
     elif sets:
         raise Failure("--set needs --file with online-endpoint update; use --traffic for traffic")

@@ -1,12 +1,17 @@
-"""`epdev serve` and `epdev stop`: the devserver's life cycle."""
+"""`epdev serve` and `epdev stop`: the devserver's life cycle, and CI's one-line set-up."""
 
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 import click
 
-from epdev.devserver.cli.common import fails_cleanly
+from epdev.devserver.applying import ApplyError, wait_ready
+from epdev.devserver.cli.apply import apply_folder
+from epdev.devserver.cli.common import Failure, fails_cleanly
+from epdev.devserver.client import Client, Connection
 from epdev.devserver.home import Home
 from epdev.devserver.server import ServeOptions, serve, start_detached, stop
 
@@ -16,23 +21,72 @@ from epdev.devserver.server import ServeOptions, serve, start_detached, stop
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
 @click.option("--detach", is_flag=True, help="Run in the background; return once it answers.")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
+@click.option(
+    "--apply",
+    "apply_target",
+    type=click.Path(exists=True),
+    help="With --detach: then apply this spec file or folder (as `epdev apply -f`).",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With --detach: return only once every deployment is ready; exit 1 with the failing "
+    "deployment's logs otherwise.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600,
+    show_default=True,
+    help="Seconds --wait waits for the deployments.",
+)
 @fails_cleanly
-def serve_command(host: str, port: int, detach: bool, insecure_http: bool) -> None:
+def serve_command(
+    host: str,
+    port: int,
+    detach: bool,
+    insecure_http: bool,
+    apply_target: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
     """Run the devserver headless (for CI and scripts)."""
     home = Home()
     options = ServeOptions(host=host, port=port, insecure_http=insecure_http)
-    if detach:
-        already = home.running_server()
-        info = start_detached(home, options)
-        state = "already running" if already else "started"
-        click.echo(f"epdev devserver {state} at {info.url} (pid {info.pid})")
-        if info.ca_bundle:
-            click.echo(f"CA bundle: {info.ca_bundle}")
+    if not detach:
+        if apply_target or wait:
+            raise Failure("--apply and --wait go with --detach")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        serve(home, options)
         return
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve(home, options)
+    already = home.running_server()
+    info = start_detached(home, options)
+    state = "already running" if already else "started"
+    click.echo(f"epdev devserver {state} at {info.url} (pid {info.pid})")
+    if info.ca_bundle:
+        click.echo(f"CA bundle: {info.ca_bundle}")
+    if not (apply_target or wait):
+        return
+    with Client(Connection.discover(home)) as api:
+        if apply_target:
+            apply_folder(api, Path(apply_target), wait=wait, timeout=timeout)
+        else:
+            _wait_for_everything(api, timeout)
+
+
+def _wait_for_everything(api: Client, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for endpoint in api.list_endpoints():
+        for name in endpoint["deployments"]:
+            try:
+                wait_ready(api, endpoint["name"], name, deadline=deadline)
+            except ApplyError as exc:
+                if exc.logs:
+                    click.echo(exc.logs.rstrip("\n"), err=True)
+                raise Failure(str(exc)) from None
+            click.echo(f"{endpoint['name']}/{name} is ready")
 
 
 @click.command("stop")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,13 +14,15 @@ import yaml
 from support.devserver import RunningServer, running_server
 from support.sample_project import SAMPLE_REQUEST, make_sample_project
 
+from epdev.devserver.pytest_plugin import EpdevServer
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("home")) as srv:
-        yield srv
+def server(epdev_server: EpdevServer) -> RunningServer:
+    """The session devserver of epdev's own pytest plugin (we use what we ship)."""
+    return RunningServer.of(epdev_server)
 
 
 def _endpoints(server: RunningServer) -> list[str]:

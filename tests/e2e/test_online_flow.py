@@ -7,14 +7,15 @@ import math
 import os
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
-from support.devserver import RunningServer, running_server, start_server, wait_until
+from support.devserver import RunningServer, start_server, wait_until
 from support.sample_project import SAMPLE_REQUEST, SampleProject, make_sample_project
+
+from epdev.devserver.pytest_plugin import EpdevServer
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +26,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> SampleProject:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("home")) as srv:
-        yield srv
+def server(epdev_server: EpdevServer) -> RunningServer:
+    """The session devserver of epdev's own pytest plugin (we use what we ship)."""
+    return RunningServer.of(epdev_server)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from epdev.devserver.pytest_plugin import EpdevServer
+
 EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
 
 
@@ -62,6 +64,12 @@ class RunningServer:
             verify=verify,
             timeout=30,
         )
+
+    @classmethod
+    def of(cls, server: EpdevServer) -> RunningServer:
+        """The plugin's session devserver, with this module's CLI helpers."""
+        info = json.loads((server.home / "server.json").read_text())
+        return cls(home=server.home, url=server.url, pid=info["pid"], ca_bundle=server.ca_bundle)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         with suppress(ProcessLookupError):
