@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
@@ -32,7 +33,7 @@ class DevserverApp:
 
     def __init__(self, control: Control, admin_token: str, on_ready: Any = None) -> None:
         self.control = control
-        self.scoring = ScoringRouter(control.routes)
+        self.scoring = ScoringRouter(control.routes, control.observability.recorder)
         self.api = _rest_api(control, admin_token, self.scoring, on_ready)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,6 +65,8 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
     app.state.admin_token = admin_token
     app.include_router(public)
     app.include_router(router)
+    app.include_router(metrics_router)
+    app.include_router(prometheus_router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -120,6 +120,7 @@ def execute(
     *,
     wait: bool = True,
     timeout: float | None = None,
+    runtime: str | None = None,
     say: Callable[[str], None] = lambda text: None,
 ) -> None:
     """Carry out a plan: endpoints, then deployments, then (once they are ready) traffic."""
@@ -141,10 +142,15 @@ def execute(
         else:
             endpoint = str(data["endpoint_name"])
             if step.action == "create":
-                api.create_deployment(endpoint, data, source, all_traffic=False)
+                api.create_deployment(endpoint, data, source, all_traffic=False, runtime=runtime)
             else:
                 api.update_deployment(
-                    endpoint, name, spec=data, source=source, only_if_changed=True
+                    endpoint,
+                    name,
+                    spec=data,
+                    source=source,
+                    only_if_changed=True,
+                    runtime=runtime,
                 )
         say(f"{step.action}d {step.label}")
     if wait:

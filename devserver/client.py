@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,9 +154,21 @@ class Client:
         return result
 
     def create_deployment(
-        self, endpoint: str, spec: dict[str, Any], source: str | None, all_traffic: bool
+        self,
+        endpoint: str,
+        spec: dict[str, Any],
+        source: str | None,
+        all_traffic: bool,
+        runtime: str | None = None,
+        watch: bool = False,
     ) -> dict[str, Any]:
-        body = {"spec": spec, "source": source, "all_traffic": all_traffic}
+        body = {
+            "spec": spec,
+            "source": source,
+            "all_traffic": all_traffic,
+            "runtime": runtime,
+            "watch": watch,
+        }
         result: dict[str, Any] = self._call(
             "POST", f"/online-endpoints/{endpoint}/deployments", json=body
         )
@@ -169,12 +182,16 @@ class Client:
         source: str | None = None,
         overrides: dict[str, Any] | None = None,
         only_if_changed: bool = False,
+        runtime: str | None = None,
+        watch: bool | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "spec": spec,
             "source": source,
             "set": overrides or {},
             "only_if_changed": only_if_changed,
+            "runtime": runtime,
+            "watch": watch,
         }
         result: dict[str, Any] = self._call(
             "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
@@ -184,10 +201,45 @@ class Client:
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
 
-    def deployment_logs(self, endpoint: str, name: str, lines: int | None) -> str:
-        params = {"lines": lines} if lines else {}
+    def deployment_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> str:
+        params = _params(lines=lines, instance=instance)
         result: str = self._call(
             "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs", params=params
+        )
+        return result
+
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> Iterator[str]:
+        """The logs, then every new line as the devserver writes it, until the caller stops."""
+        params = _params(lines=lines, instance=instance, follow="true")
+        path = f"/api/v1/online-endpoints/{endpoint}/deployments/{name}/logs"
+        try:
+            with self._http.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ClientError(_error_message(response), response.status_code)
+                yield from response.iter_text()
+        except httpx.ConnectError as exc:
+            raise NotRunning(
+                f"cannot reach the devserver at {self.connection.url}: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"following the logs failed: {exc}") from None
+
+    # Metrics
+
+    def endpoint_metrics(
+        self, endpoint: str, window: str | None = None, step: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "GET",
+            f"/online-endpoints/{endpoint}/metrics",
+            params=_params(window=window, step=step),
         )
         return result
 
@@ -214,6 +266,10 @@ class Client:
             return self._http.post(view["scoring_uri"], content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ClientError(f"calling {view['scoring_uri']} failed: {exc}") from None
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _error_message(response: httpx.Response) -> str:

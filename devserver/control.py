@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,11 +21,14 @@ import psutil
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
-from epdev.devserver.logs import DeploymentLog, tail
+from epdev.devserver.logs import DeploymentLog, follow, tail
+from epdev.devserver.observability import Observability
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import DeploymentRow, EndpointRow, Store
 from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
-from epdev.runtimes import Runtime
+from epdev.devserver.watching import watch_code
+from epdev.runtimes import InstanceFailed
+from epdev.runtimes.registry import Runtimes
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, validate_traffic
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
@@ -46,25 +50,44 @@ class DeploymentEntry:
     row: DeploymentRow
     runner: DeploymentRunner
     task: asyncio.Task[None] | None = None
+    watcher: asyncio.Task[None] | None = None
+    stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def watch(self, on: bool) -> None:
+        """Start or stop restarting the instances when the code folder changes."""
+        if self.watcher is not None:
+            self.stop_watching.set()
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.watcher
+            self.watcher = None
+        if on:
+            self.stop_watching = asyncio.Event()
+            self.watcher = asyncio.create_task(watch_code(self.runner, self.stop_watching))
 
 
 class Control:
     """Owns the endpoints and deployments of one devserver."""
 
-    def __init__(self, home: Home, runtime: Runtime, base_url: str) -> None:
+    def __init__(self, home: Home, runtimes: Runtimes, base_url: str) -> None:
         self.home = home
-        self.runtime = runtime
+        self.runtimes = runtimes
         self.base_url = base_url.rstrip("/")
         self.store = Store(home.database)
         self.endpoints: dict[str, EndpointEntry] = {}
         self.routes = RouteTable()
+        self.observability = Observability(home, self)
         self._lock = asyncio.Lock()
+        self._closing = False
 
     # Life cycle
 
     async def restore(self) -> None:
         """Bring back what the store holds: endpoints, keys, traffic, and running instances."""
         self._reap_leftover_instances()
+        if any(row.runtime == "docker" for row in self.store.deployments()):
+            for name in self.runtimes.remove_leftover_containers(self.home.root):
+                log.info("removed container %s left by an earlier devserver", name)
         for row in self.store.endpoints():
             spec = self._validated_stored("online-endpoint", row.spec, row.name)
             if not isinstance(spec, OnlineEndpoint):
@@ -80,7 +103,7 @@ class Control:
             dspec = self._validated_stored("online-deployment", drow.spec, drow.name)
             if not isinstance(dspec, OnlineDeployment):
                 continue
-            runner = self._runner(drow.endpoint, dspec)
+            runner = self._runner(drow.endpoint, dspec, drow.runtime)
             dentry = DeploymentEntry(row=drow, runner=runner)
             entry.deployments[drow.name] = dentry
             if drow.state == ProvisioningState.FAILED:
@@ -89,14 +112,19 @@ class Control:
                 runner.note("devserver restarted: bringing the instances back")
                 dentry.task = asyncio.create_task(self._provision(entry, dentry, None, False))
         self._rebuild_routes()
+        self.observability.start()
 
     async def shutdown(self) -> None:
         """Stop every instance; the store keeps everything for the next start."""
+        self._closing = True
+        await self.observability.stop()
         for entry in self.endpoints.values():
             for dentry in entry.deployments.values():
                 if dentry.task is not None:
                     dentry.task.cancel()
-        runners = [d.runner for e in self.endpoints.values() for d in e.deployments.values()]
+        entries = [d for e in self.endpoints.values() for d in e.deployments.values()]
+        await asyncio.gather(*(d.watch(False) for d in entries), return_exceptions=True)
+        runners = [d.runner for d in entries]
         await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
         for runner in runners:
             runner.log.close()
@@ -195,6 +223,7 @@ class Control:
                 self.store.delete_endpoint(name, db)
             del self.endpoints[name]
             self._rebuild_routes()
+        self.observability.forget(name)
         await asyncio.gather(*(self._retire(d) for d in entry.deployments.values()))
 
     def credentials(self, name: str) -> dict[str, str]:
@@ -229,7 +258,13 @@ class Control:
         return dentry
 
     async def create_deployment(
-        self, endpoint: str, data: dict[str, Any], source: str | None, all_traffic: bool
+        self,
+        endpoint: str,
+        data: dict[str, Any],
+        source: str | None,
+        all_traffic: bool,
+        runtime: str | None = None,
+        watch: bool = False,
     ) -> dict[str, Any]:
         async with self._lock:
             entry = self.endpoint(endpoint)
@@ -239,15 +274,18 @@ class Control:
                     f"deployment {spec.name!r} already exists in online endpoint {endpoint!r}; "
                     "use `online-deployment update`"
                 )
+            runtime_name = await self._runtime_ready(runtime)
             row = DeploymentRow(
                 endpoint=endpoint,
                 name=spec.name,
                 spec=_dump(spec),
                 source=source,
                 state=ProvisioningState.CREATING,
+                runtime=runtime_name,
+                watch=watch,
             )
             self.store.put_deployment(row)
-            runner = self._runner(endpoint, spec)
+            runner = self._runner(endpoint, spec, runtime_name)
             dentry = DeploymentEntry(row=row, runner=runner)
             entry.deployments[spec.name] = dentry
             self._rebuild_routes()
@@ -262,9 +300,35 @@ class Control:
         data: dict[str, Any] | None,
         overrides: dict[str, Any] | None,
         source: str | None,
+        runtime: str | None = None,
+        watch: bool | None = None,
+        only_if_changed: bool = False,
     ) -> dict[str, Any]:
+        """Roll the deployment to a new spec (or runtime); with `only_if_changed`, a request
+        that changes nothing leaves the running instances alone."""
         async with self._lock:
             dentry = self.deployment(endpoint, name)
+            same = (
+                data is not None
+                and not overrides
+                and runtime in (None, dentry.row.runtime)
+                and watch in (None, dentry.row.watch)
+            )
+            if (
+                only_if_changed
+                and same
+                and data is not None
+                and self.unchanged(endpoint, name, data)
+            ):
+                return self.deployment_view(endpoint, name)
+            if data is None and not overrides and runtime in (None, dentry.row.runtime):
+                # Only code watching changes: the running instances stay as they are.
+                if watch is not None and watch != dentry.row.watch:
+                    dentry.row.watch = watch
+                    self.store.put_deployment(dentry.row)
+                    running = dentry.runner.state == ProvisioningState.SUCCEEDED
+                    await dentry.watch(watch and running)
+                return self.deployment_view(endpoint, name)
             if dentry.task is not None and not dentry.task.done():
                 raise Conflict(
                     f"deployment {name!r} is {dentry.runner.state.value.lower()}; wait until it "
@@ -277,6 +341,14 @@ class Control:
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
             entry = self.endpoint(endpoint)
+            if runtime is not None and runtime != dentry.row.runtime:
+                # The new instances start on the new runtime; the old ones stop where they run.
+                dentry.runner.runtime = self.runtimes.get(await self._runtime_ready(runtime))
+                dentry.row.runtime = runtime
+            if watch is not None:
+                dentry.row.watch = watch
+                if not watch:
+                    await dentry.watch(False)
             dentry.runner.state = ProvisioningState.UPDATING
             dentry.runner.error = None
             self.store.set_deployment_state(endpoint, name, ProvisioningState.UPDATING, None)
@@ -323,12 +395,29 @@ class Control:
                 self.store.put_endpoint(row)
                 entry.row = row
             self._rebuild_routes()
+        self.observability.forget(endpoint, name)
         await self._retire(dentry)
         self.home.deployment_log(endpoint, name).unlink(missing_ok=True)
 
-    def logs(self, endpoint: str, name: str, lines: int | None) -> str:
+    def logs(self, endpoint: str, name: str, lines: int | None, instance: str | None = None) -> str:
         self.deployment(endpoint, name)
-        return tail(self.home.deployment_log(endpoint, name), lines)
+        return tail(self.home.deployment_log(endpoint, name), lines, instance)
+
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> AsyncIterator[str]:
+        """The logs as `logs` gives them, then each line as it comes, until the deployment goes."""
+        dentry = self.deployment(endpoint, name)
+        entry = self.endpoint(endpoint)
+
+        def gone() -> bool:
+            return (
+                self._closing
+                or self.endpoints.get(endpoint) is not entry
+                or entry.deployments.get(name) is not dentry
+            )
+
+        return follow(self.home.deployment_log(endpoint, name), lines, instance, stop=gone)
 
     # Views
 
@@ -355,6 +444,7 @@ class Control:
             "created_at": _iso(entry.row.created_at),
             "updated_at": _iso(entry.row.updated_at),
             "cloud_only": spec.cloud_only_in_use(),
+            **self.observability.endpoint_figures(name),
         }
 
     def deployment_view(self, endpoint: str, name: str) -> dict[str, Any]:
@@ -367,17 +457,33 @@ class Control:
             "endpoint_name": endpoint,
             "provisioning_state": runner.state.value,
             "error": runner.error,
-            "runtime": self.runtime.name,
+            "runtime": runner.runtime.name,
+            "watch": dentry.row.watch,
             "ready_instances": runner.ready_instances,
             "source": dentry.row.source,
             "created_at": _iso(dentry.row.created_at),
             "updated_at": _iso(dentry.row.updated_at),
             "cloud_only": runner.spec.cloud_only_in_use(),
+            **self.observability.deployment_figures(endpoint, name),
         }
 
     # Internals
 
-    def _runner(self, endpoint: str, spec: OnlineDeployment) -> DeploymentRunner:
+    async def _runtime_ready(self, name: str | None) -> str:
+        """The runtime's name, once it is known and able to run (a Docker engine answers)."""
+        name = name or self.runtimes.default
+        try:
+            runtime = self.runtimes.get(name)
+            # Runtimes that depend on something outside (an engine) can say at once that it
+            # is missing, rather than failing each instance later.
+            preflight = getattr(runtime, "preflight", None)
+            if preflight is not None:
+                await preflight()
+        except (ValueError, InstanceFailed) as exc:
+            raise BadRequest(str(exc)) from None
+        return name
+
+    def _runner(self, endpoint: str, spec: OnlineDeployment, runtime: str) -> DeploymentRunner:
         def record(pid: int, alive: bool) -> None:
             if alive:
                 self.store.add_instance_pid(pid, endpoint, spec.name)
@@ -387,7 +493,8 @@ class Control:
         return DeploymentRunner(
             endpoint,
             spec,
-            runtime=self.runtime,
+            runtime=self.runtimes.get(runtime),
+            cache_dir=self.home.root / "cache",
             work_root=self.home.instances_dir / endpoint / spec.name,
             log=DeploymentLog(self.home.deployment_log(endpoint, spec.name)),
             on_pids=record,
@@ -421,6 +528,8 @@ class Control:
                 dentry.row.spec = _dump(new_spec)
             dentry.row.state, dentry.row.error = runner.state, None
             self.store.put_deployment(dentry.row)
+            if dentry.row.watch:
+                await dentry.watch(True)
             if all_traffic:
                 row = EndpointRow(**{**entry.row.__dict__})
                 row.traffic = {n: (100 if n == name else 0) for n in entry.deployments}
@@ -430,6 +539,7 @@ class Control:
             self._rebuild_routes()
 
     async def _retire(self, dentry: DeploymentEntry) -> None:
+        await dentry.watch(False)
         dentry.runner.state = ProvisioningState.DELETING
         if dentry.task is not None:
             dentry.task.cancel()

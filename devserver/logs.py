@@ -1,32 +1,57 @@
-"""Per-deployment log files: every instance line stamped with time, instance and stream."""
+"""Per-deployment log files: every instance line stamped with time, instance, stream and level.
+
+    2024-05-01T12:00:00.123Z blue-0 stderr INFO | 2024-05-01 12:00:00,120 INFO [41] root - ...
+    2024-05-01T12:00:00.456Z blue-0 stdout | printed by the script
+    2024-05-01T12:00:01.000Z epdev info | all 1 instance(s) ready
+
+The level is there when it is known: for the lines the worker's logging writes (they carry the
+level name). Files rotate past a size cap, keeping a few backups, and reading spans them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import logging.handlers
+import os
+import re
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 # A chatty script must not fill the disk: the file rotates past this size, keeping a few backups.
 MAX_LOG_BYTES = 20 * 1024 * 1024
 BACKUPS = 2
 
+# The start of a record written by the worker's logging (epdev.runtimes.worker.logs.FORMAT).
+_RECORD = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \[\d+\] "
+)
+
+
+def level_of(line: str) -> str | None:
+    """The level name of a worker log record, or None for any other line."""
+    match = _RECORD.match(line)
+    return match.group(1) if match else None
+
 
 class DeploymentLog:
     """Appends stamped lines to one deployment's log file, rotating it when it grows large."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = MAX_LOG_BYTES, backups: int = BACKUPS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self._handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_LOG_BYTES, backupCount=BACKUPS, encoding="utf-8"
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         self._handler.setFormatter(logging.Formatter("%(message)s"))
 
-    def write(self, source: str, stream: str, line: str) -> None:
+    def write(self, source: str, stream: str, line: str, level: str | None = None) -> None:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        text = f"{stamp} {source} {stream} | {line.rstrip()}"
+        level = level or level_of(line)
+        tag = f"{stream} {level}" if level else stream
+        text = f"{stamp} {source} {tag} | {line.rstrip()}"
         record = logging.LogRecord("epdev", logging.INFO, "", 0, text, None, None)
         self._handler.emit(record)
 
@@ -34,10 +59,160 @@ class DeploymentLog:
         self._handler.close()
 
 
-def tail(path: Path, lines: int | None) -> str:
-    """The last `lines` lines of a log (all of it when None), oldest first."""
-    if not path.exists():
-        return ""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        kept = deque(handle, maxlen=lines) if lines is not None else list(handle)
+def source_of(line: str) -> str | None:
+    """Who wrote a log line: an instance name such as blue-0, or epdev."""
+    parts = line.split(" ", 2)
+    return parts[1] if len(parts) > 2 else None
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated backups that exist, oldest first."""
+    backups = []
+    for index in range(1, 100):
+        backup = path.with_name(f"{path.name}.{index}")
+        if not backup.exists():
+            break
+        backups.append(backup)
+    return [*reversed(backups), *([path] if path.exists() else [])]
+
+
+def tail(path: Path, lines: int | None, instance: str | None = None) -> str:
+    """The last `lines` lines of a log and its backups (all when None), oldest first.
+
+    With `instance`, only the lines that instance wrote.
+    """
+    chunks: list[list[str]] = []
+    wanted = lines
+    for file in reversed(log_files(path)):
+        try:
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                found = _last(handle, wanted, instance)
+        except FileNotFoundError:  # rotated away while we read
+            continue
+        chunks.append(found)
+        if wanted is not None:
+            wanted -= len(found)
+            if wanted <= 0:
+                break
+    return "".join(line for chunk in reversed(chunks) for line in chunk)
+
+
+def _last(source: Iterable[str], lines: int | None, instance: str | None) -> list[str]:
+    if instance is not None:
+        source = (line for line in source if source_of(line) == instance)
+    return list(deque(source, maxlen=lines)) if lines is not None else list(source)
+
+
+async def follow(
+    path: Path,
+    lines: int | None,
+    instance: str | None = None,
+    *,
+    poll: float = 0.2,
+    stop: Callable[[], bool] = lambda: False,
+) -> AsyncIterator[str]:
+    """The log's last `lines` lines (all when None), then every line written after, as chunks.
+
+    The first chunk and the followed part come from one open file, so no line is lost or
+    repeated at the seam; the file is followed across rotations. Yields "" on idle polls so the
+    caller gets a chance to look at its client. Ends when `stop()` turns true.
+    """
+    reader = await asyncio.to_thread(_Reader.open, path)
+    try:
+        pending = b""
+        current: list[str] = []
+        if reader is not None:
+            current, pending = _complete_lines(await asyncio.to_thread(reader.read), pending)
+        yield await asyncio.to_thread(_first_chunk, path, current, lines, instance)
+        while not stop():
+            if reader is None:
+                reader = await asyncio.to_thread(_Reader.open, path)
+            else:
+                data = await asyncio.to_thread(reader.read)
+                if not data and _replaced(reader, path):
+                    # Rotated: the old file has been read to its end. Files rotated in after it
+                    # (when it rotated more than once between two polls) come next, then the
+                    # new current file.
+                    skipped = await asyncio.to_thread(_rotated_after, path, reader.inode)
+                    reader.close()
+                    reader = await asyncio.to_thread(_Reader.open, path)
+                    between, pending = _complete_lines(skipped, pending)
+                    chosen = _last(between, None, instance)
+                    if chosen:
+                        yield "".join(chosen)
+                    continue
+                new, pending = _complete_lines(data, pending)
+                chosen = _last(new, None, instance)
+                if chosen:
+                    yield "".join(chosen)
+                    continue
+            yield ""
+            await asyncio.sleep(poll)
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def _first_chunk(path: Path, current: list[str], lines: int | None, instance: str | None) -> str:
+    kept = _last(current, lines, instance)
+    if lines is None or len(kept) < lines:
+        # Older lines come from the backups (the current file is log_files' last entry).
+        older: list[str] = []
+        for file in [f for f in log_files(path) if f != path]:
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                older.extend(_last(handle, lines, instance))
+        if lines is not None:
+            older = older[max(len(older) - (lines - len(kept)), 0) :]
+        kept = older + kept
     return "".join(kept)
+
+
+class _Reader:
+    """A log file opened at its start, remembering which file it is."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self.inode = os.fstat(self._file.fileno()).st_ino
+
+    @classmethod
+    def open(cls, path: Path) -> _Reader | None:
+        try:
+            return cls(path)
+        except FileNotFoundError:
+            return None
+
+    def read(self) -> bytes:
+        return self._file.read()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _rotated_after(path: Path, inode: int) -> bytes:
+    """The backups newer than the file `inode` names (now a backup itself), oldest first."""
+    for index in range(1, 100):
+        try:
+            if path.with_name(f"{path.name}.{index}").stat().st_ino == inode:
+                break
+        except FileNotFoundError:
+            return b""  # gone past the last backup: what was in between is gone too
+    else:
+        return b""
+    newer = [path.with_name(f"{path.name}.{i}") for i in range(index - 1, 0, -1)]
+    return b"".join(f.read_bytes() for f in newer if f.exists())
+
+
+def _replaced(reader: _Reader, path: Path) -> bool:
+    try:
+        return path.stat().st_ino != reader.inode
+    except FileNotFoundError:
+        return False  # between the rename and the new file: look again at the next poll
+
+
+def _complete_lines(data: bytes, pending: bytes) -> tuple[list[str], bytes]:
+    pending += data
+    if b"\n" not in pending:
+        return [], pending
+    complete, _, rest = pending.rpartition(b"\n")
+    text = complete.decode("utf-8", "replace")
+    return [line + "\n" for line in text.split("\n")], rest

@@ -10,6 +10,7 @@ import asyncio
 import bisect
 import json
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.supervisor import Pool
 
@@ -88,8 +90,9 @@ class RouteTable:
 class ScoringRouter:
     """ASGI app for `/endpoints/{name}/score` (and `/endpoints/{name}/swagger.json`)."""
 
-    def __init__(self, table: RouteTable) -> None:
+    def __init__(self, table: RouteTable, recorder: CallRecorder | None = None) -> None:
         self.table = table
+        self.recorder = recorder
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -106,19 +109,33 @@ class ScoringRouter:
         return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request_id = _header(scope, b"x-request-id") or str(uuid.uuid4())
+        call = Call()
         try:
-            await self._handle(scope, receive, send, request_id)
+            await self._handle(scope, receive, send, request_id, call)
         except _Reply as reply:
-            await _send_json(
+            call.status = reply.status
+            call.bytes_out = await _send_json(
                 send, reply.status, {"message": reply.message}, request_id, reply.extra
             )
+        # Calls to endpoints that do not exist are not recorded: their names are anything.
+        endpoint = call.endpoint
+        if endpoint is not None and self.recorder is not None:
+            call.seconds = time.perf_counter() - started
+            call.stamp = time.time()
+            call.request_id = request_id
+            call.method = scope["method"]
+            self.recorder.note(call, endpoint)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, call: Call
+    ) -> None:
         endpoint_name, _, action = scope["path"][len(PREFIX) :].partition("/")
         route = self.table.routes.get(endpoint_name)
         if route is None:
             raise _Reply(404, f"online endpoint {endpoint_name!r} does not exist")
+        call.endpoint = endpoint_name
         if action not in ("score", "swagger.json"):
             raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
         token = bearer(_header(scope, b"authorization"))
@@ -148,6 +165,8 @@ class ScoringRouter:
                     f"{DEPLOYMENT_HEADER} header",
                 )
             deployment = chosen
+        call.deployment = deployment
+        call.routed_by = "header" if targeted else "traffic"
         slot = route.pools[deployment].pick()
         if slot is None:
             raise _Reply(
@@ -156,7 +175,9 @@ class ScoringRouter:
                 {DEPLOYMENT_HEADER: deployment},
             )
 
+        call.instance = slot.instance.spec.name
         body = await _read_body(receive)
+        call.bytes_in = len(body)
         headers = _forward_headers(scope, request_id)
         url = slot.url + "/score"
         query = scope.get("query_string", b"")
@@ -200,6 +221,7 @@ class ScoringRouter:
         if not any(k == b"x-request-id" for k, _ in out):
             out.append((b"x-request-id", request_id.encode("latin-1")))
         out.append((b"content-length", str(len(payload)).encode()))
+        call.status, call.bytes_out = status, len(payload)
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
 
@@ -243,7 +265,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 async def _send_json(
     send: Send, status: int, payload: dict[str, Any], request_id: str, extra: dict[str, str]
-) -> None:
+) -> int:
     body = json.dumps(payload).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -253,3 +275,4 @@ async def _send_json(
     headers.extend((k.encode(), v.encode()) for k, v in extra.items())
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return len(body)

@@ -22,7 +22,7 @@ from epdev.devserver.client import ssl_context
 from epdev.devserver.control import Control
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
-from epdev.runtimes.process import ProcessRuntime
+from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, Runtimes
 
 log = logging.getLogger("epdev.devserver")
 
@@ -41,6 +41,8 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 0
     insecure_http: bool = False
+    runtime: str = "process"
+    base_image: str = DEFAULT_BASE_IMAGE
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -97,7 +99,7 @@ def serve(home: Home, options: ServeOptions) -> None:
         ca_bundle = str(files.ca_cert)
     token = home.admin_token(create=True)
     assert token is not None
-    control = Control(home, ProcessRuntime(), url)
+    control = Control(home, Runtimes(options.runtime, options.base_image), url)
     info = ServerInfo(url=url, pid=os.getpid(), ca_bundle=ca_bundle, home=str(home.root))
     app = DevserverApp(control, token, on_ready=lambda: home.write_server(info))
     config = uvicorn.Config(
@@ -127,6 +129,7 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
     args += ["--port", str(options.port)]
     if options.insecure_http:
         args.append("--insecure-http")
+    args += ["--runtime", options.runtime, "--base-image", options.base_image]
     env = {**os.environ, "EPDEV_HOME": str(home.root)}
     with home.server_log.open("ab") as out:
         proc = subprocess.Popen(

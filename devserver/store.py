@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     error TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    runtime TEXT NOT NULL DEFAULT 'process',
+    watch INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (endpoint, name)
 );
 CREATE TABLE IF NOT EXISTS instance_pids (
@@ -66,6 +68,8 @@ class DeploymentRow:
     error: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    runtime: str = "process"
+    watch: bool = False
 
 
 class Store:
@@ -80,6 +84,17 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add columns that homes made by earlier versions lack."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deployments)")}
+        if "runtime" not in columns:
+            self._db.execute(
+                "ALTER TABLE deployments ADD COLUMN runtime TEXT NOT NULL DEFAULT 'process'"
+            )
+        if "watch" not in columns:
+            self._db.execute("ALTER TABLE deployments ADD COLUMN watch INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -146,10 +161,11 @@ class Store:
         row.updated_at = now
         sql = """
             INSERT INTO deployments (endpoint, name, spec, source, state, error, created_at,
-                                     updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                     updated_at, runtime, watch)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(endpoint, name) DO UPDATE SET spec=excluded.spec, source=excluded.source,
-                state=excluded.state, error=excluded.error, updated_at=excluded.updated_at
+                state=excluded.state, error=excluded.error, updated_at=excluded.updated_at,
+                runtime=excluded.runtime, watch=excluded.watch
         """
         values = (
             row.endpoint,
@@ -160,6 +176,8 @@ class Store:
             row.error,
             row.created_at,
             row.updated_at,
+            row.runtime,
+            int(row.watch),
         )
         self._write(sql, values, db)
 
@@ -224,4 +242,6 @@ def _deployment(row: sqlite3.Row) -> DeploymentRow:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        runtime=row["runtime"],
+        watch=bool(row["watch"]),
     )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from epdev.devserver.logs import DeploymentLog
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
+from epdev.runtimes.environment import RuntimeEnvironment
+from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.specs import OnlineDeployment
 
 # Backoff between restarts of an instance that keeps dying, in seconds.
@@ -86,7 +88,9 @@ class DeploymentRunner:
         work_root: Path,
         log: DeploymentLog,
         on_pids: Callable[[int, bool], None] = lambda pid, alive: None,
+        cache_dir: Path = Path(),
     ) -> None:
+        self.cache_dir = cache_dir
         self.endpoint = endpoint
         self.name = spec.name
         self.spec = spec
@@ -98,6 +102,9 @@ class DeploymentRunner:
         self.error: str | None = None
         self._on_pids = on_pids
         self._current: _Generation | None = None
+        # Every generation with instances up or coming up; two of them during a rollout.
+        self._live: list[_Generation] = []
+        self.restarts: dict[str, int] = {}
         self._generations = itertools.count(1)
         self._lock = asyncio.Lock()
         self._closed = False
@@ -105,6 +112,10 @@ class DeploymentRunner:
     @property
     def ready_instances(self) -> int:
         return len(self.pool.slots)
+
+    def instances(self) -> list[Instance]:
+        """Every instance this deployment has now, ready or not: what the cloud would bill."""
+        return [inst for generation in self._live for inst in generation.instances]
 
     def note(self, message: str) -> None:
         self.log.write("epdev", "info", message)
@@ -120,6 +131,7 @@ class DeploymentRunner:
                 raise DeploymentFailed("the deployment was deleted")
             spec = spec or self.spec
             generation = _Generation(next(self._generations), spec)
+            self._live.append(generation)
             self.note(
                 f"starting {spec.instance_count} instance(s) with the {self.runtime.name} runtime"
             )
@@ -135,7 +147,7 @@ class DeploymentRunner:
                     raise
                 message = (
                     str(first)
-                    if isinstance(first, InstanceFailed)
+                    if isinstance(first, InstanceFailed | DeploymentFailed)
                     else f"{type(first).__name__}: {first}"
                 )
                 self.note(f"deployment failed: {message}")
@@ -172,6 +184,28 @@ class DeploymentRunner:
             environment_variables=dict(spec.environment_variables),
             max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
             work_dir=self.work_root / f"g{generation}-{index}",
+            environment=self._environment(spec),
+            cache_dir=self.cache_dir,
+        )
+
+    def _environment(self, spec: OnlineDeployment) -> RuntimeEnvironment | None:
+        """What an isolated runtime must rebuild; the process runtime runs as it is."""
+        if self.runtime.name == "process":
+            return None
+        env = spec.environment
+        if isinstance(env, str):
+            raise DeploymentFailed(
+                f"environment: {env!r} is a registered environment; the {self.runtime.name} "
+                "runtime builds inline environments (image with conda_file, or build)"
+            )
+        code = spec.code_configuration
+        return resolve_environment(
+            conda_file=env.conda_file if env else None,
+            code_dir=code.code if code else None,
+            model_path=spec.model_path,
+            image=env.image if env else None,
+            build_context=env.build.path if env and env.build else None,
+            dockerfile=env.build.dockerfile_path if env and env.build else "Dockerfile",
         )
 
     async def _start_one(self, generation: _Generation, index: int) -> None:
@@ -200,6 +234,7 @@ class DeploymentRunner:
             self._remove_slot(instance)
             if generation.stopping or self._closed:
                 return
+            self.restarts[instance.spec.name] = self.restarts.get(instance.spec.name, 0) + 1
             pause = _RESTART_BACKOFF[min(failures, len(_RESTART_BACKOFF) - 1)]
             self.note(
                 f"instance {instance.spec.name} exited with code {code}; restarting in {pause:g} s"
@@ -250,6 +285,7 @@ class DeploymentRunner:
             if inst.pid is not None:
                 self._on_pids(inst.pid, False)
             shutil.rmtree(inst.spec.work_dir, ignore_errors=True)
+        self._live = [g for g in self._live if g is not generation]
 
 
 def _first_error(exc: BaseException) -> Exception | None:

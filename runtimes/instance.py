@@ -6,7 +6,10 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from epdev.runtimes.environment import RuntimeEnvironment
 
 LogSink = Callable[[str, str], None]
 """Receives (stream, line) for every line an instance prints; stream is "stdout" or "stderr"."""
@@ -37,6 +40,10 @@ class InstanceSpec:
     max_concurrent_requests: int = 1
     # A folder of the instance's own under EPDEV_HOME, kept across restarts of the instance.
     work_dir: Path = Path()
+    # What isolated runtimes (venv, docker) rebuild; the process runtime ignores it.
+    environment: RuntimeEnvironment | None = None
+    # EPDEV_HOME's cache for environments, images' wheelhouses and the worker bundle.
+    cache_dir: Path = Path()
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ import socket
 import sys
 import tempfile
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +49,21 @@ class ProcessRuntime:
 class ProcessInstance:
     """One worker process. See epdev.runtimes.instance.Instance for the contract."""
 
-    def __init__(self, spec: InstanceSpec, sink: LogSink, *, python: str) -> None:
+    def __init__(
+        self,
+        spec: InstanceSpec,
+        sink: LogSink,
+        *,
+        python: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.state = InstanceState.STARTING
         self._sink = sink
         self._python = python
+        # Set last, over the deployment's own variables: what the runtime's interpreter needs
+        # (a venv's PYTHONPATH to the worker bundle, say) must not be undone by the user's.
+        self._env = dict(env or {})
         self._port: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Future[int] | None = None
@@ -96,6 +107,7 @@ class ProcessInstance:
         except OSError as exc:
             raise InstanceFailed(f"could not prepare the model folder: {exc}") from exc
         env = worker_environment(self.spec, model_dir)
+        env.update(self._env)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
         try:

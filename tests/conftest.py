@@ -22,3 +22,40 @@ def epdev_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # A user's project with its own tests: run in a subprocess by tests/e2e/test_pytest_plugin.py.
 collect_ignore = ["sample_user_project"]
+
+
+# Tests marked `docker` need a Docker engine. Without one they skip, except under
+# EPDEV_REQUIRE_DOCKER=1 (CI), where a missing engine is a failure: a green run must mean they ran.
+_docker_problem: list[str | None] = []
+
+
+def docker_engine_problem() -> str | None:
+    """Why no Docker engine answers (None when one does); asked once per test session."""
+    if not _docker_problem:
+        from epdev.runtimes.docker import connect
+        from epdev.runtimes.instance import InstanceFailed
+
+        try:
+            connect().close()
+        except InstanceFailed as exc:
+            _docker_problem.append(str(exc))
+        else:
+            _docker_problem.append(None)
+    return _docker_problem[0]
+
+
+def require_docker_engine() -> None:
+    """Skip the calling test without an engine, or fail it under EPDEV_REQUIRE_DOCKER=1."""
+    import os
+
+    problem = docker_engine_problem()
+    if problem is None:
+        return
+    if os.environ.get("EPDEV_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"EPDEV_REQUIRE_DOCKER=1 but {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker") is not None:
+        require_docker_engine()

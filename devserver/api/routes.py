@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from epdev.devserver.api.auth import require_admin
 from epdev.devserver.api.models import (
@@ -90,7 +91,9 @@ async def list_deployments(endpoint: str, ctl: ControlDep) -> list[View]:
     "/online-endpoints/{endpoint}/deployments", status_code=202, tags=["online deployments"]
 )
 async def create_deployment(endpoint: str, body: DeploymentCreate, ctl: ControlDep) -> View:
-    return await ctl.create_deployment(endpoint, body.spec, body.source, body.all_traffic)
+    return await ctl.create_deployment(
+        endpoint, body.spec, body.source, body.all_traffic, body.runtime, body.watch
+    )
 
 
 @router.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online deployments"])
@@ -104,11 +107,15 @@ async def show_deployment(endpoint: str, name: str, ctl: ControlDep) -> View:
 async def update_deployment(
     endpoint: str, name: str, body: DeploymentUpdate, ctl: ControlDep
 ) -> View:
-    quiet = body.only_if_changed and body.spec is not None and not body.set
-    if quiet and body.spec is not None and ctl.unchanged(endpoint, name, body.spec):
-        return ctl.deployment_view(endpoint, name)
     return await ctl.update_deployment(
-        endpoint, name, data=body.spec, overrides=body.set, source=body.source
+        endpoint,
+        name,
+        data=body.spec,
+        overrides=body.set,
+        source=body.source,
+        runtime=body.runtime,
+        watch=body.watch,
+        only_if_changed=body.only_if_changed,
     )
 
 
@@ -130,8 +137,27 @@ async def deployment_logs(
     name: str,
     ctl: ControlDep,
     lines: Annotated[int | None, Query(ge=1, description="Return only the last N lines")] = None,
-) -> str:
-    return ctl.logs(endpoint, name, lines)
+    instance: Annotated[
+        str | None, Query(description="Only the lines of this instance, e.g. blue-0")
+    ] = None,
+    follow: Annotated[
+        bool, Query(description="Keep the response open and stream new lines (chunked text)")
+    ] = False,
+) -> Response:
+    if not follow:
+        return PlainTextResponse(ctl.logs(endpoint, name, lines, instance))
+    chunks = ctl.follow_logs(endpoint, name, lines, instance)
+
+    async def stream() -> AsyncIterator[str]:
+        async for chunk in chunks:
+            if chunk:  # idle polls yield "", which would end a chunked body
+                yield chunk
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/validate", tags=["server"])

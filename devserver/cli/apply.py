@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from epdev.devserver.applying import ApplyError, execute, plan
-from epdev.devserver.cli.common import Failure, client, fails_cleanly
+from epdev.devserver.cli.common import Failure, client, fails_cleanly, runtime_option
 from epdev.devserver.client import Client
 
 
@@ -24,11 +24,12 @@ from epdev.devserver.client import Client
     "--dry-run", is_flag=True, help="Validate everything and print the plan; change nothing."
 )
 @click.option("--no-wait", is_flag=True, help="Do not wait for deployments to become ready.")
+@runtime_option
 @fails_cleanly
-def apply_command(target: str, dry_run: bool, no_wait: bool) -> None:
+def apply_command(target: str, dry_run: bool, no_wait: bool, runtime: str | None) -> None:
     """Create or update endpoints and deployments from YAML specs."""
     with client() as api:
-        apply_folder(api, Path(target), dry_run=dry_run, wait=not no_wait)
+        apply_folder(api, Path(target), dry_run=dry_run, wait=not no_wait, runtime=runtime)
 
 
 def apply_folder(
@@ -38,6 +39,7 @@ def apply_folder(
     dry_run: bool = False,
     wait: bool = True,
     timeout: float | None = None,
+    runtime: str | None = None,
 ) -> None:
     """Plan, print and carry out; a failure prints the failing deployment's logs to stderr."""
     try:
@@ -50,7 +52,7 @@ def apply_folder(
             suffix = " (dry run)" if dry_run else ""
             click.echo(f"{step.action} {step.label}{suffix}")
         if not dry_run:
-            execute(api, steps, wait=wait, timeout=timeout, say=click.echo)
+            execute(api, steps, wait=wait, timeout=timeout, runtime=runtime, say=click.echo)
     except ApplyError as exc:
         if exc.logs:
             click.echo(exc.logs.rstrip("\n"), err=True)

@@ -15,6 +15,7 @@ from epdev.devserver.cli.output import FORMATS
 from epdev.devserver.client import Client, ClientError, Connection
 from epdev.devserver.home import Home
 from epdev.devserver.server import ServerError
+from epdev.runtimes.registry import RUNTIME_NAMES
 from epdev.specs import SpecError
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import LoadedSpec, load_spec
@@ -80,6 +81,16 @@ def az_compat(func: F) -> F:
         func = click.option(*decls, hidden=True, default=None, expose_value=False)(func)
     func = click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
     return func
+
+
+def runtime_option(func: F) -> F:
+    return click.option(
+        "--runtime",
+        type=click.Choice(RUNTIME_NAMES),
+        default=None,
+        help="How the instances run: this machine's Python (process), an isolated venv built "
+        "from the environment, or Docker containers. Default: the devserver's.",
+    )(func)
 
 
 def client() -> Client:

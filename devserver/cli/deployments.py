@@ -18,6 +18,7 @@ from epdev.devserver.cli.common import (
     output_option,
     parse_set,
     progress,
+    runtime_option,
 )
 from epdev.devserver.cli.output import emit
 from epdev.devserver.client import Client
@@ -69,6 +70,8 @@ def _load(
     "--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready."
 )
 @click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=2.")
+@runtime_option
+@click.option("--watch", is_flag=True, help="Restart the instances whenever the code changes.")
 @output_option
 @az_compat
 @fails_cleanly
@@ -79,13 +82,15 @@ def create(
     all_traffic: bool,
     no_wait: bool,
     sets: tuple[str, ...],
+    runtime: str | None,
+    watch: bool,
     output: str,
 ) -> None:
     """Create a deployment from a YAML file and wait until it serves."""
     endpoint, loaded = _load(file, name, endpoint_name, sets)
     with client() as api:
         view = api.create_deployment(
-            endpoint, payload(loaded), str(Path(file).resolve()), all_traffic
+            endpoint, payload(loaded), str(Path(file).resolve()), all_traffic, runtime, watch
         )
         if not no_wait:
             view = wait_for(api, endpoint, loaded.name)
@@ -98,6 +103,12 @@ def create(
 @click.option("-e", "--endpoint-name", help="Endpoint name.")
 @click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=3.")
 @click.option("--no-wait", is_flag=True)
+@runtime_option
+@click.option(
+    "--watch/--no-watch",
+    default=None,
+    help="Restart the instances whenever the code changes (or stop doing so).",
+)
 @output_option
 @az_compat
 @fails_cleanly
@@ -107,6 +118,8 @@ def update(
     endpoint_name: str | None,
     sets: tuple[str, ...],
     no_wait: bool,
+    runtime: str | None,
+    watch: bool | None,
     output: str,
 ) -> None:
     """Update a deployment from a file, or change fields of the stored one with --set."""
@@ -115,13 +128,22 @@ def update(
             endpoint, loaded = _load(file, name, endpoint_name, sets)
             deployment = loaded.name
             view = api.update_deployment(
-                endpoint, deployment, spec=payload(loaded), source=str(Path(file).resolve())
+                endpoint,
+                deployment,
+                spec=payload(loaded),
+                source=str(Path(file).resolve()),
+                runtime=runtime,
+                watch=watch,
             )
         else:
-            if not (name and endpoint_name and sets):
-                raise Failure("give --file, or --name, --endpoint-name and at least one --set")
+            if not (name and endpoint_name and (sets or runtime or watch is not None)):
+                raise Failure(
+                    "give --file, or --name, --endpoint-name and a --set, --runtime or --watch"
+                )
             endpoint, deployment = endpoint_name, name
-            view = api.update_deployment(endpoint, deployment, overrides=parse_set(sets))
+            view = api.update_deployment(
+                endpoint, deployment, overrides=parse_set(sets), runtime=runtime, watch=watch
+            )
         if not no_wait:
             view = wait_for(api, endpoint, deployment)
     emit(view, output, "deployment")
@@ -169,10 +191,26 @@ def delete(name: str, endpoint_name: str, yes: bool, no_wait: bool) -> None:
 @click.option("-n", "--name", required=True)
 @click.option("-e", "--endpoint-name", required=True)
 @click.option("-l", "--lines", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--instance", help="Only the lines of this instance, e.g. blue-0.")
+@click.option("--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--container", hidden=True, help="Accepted for az compatibility.")
 @az_compat
 @fails_cleanly
-def get_logs(name: str, endpoint_name: str, lines: int | None, container: str | None) -> None:
+def get_logs(
+    name: str,
+    endpoint_name: str,
+    lines: int | None,
+    instance: str | None,
+    follow: bool,
+    container: str | None,
+) -> None:
     """Print the deployment's logs: its instances' output and epdev's own notes."""
     with client() as api:
-        click.echo(api.deployment_logs(endpoint_name, name, lines), nl=False)
+        if not follow:
+            click.echo(api.deployment_logs(endpoint_name, name, lines, instance), nl=False)
+            return
+        try:
+            for chunk in api.follow_logs(endpoint_name, name, lines, instance):
+                click.echo(chunk, nl=False)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how a follow ends

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -200,3 +201,36 @@ def invoke(name: str, request_file: str, deployment_name: str | None) -> None:
     with contextlib.suppress(ValueError):
         text = json.dumps(response.json())
     click.echo(text)
+
+
+@online_endpoint.command("metrics")
+@click.option("-n", "--name", required=True, help="Endpoint name.")
+@click.option("--window", default="5m", show_default=True, help="How far back: 90s, 15m, 1h.")
+@click.option("--step", help="Width of one point of the series (default: window / 60).")
+@click.option("--chart/--no-chart", default=True, show_default=True, help="Draw the charts.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="table: figures and charts; json or yaml: the series as the API returns them.",
+)
+@az_compat
+@fails_cleanly
+def metrics(name: str, window: str, step: str | None, chart: bool, output: str) -> None:
+    """Requests, errors, latency, CPU, memory and cost of an endpoint and its deployments."""
+    with client() as api:
+        report = api.endpoint_metrics(name, window, step)
+        cost = api.get_endpoint(name).get("cost") if output == "table" else None
+    if output != "table":
+        emit(report, output)
+        return
+    # Imported here: plotext is only needed by this command.
+    from epdev.devserver.cli.charts import charts, summary_table
+
+    click.echo(summary_table(report, cost))
+    if chart:
+        width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+        click.echo()
+        click.echo(charts(report, width, color=sys.stdout.isatty()))

@@ -14,6 +14,7 @@ from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.client import Client, Connection
 from epdev.devserver.home import Home
 from epdev.devserver.server import ServeOptions, serve, start_detached, stop
+from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
 
 
 @click.command("serve")
@@ -21,6 +22,20 @@ from epdev.devserver.server import ServeOptions, serve, start_detached, stop
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
 @click.option("--detach", is_flag=True, help="Run in the background; return once it answers.")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIME_NAMES),
+    default="process",
+    show_default=True,
+    help="Runtime for deployments that do not choose one.",
+)
+@click.option(
+    "--base-image",
+    default=DEFAULT_BASE_IMAGE,
+    show_default=True,
+    help="Local image that stands in for environment images no registry can serve "
+    "(build it with scripts/build-base-image).",
+)
 @click.option(
     "--apply",
     "apply_target",
@@ -46,13 +61,17 @@ def serve_command(
     port: int,
     detach: bool,
     insecure_http: bool,
+    runtime: str,
+    base_image: str,
     apply_target: str | None,
     wait: bool,
     timeout: float,
 ) -> None:
     """Run the devserver headless (for CI and scripts)."""
     home = Home()
-    options = ServeOptions(host=host, port=port, insecure_http=insecure_http)
+    options = ServeOptions(
+        host=host, port=port, insecure_http=insecure_http, runtime=runtime, base_image=base_image
+    )
     if not detach:
         if apply_target or wait:
             raise Failure("--apply and --wait go with --detach")

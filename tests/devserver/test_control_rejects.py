@@ -14,14 +14,14 @@ from support.sample_project import SampleProject
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError, BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
-from epdev.runtimes.process import ProcessRuntime
+from epdev.runtimes.registry import Runtimes
 from epdev.specs import load_spec
 
 
 class Harness:
     def __init__(self, home: Path, project: SampleProject) -> None:
         self.loop = asyncio.new_event_loop()
-        self.control = Control(Home(home).ensure(), ProcessRuntime(), "https://127.0.0.1:1")
+        self.control = Control(Home(home).ensure(), Runtimes(), "https://127.0.0.1:1")
         self.project = project
         self.run(self.control.restore())
 

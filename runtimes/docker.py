@@ -1,0 +1,567 @@
+"""The Docker runtime: each instance is a container of the deployment's environment image.
+
+Images come from epdev.runtimes.images (built once per environment, tagged by content). Code,
+model and the worker's own code are bind-mounted read-only rather than baked in, so an edited
+`score.py` needs a restart, not a build. Inside the container the layout is Azure's:
+
+    /var/azureml-app/<code folder>                      code, AML_APP_ROOT, working directory
+    /var/azureml-app/azureml-models/<deployment>/1      AZUREML_MODEL_DIR
+    /var/azureml-app/azureml-models/<deployment>/1/<model file or folder name>
+    /opt/epdev/worker                                   the worker bundle, on PYTHONPATH
+    /opt/epdev-env                                      the environment's venv (in the image)
+
+The worker listens on port 5001 in the container, published on 127.0.0.1 at a port the engine
+picks. Containers carry labels naming the endpoint, deployment, instance and epdev home, so a
+devserver can find (and remove, see cleanup_orphans) what an earlier run left behind.
+
+The Docker SDK blocks: short calls run in `asyncio.to_thread`, and the calls that last as long
+as a container (log streams, wait) and image builds each get a thread of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import math
+import os
+import re
+import signal
+import socket
+import tarfile
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+import httpx
+import requests
+from docker.models.containers import Container
+from docker.types import Mount
+
+from epdev.runtimes.bundle import worker_bundle
+from epdev.runtimes.images import SUBSTITUTE_IMAGE, VENV, ImageBuilder
+from epdev.runtimes.instance import (
+    InstanceFailed,
+    InstanceSpec,
+    InstanceState,
+    LogSink,
+    Runtime,
+)
+from epdev.runtimes.process import last_meaningful
+from epdev.runtimes.staging import worker_environment
+from epdev.runtimes.threads import loop_sink, start_thread
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+API_TIMEOUT = 60
+"""Seconds an ordinary engine call may take (not builds, waits or log streams)."""
+CONTAINER_PORT = 5001
+APP_ROOT = PurePosixPath("/var/azureml-app")
+MODELS_ROOT = APP_ROOT / "azureml-models"
+WORKER_ROOT = PurePosixPath("/opt/epdev/worker")
+TAIL_LINES = 50
+POLL_SECONDS = 0.05
+PROBE_TIMEOUT = 2.0
+DRAIN_SECONDS = 1.0
+STATUS_FILE = "/tmp/epdev-worker-status"  # noqa: S108 - inside the container, ours alone
+
+LABEL_ENDPOINT = "epdev.endpoint"
+LABEL_DEPLOYMENT = "epdev.deployment"
+LABEL_INSTANCE = "epdev.instance"
+LABEL_HOME = "epdev.home"
+LABEL_RUN = "epdev.run"
+"""Unique to one start of one instance: finds its container even if `run` never returned."""
+
+ClientFactory = Callable[[], docker.DockerClient]
+EngineErrors = (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+def engine_address() -> str:
+    """The engine socket the default client tries, for messages."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def default_client() -> docker.DockerClient:
+    """A client for DOCKER_HOST (else the default socket), as the docker CLI would use."""
+    address = engine_address()
+    if address.startswith("unix://"):
+        # The SDK leaks its socket when connecting fails; find out first with one we close.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(API_TIMEOUT)
+            probe.connect(address.removeprefix("unix://"))
+    return docker.from_env(timeout=API_TIMEOUT)
+
+
+def connect(factory: ClientFactory = default_client) -> docker.DockerClient:
+    """A client whose engine answers, or InstanceFailed saying which socket did not."""
+    client: docker.DockerClient | None = None
+    try:
+        client = factory()
+        client.ping()
+    except EngineErrors as exc:
+        if client is not None:
+            client.close()
+        raise InstanceFailed(
+            f"no Docker engine answers at {engine_address()} ({_reason(exc)}); start one, set "
+            "DOCKER_HOST, or deploy with --runtime process"
+        ) from None
+    return client
+
+
+def _reason(exc: BaseException) -> str:
+    # The SDK nests the socket error a few exceptions deep; the innermost one says it best.
+    inner: BaseException = exc
+    while True:
+        nested = inner.__cause__ or inner.__context__
+        if nested is None or nested is inner:
+            break
+        inner = nested
+    for candidate in (inner, exc):
+        if isinstance(candidate, FileNotFoundError):
+            return "no such socket"
+        if isinstance(candidate, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(candidate, PermissionError):
+            return "permission denied"
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def home_of(spec: InstanceSpec) -> str:
+    """The epdev home an instance belongs to: its cache folder's parent (EPDEV_HOME/cache)."""
+    return os.path.realpath(spec.cache_dir.absolute().parent)
+
+
+def cleanup_orphans(home: Path, factory: ClientFactory = default_client) -> list[str]:
+    """Remove every container of the epdev home `home`; return their names.
+
+    Meant for devserver start: containers still labelled with this home were left by a run
+    that did not stop them. Without an engine there is nothing to clean: returns [].
+    """
+    try:
+        client = connect(factory)
+    except InstanceFailed:
+        return []
+    removed: list[str] = []
+    try:
+        label = f"{LABEL_HOME}={os.path.realpath(home.absolute())}"
+        for container in client.containers.list(all=True, filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+                removed.append(container.name or container.id or "?")
+    finally:
+        client.close()
+    return removed
+
+
+class DockerRuntime:
+    """Runs instances as containers; see the module's docstring."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        base_image: str = SUBSTITUTE_IMAGE,
+        client_factory: ClientFactory = default_client,
+        *,
+        pull: bool = True,
+    ) -> None:
+        """`base_image` stands in for images that cannot be pulled; `pull=False` never tries."""
+        self.base_image = base_image
+        self.client_factory = client_factory
+        self.images = ImageBuilder(base_image, pull=pull)
+        self._said: set[tuple[str, str, str]] = set()
+
+    def say_once(self, spec: InstanceSpec, sink: LogSink, line: str) -> None:
+        """Tell a deployment's logs `line` once in this runtime's life, not once per instance."""
+        key = (spec.endpoint, spec.deployment, line)
+        if key not in self._said:
+            self._said.add(key)
+            with contextlib.suppress(Exception):
+                sink("epdev", line)
+
+    async def preflight(self) -> None:
+        """Raise InstanceFailed at once when no engine answers."""
+        client = await asyncio.to_thread(connect, self.client_factory)
+        client.close()
+
+    def create_instance(self, spec: InstanceSpec, sink: LogSink) -> DockerInstance:
+        return DockerInstance(spec, sink, self)
+
+
+class DockerInstance:
+    """One container. See epdev.runtimes.instance.Instance for the contract.
+
+    Besides the contract: `image` (the tag it runs), `built` (whether starting it built that
+    image), `container_id` and `usage()` (CPU and memory as the engine counts them).
+    """
+
+    def __init__(self, spec: InstanceSpec, sink: LogSink, runtime: DockerRuntime) -> None:
+        self.spec = spec
+        self.state = InstanceState.STARTING
+        self.image: str | None = None
+        self.built = False
+        self._sink = sink
+        self._runtime = runtime
+        self._run_id = uuid.uuid4().hex
+        self._client: docker.DockerClient | None = None
+        self._container: Container | None = None
+        self._port: int | None = None
+        self._exited: asyncio.Future[int] | None = None
+        self._pumps: list[asyncio.Future[None]] = []
+        self._stderr_tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._threadsafe_sink: LogSink = sink
+        self._started = False
+        self._starting = False
+        self._stopping = False
+        self._stop_task: asyncio.Future[None] | None = None
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        # The container's processes belong to the engine (maybe on another machine); usage()
+        # reads their CPU and memory instead.
+        return None
+
+    @property
+    def container_id(self) -> str | None:
+        return None if self._container is None else self._container.id
+
+    async def start(self, ready_timeout: float) -> None:
+        """Build the image if needed, run the container, wait for `init()`.
+
+        `ready_timeout` counts from the container's start: a cold image build comes before and
+        is bounded by the engine's silence (images.BUILD_TIMEOUT), not by the readiness budget.
+        """
+        if self._started:
+            raise RuntimeError(f"instance {self.spec.name} was already started")
+        self._started = True
+        if self._stopping:
+            raise InstanceFailed(f"instance {self.spec.name} was stopped before it started")
+        self._threadsafe_sink = loop_sink(self._sink)
+        self._starting = True
+        try:
+            self._client = client = await asyncio.to_thread(connect, self._runtime.client_factory)
+            prepared = await self._runtime.images.prepare(
+                client,
+                self.spec.environment,
+                self.spec.cache_dir,
+                self._say,
+                self._sink,
+                say_once=lambda line: self._runtime.say_once(self.spec, self._sink, line),
+            )
+            self.image, self.built = prepared.tag, prepared.built
+            self._raise_if_stopping()
+            await self._run(client, prepared.tag)
+            self._raise_if_stopping()
+            await self._await_ready(ready_timeout)
+        except BaseException:
+            self.state = InstanceState.FAILED
+            self._starting = False
+            # Also when stop() ran meanwhile: what start made since then goes now.
+            await self.stop(grace=0)
+            raise
+        finally:
+            self._starting = False
+
+    def _raise_if_stopping(self) -> None:
+        if self._stopping:
+            raise InstanceFailed(f"instance {self.spec.name} was stopped while it started")
+
+    def _say(self, line: str) -> None:
+        with contextlib.suppress(Exception):
+            self._sink("epdev", line)
+
+    def _mounts(self) -> tuple[list[Mount], dict[str, str], PurePosixPath, PurePosixPath]:
+        spec = self.spec
+        code = Path(os.path.realpath(spec.code_dir.absolute()))
+        if not code.is_dir():
+            raise InstanceFailed(f"the code folder {code} does not exist")
+        app_root = APP_ROOT / (code.name or "code")
+        model_dir = MODELS_ROOT / spec.deployment / "1"
+        bundle = worker_bundle(spec.cache_dir)
+        mounts = [
+            Mount(str(app_root), str(code), type="bind", read_only=True),
+            Mount(str(WORKER_ROOT), str(bundle), type="bind", read_only=True),
+        ]
+        tmpfs: dict[str, str] = {}
+        if spec.model_path is None:
+            tmpfs[str(model_dir)] = "ro,size=64k"  # AZUREML_MODEL_DIR exists, empty, as in Azure
+        else:
+            model = Path(os.path.realpath(spec.model_path.absolute()))
+            if not model.exists():
+                raise InstanceFailed(f"the model path {model} does not exist")
+            name = Path(os.path.normpath(spec.model_path.absolute())).name or "model"
+            mounts.append(Mount(str(model_dir / name), str(model), type="bind", read_only=True))
+        return mounts, tmpfs, app_root, model_dir
+
+    def _environment(self, app_root: PurePosixPath, model_dir: PurePosixPath) -> dict[str, str]:
+        env = worker_environment(self.spec, Path(str(model_dir)), base={})
+        env["AML_APP_ROOT"] = str(app_root)
+        user_path = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = f"{WORKER_ROOT}:{user_path}" if user_path else str(WORKER_ROOT)
+        return env
+
+    async def _run(self, client: docker.DockerClient, image: str) -> None:
+        spec = self.spec
+        mounts, tmpfs, app_root, model_dir = await asyncio.to_thread(self._mounts)
+        command = [
+            "/bin/sh",
+            "-c",
+            # The worker reports `error <reason>` on its ready fd; a file is what crosses the
+            # container boundary, read back after an early exit.
+            f'exec "$@" 3>{STATUS_FILE}',
+            "sh",
+            f"{VENV}/bin/python",
+            "-P",
+            "-m",
+            "epdev.runtimes.worker",
+            "--bind",
+            f"0.0.0.0:{CONTAINER_PORT}",
+            "--parent-pid",
+            "0",  # no parent to watch across the container boundary: the engine owns it
+            "--max-concurrent-requests",
+            str(spec.max_concurrent_requests),
+            "--ready-fd",
+            "3",
+        ]
+        labels = {
+            LABEL_ENDPOINT: spec.endpoint,
+            LABEL_DEPLOYMENT: spec.deployment,
+            LABEL_INSTANCE: spec.name,
+            LABEL_HOME: home_of(spec),
+            LABEL_RUN: self._run_id,
+        }
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"epdev-{spec.endpoint}-{spec.name}")
+        name = f"{name}-{self._run_id[:8]}"
+
+        def run() -> Container:
+            container = client.containers.run(
+                image,
+                command,
+                detach=True,
+                name=name,
+                labels=labels,
+                environment=self._environment(app_root, model_dir),
+                working_dir=str(app_root),
+                ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", 0)},
+                mounts=mounts,
+                tmpfs=tmpfs,
+                init=True,  # tini as PID 1: signals reach the worker, zombies are reaped
+            )
+            container.reload()
+            return container
+
+        try:
+            self._container = container = await asyncio.to_thread(run)
+        except EngineErrors as exc:
+            reason = _reason(exc)
+            raise InstanceFailed(f"could not start a container of {image}: {reason}") from None
+        self._say(f"container {container.name} ({(container.id or '')[:12]}) of image {image}")
+        self._port = _host_port(container)
+        container_id = container.id or name
+        self._pumps = [
+            start_thread(lambda: self._pump(client, container_id, "stdout"), f"{name} stdout"),
+            start_thread(lambda: self._pump(client, container_id, "stderr"), f"{name} stderr"),
+        ]
+        self._exited = start_thread(lambda: self._wait(client, container_id), f"{name} wait")
+        self._exited.add_done_callback(self._on_exit)
+
+    def _pump(self, client: docker.DockerClient, container_id: str, stream: str) -> None:
+        """Send the container's `stream` to the sink line by line, until the container ends."""
+        post = self._post_line
+        pending = b""
+        try:
+            chunks = client.api.logs(
+                container_id,
+                stdout=stream == "stdout",
+                stderr=stream == "stderr",
+                stream=True,
+                follow=True,
+            )
+            try:
+                for chunk in chunks:
+                    pending += chunk
+                    if b"\n" in chunk:
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            post(stream, line)
+            finally:
+                chunks.close()
+        except EngineErrors:
+            pass  # the container or the engine went away: its output ends here
+        if pending:
+            post(stream, pending)
+
+    def _post_line(self, stream: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").removesuffix("\r")
+        if stream == "stderr":
+            self._stderr_tail.append(line)
+        self._threadsafe_sink(stream, line)
+
+    def _wait(self, client: docker.DockerClient, container_id: str) -> int:
+        try:
+            return int(client.api.wait(container_id, timeout=None)["StatusCode"])
+        except EngineErrors:
+            return -1  # removed behind our back or the engine is gone: it is not running
+
+    def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        if not self._stopping and self.state == InstanceState.READY:
+            self.state = InstanceState.FAILED
+
+    async def _await_ready(self, timeout: float) -> None:
+        exited = self._exited
+        assert exited is not None
+        probe = asyncio.ensure_future(self._probe())
+        waiting: set[asyncio.Future[Any]] = {probe, exited}
+        try:
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not probe.done():
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
+        if probe in done and not exited.done():
+            probe.result()
+            self.state = InstanceState.READY
+            return
+        if not done:
+            raise InstanceFailed(f"init() did not finish within {timeout:g} s")
+        code = exited.result()
+        status = await asyncio.to_thread(self._read_status)
+        await self._drain()
+        reason = status.removeprefix("error").strip() if status.startswith("error") else ""
+        if reason:
+            raise InstanceFailed(f"{reason} ({describe_status(code)})")
+        raise InstanceFailed(
+            f"the container exited with {describe_status(code)} before it was ready: "
+            f"{last_meaningful(self._stderr_tail)}"
+        )
+
+    def _read_status(self) -> str:
+        """What the worker wrote on its ready fd, from the exited container's file system."""
+        client, container = self._client, self._container
+        if client is None or container is None:
+            return ""
+        try:
+            chunks, _ = container.get_archive(STATUS_FILE)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                member = tar.extractfile(Path(STATUS_FILE).name)
+                data = b"" if member is None else member.read(64 * 1024)
+        except (*EngineErrors, tarfile.TarError, KeyError):
+            return ""
+        return data.decode("utf-8", "replace").strip()
+
+    async def _probe(self) -> None:
+        """Return once GET / answers 200: the worker serves only after init() returned."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=PROBE_TIMEOUT) as client:
+            while True:
+                # Until the worker listens, the engine's port proxy accepts and then hangs up.
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await client.get("/")
+                    if response.status_code == 200:
+                        return
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _drain(self) -> None:
+        """Let the log threads deliver an ended container's last lines, briefly."""
+        pumps = [p for p in self._pumps if not p.done()]
+        if pumps:
+            await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
+        await asyncio.sleep(0)  # lines posted from the threads are queued on the loop
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stopping = True
+        # A stop during start() leaves the client open for start() to finish with, and
+        # start() then stops again: a finished stop that left a client behind runs once more.
+        previous = self._stop_task
+        if previous is None or (previous.done() and self._client is not None):
+            self._stop_task = asyncio.ensure_future(self._stop(grace))
+        assert self._stop_task is not None
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self, grace: float) -> None:
+        client = self._client
+        if client is not None:
+            await asyncio.to_thread(self._remove_containers, client, grace)
+            if self._exited is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._exited), DRAIN_SECONDS)
+            await self._drain()
+            if not self._starting:
+                self._client = None
+                client.close()
+        if self.state != InstanceState.FAILED:
+            self.state = InstanceState.STOPPED
+
+    def _remove_containers(self, client: docker.DockerClient, grace: float) -> None:
+        try:
+            found = client.containers.list(
+                all=True, filters={"label": f"{LABEL_RUN}={self._run_id}"}
+            )
+        except EngineErrors:
+            found = [] if self._container is None else [self._container]
+        for container in found:
+            with contextlib.suppress(*EngineErrors):
+                container.stop(timeout=max(0, math.ceil(grace)))
+            with contextlib.suppress(*EngineErrors):
+                container.remove(force=True)
+
+    async def wait(self) -> int:
+        if self._exited is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return await asyncio.shield(self._exited)
+
+    async def usage(self) -> tuple[float, int] | None:
+        """(CPU seconds used so far, memory in use in bytes) from the engine, None if gone."""
+        client, container_id = self._client, self.container_id
+        if client is None or container_id is None or self.state != InstanceState.READY:
+            return None
+        try:
+            stats = await asyncio.to_thread(
+                client.api.stats, container_id, stream=False, one_shot=True
+            )
+        except EngineErrors:
+            return None
+        return _usage(stats)
+
+
+def _usage(stats: dict[str, Any]) -> tuple[float, int] | None:
+    cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+    memory = stats.get("memory_stats") or {}
+    if "total_usage" not in cpu or "usage" not in memory:
+        return None
+    # As `docker stats` counts it: the page cache the kernel can drop is not the app's memory.
+    details = memory.get("stats") or {}
+    cache = details.get("inactive_file", details.get("total_inactive_file", 0))
+    return cpu["total_usage"] / 1e9, max(0, int(memory["usage"]) - int(cache))
+
+
+def _host_port(container: Container) -> int:
+    bindings = container.ports.get(f"{CONTAINER_PORT}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") in ("127.0.0.1", "", None) and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    raise InstanceFailed(f"the engine published no port for container {container.name}")
+
+
+def describe_status(code: int) -> str:
+    """A container's exit status; above 128 it is 128 plus the signal that ended it."""
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"exit code {code} ({signal.Signals(code - 128).name})"
+    return f"exit code {code}"
+
+
+if TYPE_CHECKING:  # DockerRuntime and its instances honour the contract
+    _runtime: Runtime = DockerRuntime()

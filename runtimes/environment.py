@@ -1,0 +1,237 @@
+"""What a deployment's environment asks for, resolved into pip requirements and image inputs.
+
+The cloud builds an image from `environment` (an image plus a conda file, or a Docker build
+context). Locally the venv and Docker runtimes install the same dependencies with pip, so a
+conda file is read for its pip section and for conda packages that PyPI also serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from epdev.runtimes.instance import InstanceFailed
+
+# Azure's inference server and its meta-package: epdev's worker plays their part, and they pin
+# versions (pydantic, flask) that would fight the user's own dependencies.
+PROVIDED_BY_EPDEV = frozenset({"azureml-inference-server-http", "azureml-defaults"})
+
+# Conda packages with no PyPI counterpart of the same name (native toolchains and libraries).
+CONDA_ONLY = frozenset(
+    {
+        "_libgcc_mutex",
+        "_openmp_mutex",
+        "blas",
+        "ca-certificates",
+        "cudatoolkit",
+        "cudnn",
+        "libblas",
+        "libcblas",
+        "libgcc-ng",
+        "libgfortran-ng",
+        "liblapack",
+        "libstdcxx-ng",
+        "mkl",
+        "mkl-service",
+        "openmpi",
+        "openssl",
+        "tk",
+        "xz",
+        "zlib",
+    }
+)
+
+# What the in-instance worker itself needs besides the standard library.
+WORKER_PACKAGES = ("uvicorn", "httptools", "uvloop")
+
+_CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9_.-]+)\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class PythonEnvironment:
+    """pip requirements for a deployment, plus what the user should be told about them."""
+
+    requirements: tuple[str, ...] = ()
+    python: str | None = None
+    notes: tuple[str, ...] = ()
+    source: str = "no environment dependencies"
+    # Requirements taken from a conda file's conda section rather than its pip section: when pip
+    # cannot find one, the likely cause is a conda-only package, and the error should say so.
+    from_conda: tuple[str, ...] = ()
+
+    @property
+    def worker_requirements(self) -> tuple[str, ...]:
+        """The worker's own packages, pinned to the versions this devserver runs."""
+        return tuple(_pinned(name) for name in WORKER_PACKAGES)
+
+    @property
+    def digest(self) -> str:
+        """A content hash: equal environments share one venv or image."""
+        payload = {
+            "requirements": list(self.requirements),
+            "worker": list(self.worker_requirements),
+            "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            "files": _referenced_file_digests(self.requirements),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RuntimeEnvironment:
+    """Everything an isolated runtime needs to rebuild the deployment's environment."""
+
+    python: PythonEnvironment = field(default_factory=PythonEnvironment)
+    image: str | None = None
+    build_context: Path | None = None
+    dockerfile: str = "Dockerfile"
+
+
+def _pinned(name: str) -> str:
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
+def _referenced_file_digests(requirements: tuple[str, ...]) -> dict[str, str]:
+    """Local wheels and requirement files change the environment when their content does."""
+    found: dict[str, str] = {}
+    for line in requirements:
+        candidate = line.split(maxsplit=1)[-1] if line.startswith(("-r ", "-c ")) else line
+        path = Path(candidate)
+        if path.is_absolute() and path.is_file():
+            found[candidate] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def from_conda_file(path: Path) -> PythonEnvironment:
+    """pip requirements from a conda environment file: its pip section and pip-able packages."""
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InstanceFailed(f"cannot read conda file {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise InstanceFailed(f"conda file {path} has no 'dependencies' list")
+    requirements: list[str] = []
+    notes: list[str] = []
+    conda_only: list[str] = []
+    from_conda: list[str] = []
+    python: str | None = None
+    for item in data.get("dependencies") or []:
+        if isinstance(item, dict):
+            for line in item.get("pip") or []:
+                requirement = _pip_line(str(line), path.parent)
+                if requirement is not None:
+                    requirements.append(requirement)
+                elif _name(str(line)) in PROVIDED_BY_EPDEV:
+                    notes.append(f"{line}: not installed, epdev's worker serves the script")
+            continue
+        match = _CONDA_SPEC.match(str(item).strip())
+        if match is None:
+            continue
+        name, spec = match.group(1).lower(), match.group(2).strip()
+        if name == "python":
+            python = _conda_version(spec).lstrip("=") or None
+        elif name == "pip":
+            continue
+        elif name in CONDA_ONLY:
+            conda_only.append(str(item))
+        else:
+            requirement = name + _conda_version(spec)
+            requirements.append(requirement)
+            from_conda.append(requirement)
+            notes.append(f"conda package {item} is installed from PyPI as {requirement}")
+    if conda_only:
+        notes.append(
+            "conda-only packages skipped (pip cannot install them; the image or the host must "
+            f"provide them): {', '.join(conda_only)}"
+        )
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python and not (python == running or python.startswith(running + ".")):
+        notes.append(
+            f"the conda file asks for python {python} but this machine runs {running}; "
+            f"the environment uses {running}"
+        )
+    return PythonEnvironment(
+        tuple(requirements), python, tuple(notes), f"conda file {path}", tuple(from_conda)
+    )
+
+
+def from_requirements_file(path: Path) -> PythonEnvironment:
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        requirement = _pip_line(raw, path.parent)
+        if requirement is not None:
+            lines.append(requirement)
+    return PythonEnvironment(tuple(lines), source=f"requirements file {path}")
+
+
+def _name(line: str) -> str:
+    return re.split(r"[\s<>=!~\[;@]", line.strip(), maxsplit=1)[0].lower()
+
+
+def _pip_line(line: str, base: Path) -> str | None:
+    """One pip requirement with local paths made absolute; None for blanks, comments, ours."""
+    text = line.split(" #", 1)[0].strip()
+    if not text or text.startswith("#"):
+        return None
+    if _name(text) in PROVIDED_BY_EPDEV:
+        return None
+    for flag in ("-r ", "-c ", "--requirement ", "--constraint "):
+        if text.startswith(flag):
+            target = Path(text[len(flag) :].strip())
+            return f"{flag.strip()} {target if target.is_absolute() else (base / target).resolve()}"
+    if text.startswith(("./", "../")) or text.endswith((".whl", ".tar.gz", ".zip")):
+        local = Path(text)
+        return str(local if local.is_absolute() else (base / local).resolve())
+    return text
+
+
+def _conda_version(spec: str) -> str:
+    """conda's `=1.26`, `==1.26.4`, `>=1.2`, `1.26` (with or without a build string) as pip's."""
+    spec = spec.strip()
+    if not spec:
+        return ""
+    if spec[0].isdigit():
+        spec = "=" + spec.replace(" ", "=")
+    if spec.startswith("=") and not spec.startswith("=="):
+        number = spec[1:].split("=", 1)[0]
+        return f"=={number}" if number.count(".") >= 2 or "*" in number else f"=={number}.*"
+    return spec.split(" ", 1)[0]
+
+
+def resolve(
+    *,
+    conda_file: Path | None,
+    code_dir: Path | None,
+    model_path: Path | None,
+    image: str | None = None,
+    build_context: Path | None = None,
+    dockerfile: str = "Dockerfile",
+) -> RuntimeEnvironment:
+    """The environment for a deployment, from the first source that has one.
+
+    Order: the environment's conda file; an MLflow model's requirements.txt; a
+    requirements.txt beside the scoring script.
+    """
+    if conda_file is not None:
+        python = from_conda_file(conda_file)
+    elif (
+        model_path is not None
+        and (model_path / "MLmodel").is_file()
+        and (model_path / "requirements.txt").is_file()
+    ):
+        python = from_requirements_file(model_path / "requirements.txt")
+    elif code_dir is not None and (code_dir / "requirements.txt").is_file():
+        python = from_requirements_file(code_dir / "requirements.txt")
+    else:
+        python = PythonEnvironment()
+    return RuntimeEnvironment(python, image, build_context, dockerfile)

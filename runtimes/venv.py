@@ -1,0 +1,487 @@
+"""The venv runtime: each instance is a worker process in a virtual environment of its own.
+
+A deployment's environment (see epdev.runtimes.environment) becomes a venv that every
+deployment with the same environment shares, kept under the devserver's cache folder:
+
+    wheels/                   the worker's own packages as wheels, fetched once, then installed
+                              with --no-index so a rebuild needs no network for them
+    .wheels.lock
+    venvs/<digest>/           a finished venv; it only ever appears complete (renamed into place)
+    venvs/.<digest>.lock      held while that venv is built, so concurrent instances build it once
+    venvs/.<digest>.partial   the venv being built
+    worker-<hash>/            the worker's code (epdev.runtimes.bundle), put on PYTHONPATH
+
+A venv holds the user's requirements and the worker's three server packages, never epdev. The
+build has a limit of its own; only the worker's start counts against the readiness timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import signal
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from epdev.runtimes.bundle import worker_bundle
+from epdev.runtimes.environment import PythonEnvironment
+from epdev.runtimes.instance import (
+    InstanceFailed,
+    InstanceSpec,
+    InstanceState,
+    LogSink,
+    Runtime,
+)
+from epdev.runtimes.output import pump_lines
+from epdev.runtimes.process import ProcessInstance
+
+BUILD_STREAM = "build"
+"""The LogSink stream of the build's own lines and pip's output."""
+WARNING_STREAM = "warning"
+"""The LogSink stream of what the user should know about their environment."""
+BUILD_TIMEOUT_SECONDS = 15 * 60.0
+LOCK_POLL_SECONDS = 0.1
+PIP_TAIL_LINES = 400
+
+# pip's own interaction and decoration: a build log is read after the fact, not watched on a tty.
+_PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
+# The host's settings that would make pip or the venv's Python look outside the venv.
+_HOST_ONLY = frozenset(
+    {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"}
+)
+_NOT_FOUND = re.compile(
+    r"(?:No matching distribution found for|"
+    r"Could not find a version that satisfies the requirement)\s+(\S+)"
+)
+
+logger = logging.getLogger(__name__)
+
+
+class VenvRuntime:
+    """Runs instances as worker processes on the Python of a venv built for their environment."""
+
+    name = "venv"
+
+    def __init__(self, *, build_timeout: float = BUILD_TIMEOUT_SECONDS) -> None:
+        self.build_timeout = build_timeout
+
+    def create_instance(self, spec: InstanceSpec, sink: LogSink) -> VenvInstance:
+        return VenvInstance(spec, sink, self)
+
+    async def ensure_venv(self, env: PythonEnvironment, cache_dir: Path, sink: LogSink) -> Path:
+        """The venv for `env`: the cached one when it exists, else built now (once, however many
+        instances ask at the same time). Raises InstanceFailed with pip's reason."""
+        digest = env.digest
+        root = cache_dir / "venvs"
+        final = root / digest
+        if _usable(final):
+            return final
+        timer = asyncio.timeout(self.build_timeout)
+        try:
+            async with timer:
+                return await _build(env, digest, root, cache_dir, sink)
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise InstanceFailed(
+                f"building the venv for {env.source} took longer than {self.build_timeout:g} s"
+            ) from None
+
+
+class VenvInstance:
+    """A venv build, then one worker process. See epdev.runtimes.instance.Instance."""
+
+    def __init__(self, spec: InstanceSpec, sink: LogSink, runtime: VenvRuntime) -> None:
+        self.spec = spec
+        self._state = InstanceState.STARTING
+        self._sink = sink
+        self._runtime = runtime
+        self._build: asyncio.Future[Path] | None = None
+        self._process: ProcessInstance | None = None
+        self._stopping = False
+
+    @property
+    def state(self) -> InstanceState:
+        return self._process.state if self._process is not None else self._state
+
+    @state.setter
+    def state(self, value: InstanceState) -> None:
+        if self._process is not None:
+            self._process.state = value
+        else:
+            self._state = value
+
+    @property
+    def url(self) -> str:
+        if self._process is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return self._process.url
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    async def start(self, ready_timeout: float) -> None:
+        if self._build is not None:
+            raise RuntimeError(f"instance {self.spec.name} was already started")
+        if self._stopping:
+            raise InstanceFailed(f"instance {self.spec.name} was stopped before it started")
+        environment = self.spec.environment
+        python_env = environment.python if environment is not None else PythonEnvironment()
+        for note in python_env.notes:
+            _say(self._sink, WARNING_STREAM, note)
+        cache_dir = cache_dir_of(self.spec)
+        # A task of its own, so that stop() can cancel the build without cancelling start().
+        self._build = asyncio.ensure_future(
+            self._runtime.ensure_venv(python_env, cache_dir, self._sink)
+        )
+        try:
+            venv = await self._build
+            if self._stopping:
+                raise InstanceFailed(f"instance {self.spec.name} was stopped while starting")
+            bundle = worker_bundle(cache_dir)
+        except asyncio.CancelledError:
+            self._state = InstanceState.FAILED
+            task = asyncio.current_task()
+            if self._stopping and (task is None or task.cancelling() == 0):
+                raise InstanceFailed(
+                    f"instance {self.spec.name} was stopped while its venv was being built"
+                ) from None
+            raise
+        except OSError as exc:
+            self._state = InstanceState.FAILED
+            raise InstanceFailed(
+                f"could not copy the worker's code into {cache_dir}: {exc}"
+            ) from exc
+        except BaseException:
+            self._state = InstanceState.FAILED
+            raise
+        self._process = ProcessInstance(
+            self.spec,
+            self._sink,
+            python=str(venv / "bin" / "python"),
+            env=self._worker_env(venv, bundle),
+        )
+        await self._process.start(ready_timeout)
+
+    def _worker_env(self, venv: Path, bundle: Path) -> dict[str, str]:
+        # The host's PYTHONPATH is left out: it would let the host's packages into the venv.
+        user = self.spec.environment_variables
+        python_path = [str(bundle)]
+        if user.get("PYTHONPATH"):
+            python_path.append(user["PYTHONPATH"])
+        path = user.get("PATH", os.environ.get("PATH", os.defpath))
+        return {
+            "VIRTUAL_ENV": str(venv),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{path}",
+            "PYTHONPATH": os.pathsep.join(python_path),
+        }
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stopping = True
+        build = self._build
+        if build is not None and not build.done():
+            build.cancel()
+            await asyncio.wait([build])
+        if self._process is not None:
+            await self._process.stop(grace)
+        elif self._state != InstanceState.FAILED:
+            self._state = InstanceState.STOPPED
+
+    async def wait(self) -> int:
+        if self._process is None:
+            raise RuntimeError(f"instance {self.spec.name} has not been started")
+        return await self._process.wait()
+
+
+def cache_dir_of(spec: InstanceSpec) -> Path:
+    """The spec's cache folder; without one (a bare spec), EPDEV_HOME's."""
+    if spec.cache_dir != Path():
+        return spec.cache_dir.absolute()
+    home = os.environ.get("EPDEV_HOME") or "~/.epdev"
+    return Path(home).expanduser().absolute() / "cache"
+
+
+def _usable(venv: Path) -> bool:
+    # Follows the interpreter's link: a venv whose base Python was removed is rebuilt.
+    return (venv / "bin" / "python").exists()
+
+
+async def _build(
+    env: PythonEnvironment, digest: str, root: Path, cache_dir: Path, sink: LogSink
+) -> Path:
+    final = root / digest
+    root.mkdir(parents=True, exist_ok=True)
+
+    def waiting() -> None:
+        _say(sink, BUILD_STREAM, f"waiting for venv {digest}, which another instance is building")
+
+    async with _locked(root / f".{digest}.lock", waiting):
+        if _usable(final):
+            return final
+        started = time.monotonic()
+        worker = env.worker_requirements
+        _say(
+            sink,
+            BUILD_STREAM,
+            f"building venv {digest} from {env.source}: {len(env.requirements)} requirement(s) "
+            f"and the worker's {', '.join(worker)}",
+        )
+        staging = root / f".{digest}.partial"
+        await _discard(staging)  # left by a build that was killed
+        await _discard(final)  # unusable, or it would have been returned above
+        try:
+            python = await _create_venv(staging, digest, sink)
+            wheels = await _install_worker(python, env, cache_dir, sink)
+            if env.requirements:
+                # A file, not arguments: lines may carry options (-r, --extra-index-url, ...).
+                requirements = staging / "epdev-requirements.txt"
+                requirements.write_text("\n".join(env.requirements) + "\n", encoding="utf-8")
+                await _pip_install(
+                    python, env, sink, "--find-links", str(wheels), "-r", str(requirements)
+                )
+            await asyncio.to_thread(_relocate, staging, final)
+            staging.rename(final)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the build's own failure is the one to report
+                await _discard(staging)
+            raise
+        _say(sink, BUILD_STREAM, f"venv {digest} built in {time.monotonic() - started:.1f} s")
+        return final
+
+
+async def _create_venv(target: Path, digest: str, sink: LogSink) -> Path:
+    # Without pip (when the host's pip can install into it): faster, and pip is not needed there.
+    # The prompt would otherwise be the staging folder's name.
+    argv = [sys.executable, "-m", "venv", "--prompt", f"epdev-{digest}"]
+    if _host_pip_targets_others():
+        argv.append("--without-pip")
+    code, tail = await _run([*argv, str(target)], sink, _pip_environment(target))
+    if code != 0:
+        raise InstanceFailed(
+            f"could not create a venv with {sys.executable}: {_last_line(tail, code)}"
+        )
+    return target / "bin" / "python"
+
+
+async def _install_worker(
+    python: Path, env: PythonEnvironment, cache_dir: Path, sink: LogSink
+) -> Path:
+    """Install the worker's packages from the wheelhouse, offline; returns the wheelhouse."""
+    worker = env.worker_requirements
+    wheels = await ensure_worker_wheels(cache_dir, worker, python, sink)
+    args = ("--no-index", "--find-links", str(wheels), *worker)
+    try:
+        await _pip_install(python, env, sink, *args)
+    except InstanceFailed:
+        # A wheel went missing from the wheelhouse (cleaned by hand, say): fetch them again.
+        _say(sink, BUILD_STREAM, "the wheelhouse lacks some of the worker's packages")
+        _wheelhouse_marker(cache_dir, worker).unlink(missing_ok=True)
+        await ensure_worker_wheels(cache_dir, worker, python, sink)
+        await _pip_install(python, env, sink, *args)
+    return wheels
+
+
+def _wheelhouse_marker(cache_dir: Path, requirements: tuple[str, ...]) -> Path:
+    key = json.dumps(
+        [sorted(requirements), sys.implementation.cache_tag, platform.machine()], sort_keys=True
+    )
+    return cache_dir / "wheels" / f".worker-{hashlib.sha256(key.encode()).hexdigest()[:12]}.ready"
+
+
+async def ensure_worker_wheels(
+    cache_dir: Path, requirements: tuple[str, ...], python: Path, sink: LogSink
+) -> Path:
+    """A wheelhouse holding `requirements` and their dependencies for `python`, made once."""
+    wheels = cache_dir / "wheels"
+    marker = _wheelhouse_marker(cache_dir, requirements)
+    if marker.exists():
+        return wheels
+    wheels.mkdir(parents=True, exist_ok=True)
+    async with _locked(cache_dir / ".wheels.lock"):
+        if marker.exists():
+            return wheels
+        _say(sink, BUILD_STREAM, f"fetching the worker's packages into {wheels}")
+        argv = [*_pip(python), "wheel", *_PIP_FLAGS, "--wheel-dir", str(wheels), *requirements]
+        code, tail = await _run(argv, sink, _pip_environment(python.parent.parent))
+        if code != 0:
+            raise InstanceFailed(
+                f"could not fetch the worker's packages ({', '.join(requirements)}) into "
+                f"{wheels}: {_last_line(tail, code)}"
+            )
+        marker.touch()
+    return wheels
+
+
+async def _pip_install(python: Path, env: PythonEnvironment, sink: LogSink, *args: str) -> None:
+    argv = [*_pip(python), "install", *_PIP_FLAGS, "--no-warn-script-location", *args]
+    code, tail = await _run(argv, sink, _pip_environment(python.parent.parent))
+    if code != 0:
+        raise InstanceFailed(pip_failure_reason(tail, env, code))
+
+
+def pip_failure_reason(lines: list[str], env: PythonEnvironment, code: int) -> str:
+    """One line saying why pip failed, naming the requirement it could not find if it says."""
+    missing = None
+    for line in lines:
+        match = _NOT_FOUND.search(line)
+        if match is not None:
+            missing = match.group(1)
+    if missing is not None:
+        name = _normalized(missing)
+        if name in {_normalized(r) for r in env.worker_requirements}:
+            return f"pip could not install {missing}, a package of epdev's worker"
+        if name in {_normalized(r) for r in env.from_conda}:
+            return (
+                f"pip could not install {missing}, from the conda section of the {env.source}: "
+                "it may be a conda-only package; list its PyPI name under 'pip:' or remove it"
+            )
+        return f"pip could not install {missing} (from the {env.source}): no matching distribution"
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return f"pip failed: {_shorten(errors[-1].removeprefix('ERROR:').strip())}"
+    return f"pip failed: {_last_line(lines, code)}"
+
+
+def _normalized(requirement: str) -> str:
+    name = re.split(r"[\s<>=!~\[;@(]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _last_line(lines: list[str], code: int) -> str:
+    for line in reversed(lines):
+        if line.strip():
+            return f"{_shorten(line.strip())} (exit code {code})"
+    return f"exit code {code}"
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _pip(python: Path) -> list[str]:
+    if _host_pip_targets_others():
+        return [sys.executable, "-m", "pip", "--python", str(python)]
+    return [str(python), "-m", "pip"]
+
+
+_host_pip_check: bool | None = None
+
+
+def _host_pip_targets_others() -> bool:
+    """Whether this interpreter's pip can install into another environment (--python, 22.3+)."""
+    global _host_pip_check
+    if _host_pip_check is None:
+        try:
+            major, minor = (int(part) for part in version("pip").split(".")[:2])
+        except (PackageNotFoundError, ValueError):
+            _host_pip_check = False
+        else:
+            _host_pip_check = (major, minor) >= (22, 3)
+    return _host_pip_check
+
+
+def _pip_environment(venv: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _HOST_ONLY}
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PYTHONUNBUFFERED"] = "1"  # pip's lines reach the log as they are printed
+    return env
+
+
+async def _run(argv: list[str], sink: LogSink, env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run a build step, its output (stdout and stderr, in order) going to the build stream."""
+    tail: deque[str] = deque(maxlen=PIP_TAIL_LINES)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise InstanceFailed(f"could not run {argv[0]}: {exc}") from exc
+    try:
+        assert proc.stdout is not None
+        await pump_lines(proc.stdout, BUILD_STREAM, sink, tail)
+        code = await proc.wait()
+    except BaseException:
+        # Stopped or out of time: pip and the builds it started go with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise
+    return code, list(tail)
+
+
+@contextlib.asynccontextmanager
+async def _locked(path: Path, on_wait: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    """An exclusive flock on `path`, polled so that waiting neither blocks the event loop nor
+    resists cancellation. Separate opens conflict even within one process; the kernel drops
+    the lock of a process that dies, and the descriptor is not inherited by pip."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                await asyncio.sleep(LOCK_POLL_SECONDS)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _discard(path: Path) -> None:
+    """Remove a folder; the rename is instant, so a stopped build never leaves it half-removed
+    under the name the next build uses."""
+    if not path.exists() and not path.is_symlink():
+        return
+    trash = path.with_name(f"{path.name}.trash-{uuid.uuid4().hex[:8]}")
+    path.rename(trash)
+    await asyncio.to_thread(shutil.rmtree, trash, True)
+
+
+def _relocate(staging: Path, final: Path) -> None:
+    """Point the venv's scripts at the folder it is about to be renamed to.
+
+    Python finds its venv from the interpreter's location, but pip wrote the staging path into
+    the scripts' shebangs and `activate` into VIRTUAL_ENV.
+    """
+    old, new = str(staging).encode(), str(final).encode()
+    for path in [*(staging / "bin").iterdir(), staging / "pyvenv.cfg"]:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1 << 20:
+            continue
+        data = path.read_bytes()
+        if old in data:
+            path.write_bytes(data.replace(old, new))
+
+
+def _say(sink: LogSink, stream: str, line: str) -> None:
+    try:
+        sink(stream, line)
+    except Exception:
+        logger.exception("the log sink failed on a %s line", stream)
+
+
+if TYPE_CHECKING:  # VenvRuntime and its instances honour the contract
+    _runtime: Runtime = VenvRuntime()
