@@ -114,6 +114,10 @@ class Control:
         self._rebuild_routes()
         self.observability.start()
 
+    def begin_closing(self) -> None:
+        """The devserver is going down: open streams (followed logs) end now."""
+        self._closing = True
+
     async def shutdown(self) -> None:
         """Stop every instance; the store keeps everything for the next start."""
         self._closing = True

@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import uvicorn
@@ -110,13 +112,26 @@ def serve(home: Home, options: ServeOptions) -> None:
         timeout_graceful_shutdown=10,
         **ssl,  # type: ignore[arg-type]
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, on_exit=control.begin_closing)
     log.info("epdev devserver listening on %s", url)
     try:
         server.run(sockets=[sock])
     finally:
         home.clear_server(os.getpid())
         sock.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open responses before the app hears of a shutdown; streams that never
+    end on their own (followed logs) must learn of it when the signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> ServerInfo:

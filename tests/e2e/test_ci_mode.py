@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,43 @@ def test_wait_without_apply_waits_for_what_is_there(tmp_path: Path) -> None:
     refused = _epdev(home, "serve", "--apply", str(SAMPLE / "deploy"))
     assert refused.returncode != 0
     assert "--apply and --wait go with --detach" in refused.stderr
+
+
+def test_stop_is_prompt_while_someone_follows_logs(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLE, project)
+    home = tmp_path / "home"
+    assert (
+        _epdev(home, "serve", "--detach", "--apply", str(project / "deploy"), "--wait").returncode
+        == 0
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}
+    env["EPDEV_HOME"] = str(home)
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "epdev.devserver.cli.main",
+            "online-deployment",
+            "get-logs",
+            "-n",
+            "blue",
+            "-e",
+            "price-model",
+            "--follow",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        started = time.monotonic()
+        assert _epdev(home, "stop").returncode == 0
+        # uvicorn's graceful timeout is 10 s: a stop held by the open stream would take that long.
+        assert time.monotonic() - started < 6
+        follower.wait(timeout=30)
+    finally:
+        follower.kill()
+        follower.communicate()
