@@ -258,7 +258,7 @@ class Client:
     ) -> httpx.Response:
         """Call the endpoint's scoring URI with its primary key, as a user's code would."""
         view = self.get_endpoint(endpoint)
-        key = self.get_credentials(endpoint)["primaryKey"]
+        key = bearer_credential(self.get_credentials(endpoint))
         headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
         if deployment:
             headers["azureml-model-deployment"] = deployment
@@ -270,6 +270,11 @@ class Client:
 
 def _params(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def bearer_credential(credentials: dict[str, str]) -> str:
+    """What goes after `Bearer`: the primary key, or the access token of a token endpoint."""
+    return credentials.get("primaryKey") or credentials["accessToken"]
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -26,6 +26,7 @@ from epdev.devserver.observability import Observability
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import DeploymentRow, EndpointRow, Store
 from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
+from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
 from epdev.devserver.watching import watch_code
 from epdev.runtimes import InstanceFailed
 from epdev.runtimes.registry import Runtimes
@@ -69,9 +70,16 @@ class DeploymentEntry:
 class Control:
     """Owns the endpoints and deployments of one devserver."""
 
-    def __init__(self, home: Home, runtimes: Runtimes, base_url: str) -> None:
+    def __init__(
+        self,
+        home: Home,
+        runtimes: Runtimes,
+        base_url: str,
+        token_lifetime: dt.timedelta = DEFAULT_LIFETIME,
+    ) -> None:
         self.home = home
         self.runtimes = runtimes
+        self.tokens = TokenIssuer(load_secret(home.token_secret_file), token_lifetime)
         self.base_url = base_url.rstrip("/")
         self.store = Store(home.database)
         self.endpoints: dict[str, EndpointEntry] = {}
@@ -231,12 +239,10 @@ class Control:
         await asyncio.gather(*(self._retire(d) for d in entry.deployments.values()))
 
     def credentials(self, name: str) -> dict[str, str]:
+        """Keys for `auth_mode: key`, a fresh expiring token for the token modes (as Azure)."""
         entry = self.endpoint(name)
         if entry.spec.auth_mode != "key":
-            raise BadRequest(
-                f"endpoint {name!r} uses auth_mode {entry.spec.auth_mode}; this devserver issues "
-                "keys only (auth_mode: key)"
-            )
+            return self.tokens.issue(name)
         return {"primaryKey": entry.row.primary_key, "secondaryKey": entry.row.secondary_key}
 
     async def regenerate_key(self, name: str, key_type: KeyType) -> dict[str, str]:
@@ -617,6 +623,7 @@ class Control:
                 name=name,
                 auth_mode=entry.spec.auth_mode,
                 keys=(entry.row.primary_key, entry.row.secondary_key),
+                tokens=None if entry.spec.auth_mode == "key" else self.tokens,
                 pools=pools,
                 timeouts=timeouts,
                 traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},

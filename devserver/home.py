@@ -90,6 +90,10 @@ class Home:
         return self.root / "admin-token"
 
     @property
+    def token_secret_file(self) -> Path:
+        return self.root / "token-secret"
+
+    @property
     def server_file(self) -> Path:
         return self.root / "server.json"
 

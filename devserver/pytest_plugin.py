@@ -41,7 +41,9 @@ class Endpoint:
 
     @property
     def key(self) -> str:
-        return self.keys["primaryKey"]
+        from epdev.devserver.client import bearer_credential
+
+        return bearer_credential(self.keys)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -95,13 +97,17 @@ class EpdevServer:
     def endpoint(self, name: str) -> Endpoint:
         import httpx
 
+        from epdev.devserver.client import bearer_credential
+
         view = self.api.get_endpoint(name)
         keys = self.api.get_credentials(name)
         verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
         )
         client = httpx.Client(
-            headers={"Authorization": f"Bearer {keys['primaryKey']}"}, verify=verify, timeout=60
+            headers={"Authorization": f"Bearer {bearer_credential(keys)}"},
+            verify=verify,
+            timeout=60,
         )
         self._clients.append(client)
         return Endpoint(

@@ -21,6 +21,7 @@ import aiohttp
 from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.supervisor import Pool
+from epdev.devserver.tokens import TokenIssuer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -58,6 +59,8 @@ class Route:
     name: str
     auth_mode: str
     keys: tuple[str, str]
+    # Set for token auth modes: the issuer that checks the callers' tokens.
+    tokens: TokenIssuer | None
     pools: dict[str, Pool]
     timeouts: dict[str, float]
     traffic: dict[str, int]
@@ -139,11 +142,18 @@ class ScoringRouter:
         if action not in ("score", "swagger.json"):
             raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
         token = bearer(_header(scope, b"authorization"))
+        what = "key" if route.tokens is None else "token"
         if token is None:
             raise _Reply(
-                401, "missing credentials: send the endpoint key as 'Authorization: Bearer <key>'"
+                401,
+                f"missing credentials: send the endpoint {what} as "
+                f"'Authorization: Bearer <{what}>'",
             )
-        if not key_matches(token, *route.keys):
+        if route.tokens is not None:
+            problem = route.tokens.problem(token, route.name)
+            if problem is not None:
+                raise _Reply(401, problem)
+        elif not key_matches(token, *route.keys):
             raise _Reply(401, "the key is not valid for this endpoint")
         if action == "swagger.json":
             raise _Reply(404, "this endpoint's deployments publish no swagger document")

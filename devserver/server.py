@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -24,6 +25,7 @@ from epdev.devserver.client import ssl_context
 from epdev.devserver.control import Control
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
+from epdev.devserver.tokens import DEFAULT_LIFETIME
 from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, Runtimes
 
 log = logging.getLogger("epdev.devserver")
@@ -45,6 +47,7 @@ class ServeOptions:
     insecure_http: bool = False
     runtime: str = "process"
     base_image: str = DEFAULT_BASE_IMAGE
+    token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -101,7 +104,12 @@ def serve(home: Home, options: ServeOptions) -> None:
         ca_bundle = str(files.ca_cert)
     token = home.admin_token(create=True)
     assert token is not None
-    control = Control(home, Runtimes(options.runtime, options.base_image), url)
+    control = Control(
+        home,
+        Runtimes(options.runtime, options.base_image),
+        url,
+        token_lifetime=dt.timedelta(seconds=options.token_lifetime),
+    )
     info = ServerInfo(url=url, pid=os.getpid(), ca_bundle=ca_bundle, home=str(home.root))
     app = DevserverApp(control, token, on_ready=lambda: home.write_server(info))
     config = uvicorn.Config(
@@ -145,6 +153,7 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
     if options.insecure_http:
         args.append("--insecure-http")
     args += ["--runtime", options.runtime, "--base-image", options.base_image]
+    args += ["--token-lifetime", str(options.token_lifetime)]
     env = {**os.environ, "EPDEV_HOME": str(home.root)}
     with home.server_log.open("ab") as out:
         proc = subprocess.Popen(

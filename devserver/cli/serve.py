@@ -37,6 +37,13 @@ from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
     "(build it with scripts/build-base-image).",
 )
 @click.option(
+    "--token-lifetime",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds an aml_token endpoint's access token stays valid.",
+)
+@click.option(
     "--apply",
     "apply_target",
     type=click.Path(exists=True),
@@ -63,6 +70,7 @@ def serve_command(
     insecure_http: bool,
     runtime: str,
     base_image: str,
+    token_lifetime: int,
     apply_target: str | None,
     wait: bool,
     timeout: float,
@@ -70,7 +78,12 @@ def serve_command(
     """Run the devserver headless (for CI and scripts)."""
     home = Home()
     options = ServeOptions(
-        host=host, port=port, insecure_http=insecure_http, runtime=runtime, base_image=base_image
+        host=host,
+        port=port,
+        insecure_http=insecure_http,
+        runtime=runtime,
+        base_image=base_image,
+        token_lifetime=token_lifetime,
     )
     if not detach:
         if apply_target or wait:

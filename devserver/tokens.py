@@ -1,0 +1,70 @@
+"""Access tokens for `auth_mode: aml_token` endpoints: signed by the devserver, expiring.
+
+A token names the endpoint it is for (JWT audience) and is signed with a secret kept 0600 in
+the epdev home, so tokens survive a devserver restart and no other devserver's tokens pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+
+import jwt
+
+from epdev.devserver.home import write_private
+
+ISSUER = "epdev"
+DEFAULT_LIFETIME = dt.timedelta(hours=1)
+
+
+def load_secret(path: Path) -> bytes:
+    """The signing secret, made on first use."""
+    if not path.exists():
+        write_private(path, secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text(encoding="utf-8").strip())
+
+
+class TokenIssuer:
+    def __init__(self, secret: bytes, lifetime: dt.timedelta = DEFAULT_LIFETIME) -> None:
+        self._secret = secret
+        self.lifetime = lifetime
+
+    def issue(self, endpoint: str) -> dict[str, str]:
+        """A token for one endpoint, in the shape of Azure's `get-credentials` answer."""
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        expiry = now + self.lifetime
+        claims = {"iss": ISSUER, "aud": endpoint, "iat": now, "exp": expiry}
+        token = jwt.encode(claims, self._secret, algorithm="HS256")
+        return {
+            "accessToken": token,
+            "tokenType": "Bearer",
+            "expiryTimeUtc": expiry.isoformat().replace("+00:00", "Z"),
+            # Clients renew half-way, as Azure advises, so a token never lapses mid-call.
+            "refreshAfterTimeUtc": (now + self.lifetime / 2).isoformat().replace("+00:00", "Z"),
+        }
+
+    def problem(self, token: str, endpoint: str) -> str | None:
+        """Why `token` does not admit a call to `endpoint`, or None when it does."""
+        try:
+            jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=endpoint,
+                issuer=ISSUER,
+                options={"require": ["exp", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return "the token has expired: get a new one with `online-endpoint get-credentials`"
+        except jwt.InvalidAudienceError:
+            return f"the token was issued for another endpoint, not {endpoint!r}"
+        except jwt.InvalidSignatureError:
+            return (
+                "the token's signature is not valid: it was altered or not issued by this devserver"
+            )
+        except jwt.PyJWTError:
+            return (
+                "the credential is not a token issued by epdev (for key auth, use auth_mode: key)"
+            )
+        return None
