@@ -36,6 +36,9 @@ from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
 
 log = logging.getLogger("epdev.devserver")
 
+# Large enough for images and batches of rows sent inline; a caller sending more gets a 413.
+DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+
 KeyType = Literal["primary", "secondary"]
 
 
@@ -76,7 +79,9 @@ class Control:
         runtimes: Runtimes,
         base_url: str,
         token_lifetime: dt.timedelta = DEFAULT_LIFETIME,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
+        self.max_request_bytes = max_request_bytes
         self.home = home
         self.runtimes = runtimes
         self.tokens = TokenIssuer(load_secret(home.token_secret_file), token_lifetime)
@@ -626,6 +631,14 @@ class Control:
                 tokens=None if entry.spec.auth_mode == "key" else self.tokens,
                 pools=pools,
                 timeouts=timeouts,
+                limits={
+                    d: (
+                        dentry.runner.spec.request_settings.max_concurrent_requests_per_instance,
+                        dentry.runner.spec.request_settings.max_queue_wait_ms / 1000,
+                    )
+                    for d, dentry in entry.deployments.items()
+                },
+                max_body=self.max_request_bytes,
                 traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},
             )
         self.routes.replace(routes)

@@ -63,6 +63,9 @@ class Route:
     tokens: TokenIssuer | None
     pools: dict[str, Pool]
     timeouts: dict[str, float]
+    # Per deployment: (max_concurrent_requests_per_instance, max_queue_wait_ms in seconds).
+    limits: dict[str, tuple[int, float]]
+    max_body: int
     traffic: dict[str, int]
     _names: list[str] = field(default_factory=list)
     _bounds: list[int] = field(default_factory=list)
@@ -177,24 +180,32 @@ class ScoringRouter:
             deployment = chosen
         call.deployment = deployment
         call.routed_by = "header" if targeted else "traffic"
-        slot = route.pools[deployment].pick()
-        if slot is None:
+        pool = route.pools[deployment]
+        if not pool.slots:
             raise _Reply(
                 503,
                 f"deployment {deployment!r} has no ready instance",
                 {DEPLOYMENT_HEADER: deployment},
             )
-
-        call.instance = slot.instance.spec.name
-        body = await _read_body(receive)
+        body = await _read_body(receive, route.max_body)
         call.bytes_in = len(body)
+        limit, queue_wait = route.limits.get(deployment, (1, 0.5))
+        slot = await pool.acquire(limit, queue_wait)
+        if slot is None:
+            raise _Reply(
+                429,
+                f"deployment {deployment!r} is busy: every instance is at "
+                f"max_concurrent_requests_per_instance ({limit}) and the request waited "
+                f"max_queue_wait_ms ({int(queue_wait * 1000)} ms) without a turn",
+                {DEPLOYMENT_HEADER: deployment, "retry-after": "1"},
+            )
+        call.instance = slot.instance.spec.name
         headers = _forward_headers(scope, request_id)
         url = slot.url + "/score"
         query = scope.get("query_string", b"")
         if query:
             url += "?" + query.decode("latin-1")
         timeout = route.timeouts.get(deployment, 5.0)
-        slot.inflight += 1
         try:
             async with self.session().request(
                 scope["method"],
@@ -226,7 +237,7 @@ class ScoringRouter:
                 {DEPLOYMENT_HEADER: deployment},
             ) from None
         finally:
-            slot.inflight -= 1
+            pool.release(slot, limit)
         out.append((DEPLOYMENT_HEADER.encode(), deployment.encode()))
         if not any(k == b"x-request-id" for k, _ in out):
             out.append((b"x-request-id", request_id.encode("latin-1")))
@@ -262,13 +273,22 @@ def _forward_headers(scope: Scope, request_id: str) -> dict[str, str]:
     return headers
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise asyncio.CancelledError
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Reply(
+                413,
+                f"the request body is larger than this devserver's limit of {limit} bytes "
+                "(epdev serve --max-request-mb)",
+            )
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 

@@ -22,7 +22,7 @@ import uvicorn
 
 from epdev.devserver.app import DevserverApp
 from epdev.devserver.client import ssl_context
-from epdev.devserver.control import Control
+from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
 from epdev.devserver.tokens import DEFAULT_LIFETIME
@@ -48,6 +48,7 @@ class ServeOptions:
     runtime: str = "process"
     base_image: str = DEFAULT_BASE_IMAGE
     token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
+    max_request_mb: float = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -109,6 +110,7 @@ def serve(home: Home, options: ServeOptions) -> None:
         Runtimes(options.runtime, options.base_image),
         url,
         token_lifetime=dt.timedelta(seconds=options.token_lifetime),
+        max_request_bytes=int(options.max_request_mb * 1024 * 1024),
     )
     info = ServerInfo(url=url, pid=os.getpid(), ca_bundle=ca_bundle, home=str(home.root))
     app = DevserverApp(control, token, on_ready=lambda: home.write_server(info))
@@ -154,6 +156,7 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
         args.append("--insecure-http")
     args += ["--runtime", options.runtime, "--base-image", options.base_image]
     args += ["--token-lifetime", str(options.token_lifetime)]
+    args += ["--max-request-mb", str(options.max_request_mb)]
     env = {**os.environ, "EPDEV_HOME": str(home.root)}
     with home.server_log.open("ab") as out:
         proc = subprocess.Popen(

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import itertools
 import shutil
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ class Pool:
 
     slots: list[Slot] = field(default_factory=list)
     _turn: itertools.count[int] = field(default_factory=itertools.count)
+    # Requests waiting for a slot under max_concurrent_requests_per_instance, oldest first.
+    _waiters: deque[asyncio.Future[Slot]] = field(default_factory=deque)
 
     def pick(self) -> Slot | None:
         slots = self.slots
@@ -63,6 +66,45 @@ class Pool:
             if slot.inflight < best.inflight:
                 best = slot
         return best
+
+    def _take(self, limit: int) -> Slot | None:
+        slot = self.pick()
+        if slot is None or slot.inflight >= limit:
+            return None
+        slot.inflight += 1
+        return slot
+
+    async def acquire(self, limit: int, wait: float) -> Slot | None:
+        """A slot with fewer than `limit` requests in flight, waiting up to `wait` seconds in
+        line (first come, first served) when every instance is at the limit; None if none."""
+        slot = self._take(limit)
+        if slot is not None or not self.slots or wait <= 0:
+            return slot
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, wait)
+        except TimeoutError:
+            return None
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    def release(self, slot: Slot, limit: int) -> None:
+        """A request on `slot` finished: hand its place to the longest waiting request."""
+        slot.inflight -= 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.done():
+                continue  # gave up waiting
+            handed = slot if slot in self.slots and slot.inflight < limit else self._take(limit)
+            if handed is None:
+                self._waiters.appendleft(waiter)
+                return
+            if handed is slot:
+                slot.inflight += 1
+            waiter.set_result(handed)
+            return
 
 
 @dataclass

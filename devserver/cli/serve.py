@@ -44,6 +44,13 @@ from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
     help="Seconds an aml_token endpoint's access token stays valid.",
 )
 @click.option(
+    "--max-request-mb",
+    type=click.FloatRange(min=0.001),
+    default=100.0,
+    show_default=True,
+    help="Largest request body a scoring call may send; larger ones get 413.",
+)
+@click.option(
     "--apply",
     "apply_target",
     type=click.Path(exists=True),
@@ -71,6 +78,7 @@ def serve_command(
     runtime: str,
     base_image: str,
     token_lifetime: int,
+    max_request_mb: float,
     apply_target: str | None,
     wait: bool,
     timeout: float,
@@ -84,6 +92,7 @@ def serve_command(
         runtime=runtime,
         base_image=base_image,
         token_lifetime=token_lifetime,
+        max_request_mb=max_request_mb,
     )
     if not detach:
         if apply_target or wait:
