@@ -129,6 +129,10 @@ class Client:
     def delete_endpoint(self, name: str) -> None:
         self._call("DELETE", f"/online-endpoints/{name}")
 
+    def mirror_report(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/online-endpoints/{name}/mirror-report")
+        return result
+
     def get_credentials(self, name: str) -> dict[str, str]:
         result: dict[str, str] = self._call("POST", f"/online-endpoints/{name}/list-keys")
         return result

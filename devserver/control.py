@@ -22,6 +22,7 @@ from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
 from epdev.devserver.logs import DeploymentLog, follow, tail
+from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import DeploymentRow, EndpointRow, Store
@@ -82,6 +83,7 @@ class Control:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.max_request_bytes = max_request_bytes
+        self.mirror_stats: dict[str, MirrorStats] = {}
         self.home = home
         self.runtimes = runtimes
         self.tokens = TokenIssuer(load_secret(home.token_secret_file), token_lifetime)
@@ -242,6 +244,12 @@ class Control:
             self._rebuild_routes()
         self.observability.forget(name)
         await asyncio.gather(*(self._retire(d) for d in entry.deployments.values()))
+
+    def mirror_report(self, name: str) -> dict[str, Any]:
+        """How the mirror deployment's answers compared with the live ones, since start."""
+        entry = self.endpoint(name)
+        stats = self.mirror_stats.setdefault(name, MirrorStats())
+        return {"endpoint": name, **stats.view(entry.row.mirror_traffic)}
 
     def credentials(self, name: str) -> dict[str, str]:
         """Keys for `auth_mode: key`, a fresh expiring token for the token modes (as Azure)."""
@@ -639,6 +647,8 @@ class Control:
                     for d, dentry in entry.deployments.items()
                 },
                 max_body=self.max_request_bytes,
+                mirror=next(((d, p) for d, p in entry.row.mirror_traffic.items() if p), None),
+                mirror_stats=self.mirror_stats.setdefault(name, MirrorStats()),
                 traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},
             )
         self.routes.replace(routes)

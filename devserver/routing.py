@@ -20,6 +20,7 @@ import aiohttp
 
 from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.keys import bearer, key_matches
+from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.supervisor import Pool
 from epdev.devserver.tokens import TokenIssuer
 
@@ -66,6 +67,9 @@ class Route:
     # Per deployment: (max_concurrent_requests_per_instance, max_queue_wait_ms in seconds).
     limits: dict[str, tuple[int, float]]
     max_body: int
+    # The mirror deployment and its percentage, and where the comparisons go.
+    mirror: tuple[str, int] | None
+    mirror_stats: MirrorStats
     traffic: dict[str, int]
     _names: list[str] = field(default_factory=list)
     _bounds: list[int] = field(default_factory=list)
@@ -100,6 +104,8 @@ class ScoringRouter:
         self.table = table
         self.recorder = recorder
         self._session: aiohttp.ClientSession | None = None
+        # Mirror copies in flight: held so they are not collected before they finish.
+        self._mirrors: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -200,6 +206,12 @@ class ScoringRouter:
                 {DEPLOYMENT_HEADER: deployment, "retry-after": "1"},
             )
         call.instance = slot.instance.spec.name
+        mirror = route.mirror
+        mirrored = (
+            self._start_mirror(route, mirror[0], scope, body, request_id)
+            if mirror is not None and not targeted and random.randrange(100) < mirror[1]
+            else None
+        )
         headers = _forward_headers(scope, request_id)
         url = slot.url + "/score"
         query = scope.get("query_string", b"")
@@ -245,6 +257,91 @@ class ScoringRouter:
         call.status, call.bytes_out = status, len(payload)
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
+        if mirrored is not None:
+            mirrored.live = (deployment, status, payload)
+
+    def _start_mirror(
+        self, route: Route, target: str, scope: Scope, body: bytes, request_id: str
+    ) -> _Mirrored:
+        """Send a copy to the mirror deployment beside the live call, never in its way."""
+        mirrored = _Mirrored()
+        task = asyncio.create_task(self._mirror(route, target, scope, body, request_id, mirrored))
+        self._mirrors.add(task)
+        task.add_done_callback(self._mirrors.discard)
+        return mirrored
+
+    async def _mirror(
+        self,
+        route: Route,
+        target: str,
+        scope: Scope,
+        body: bytes,
+        request_id: str,
+        mirrored: _Mirrored,
+    ) -> None:
+        stats = route.mirror_stats
+        pool = route.pools.get(target)
+        limit, _ = route.limits.get(target, (1, 0.0))
+        slot = None if pool is None else await pool.acquire(limit, 0)
+        if pool is None or slot is None:
+            stats.skipped_busy += 1  # the candidate is full: a copy never queues
+            return
+        stats.sent += 1
+        stats.by_deployment[target] = stats.by_deployment.get(target, 0) + 1
+        call = Call()
+        call.endpoint, call.deployment, call.routed_by = route.name, target, "mirror"
+        call.instance, call.method, call.request_id = (
+            slot.instance.spec.name,
+            scope["method"],
+            request_id,
+        )
+        call.bytes_in = len(body)
+        started = time.perf_counter()
+        try:
+            async with self.session().request(
+                scope["method"],
+                slot.url + "/score",
+                data=body,
+                headers=_forward_headers(scope, request_id),
+                timeout=aiohttp.ClientTimeout(total=route.timeouts.get(target, 5.0)),
+                allow_redirects=False,
+            ) as upstream:
+                payload = await upstream.read()
+                status = upstream.status
+        except (TimeoutError, aiohttp.ClientError):
+            stats.failed += 1
+            status, payload = 0, b""
+        finally:
+            pool.release(slot, limit)
+        if self.recorder is not None:
+            call.status, call.bytes_out = status or 502, len(payload)
+            call.seconds, call.stamp = time.perf_counter() - started, time.time()
+            self.recorder.note(call, route.name)
+        # The live answer may still be on its way; wait for it briefly before comparing.
+        for _ in range(100):
+            if mirrored.live is not None:
+                break
+            await asyncio.sleep(0.01)
+        if status and mirrored.live is not None:
+            live, live_status, live_body = mirrored.live
+            stats.record(
+                request_id=request_id,
+                live=live,
+                mirror=target,
+                live_status=live_status,
+                live_body=live_body,
+                mirror_status=status,
+                mirror_body=payload,
+            )
+
+
+class _Mirrored:
+    """The live side of a mirrored call, filled in once the caller has its answer."""
+
+    __slots__ = ("live",)
+
+    def __init__(self) -> None:
+        self.live: tuple[str, int, bytes] | None = None
 
 
 class _Reply(Exception):

@@ -71,6 +71,12 @@ async def delete_endpoint(name: str, ctl: ControlDep) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/online-endpoints/{name}/mirror-report", tags=["online endpoints"])
+async def mirror_report(name: str, ctl: ControlDep) -> View:
+    """How often the mirror deployment's status or body differed from the live answer."""
+    return ctl.mirror_report(name)
+
+
 @router.post("/online-endpoints/{name}/list-keys", tags=["online endpoints"])
 async def list_keys(name: str, ctl: ControlDep) -> dict[str, str]:
     return ctl.credentials(name)

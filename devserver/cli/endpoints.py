@@ -149,6 +149,17 @@ def delete(name: str, yes: bool, no_wait: bool) -> None:
         api.delete_endpoint(name)
 
 
+@online_endpoint.command("mirror-report")
+@click.option("-n", "--name", required=True, help="Endpoint name.")
+@output_option
+@az_compat
+@fails_cleanly
+def mirror_report(name: str, output: str) -> None:
+    """How often the mirror deployment answered differently from the live one, with examples."""
+    with client() as api:
+        emit(api.mirror_report(name), output)
+
+
 @online_endpoint.command("get-credentials")
 @click.option("-n", "--name", required=True, help="Endpoint name.")
 @output_option
