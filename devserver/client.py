@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,19 @@ class Connection:
 
     def verify(self) -> ssl.SSLContext | bool:
         return ssl_context(self.ca_bundle) if self.url.startswith("https") else True
+
+    @classmethod
+    def at(cls, url: str, home: Home | None = None) -> Connection:
+        """The devserver at `url` (as `epdev --server URL` names one): the token and CA come
+        from EPDEV_ADMIN_TOKEN and EPDEV_CA_BUNDLE, else from this home."""
+        home = home or Home()
+        token = os.environ.get("EPDEV_ADMIN_TOKEN") or home.admin_token()
+        if token is None:
+            raise NotRunning(f"no admin token: set EPDEV_ADMIN_TOKEN or EPDEV_HOME for {url}")
+        ca = os.environ.get("EPDEV_CA_BUNDLE") or (
+            str(home.ca_bundle) if home.ca_bundle.exists() else None
+        )
+        return cls(url.rstrip("/"), token, ca)
 
 
 class Client:
@@ -295,3 +308,208 @@ def _error_message(response: httpx.Response) -> str:
         if "detail" in payload:
             return str(payload["detail"])
     return f"HTTP {response.status_code}: {payload}"
+
+
+class AsyncClient:
+    """Asynchronous twin of `Client`, for the dashboard: one connection pool shared by every
+    call, so a refresh a second costs no new TLS handshakes."""
+
+    def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
+        self.connection = connection
+        self._http = httpx.AsyncClient(
+            base_url=connection.url,
+            headers={"Authorization": f"Bearer {connection.admin_token}"},
+            verify=connection.verify(),
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, f"/api/v1{path}", **kwargs)
+        except httpx.ConnectError as exc:
+            raise NotRunning(
+                f"cannot reach the devserver at {self.connection.url}: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"request to the devserver failed: {exc}") from None
+        if response.status_code >= 400:
+            raise ClientError(_error_message(response), response.status_code)
+        if response.status_code == 204:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # Online endpoints
+
+    async def list_endpoints(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/online-endpoints")
+        return result
+
+    async def get_endpoint(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/online-endpoints/{name}")
+        return result
+
+    async def create_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", "/online-endpoints", json={"spec": spec, "source": source}
+        )
+        return result
+
+    async def update_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
+        body = {k: v for k, v in changes.items() if v is not None}
+        result: dict[str, Any] = await self._call("PATCH", f"/online-endpoints/{name}", json=body)
+        return result
+
+    async def delete_endpoint(self, name: str) -> None:
+        await self._call("DELETE", f"/online-endpoints/{name}")
+
+    async def get_credentials(self, name: str) -> dict[str, str]:
+        result: dict[str, str] = await self._call("POST", f"/online-endpoints/{name}/list-keys")
+        return result
+
+    async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
+        result: dict[str, str] = await self._call(
+            "POST", f"/online-endpoints/{name}/regenerate-keys", json={"keyType": key_type}
+        )
+        return result
+
+    # Online deployments
+
+    async def list_deployments(self, endpoint: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments"
+        )
+        return result
+
+    async def get_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}"
+        )
+        return result
+
+    async def create_deployment(
+        self,
+        endpoint: str,
+        spec: dict[str, Any],
+        source: str | None,
+        all_traffic: bool,
+        runtime: str | None = None,
+        watch: bool = False,
+    ) -> dict[str, Any]:
+        body = {
+            "spec": spec,
+            "source": source,
+            "all_traffic": all_traffic,
+            "runtime": runtime,
+            "watch": watch,
+        }
+        result: dict[str, Any] = await self._call(
+            "POST", f"/online-endpoints/{endpoint}/deployments", json=body
+        )
+        return result
+
+    async def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        spec: dict[str, Any] | None = None,
+        source: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        only_if_changed: bool = False,
+        runtime: str | None = None,
+        watch: bool | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "spec": spec,
+            "source": source,
+            "set": overrides or {},
+            "only_if_changed": only_if_changed,
+            "runtime": runtime,
+            "watch": watch,
+        }
+        result: dict[str, Any] = await self._call(
+            "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
+        )
+        return result
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        await self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
+
+    async def deployment_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> str:
+        params = _params(lines=lines, instance=instance)
+        result: str = await self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs", params=params
+        )
+        return result
+
+    async def follow_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> AsyncIterator[str]:
+        """The logs, then every new chunk as the devserver writes it, until the caller stops."""
+        params = _params(lines=lines, instance=instance, follow="true")
+        path = f"/api/v1/online-endpoints/{endpoint}/deployments/{name}/logs"
+        try:
+            async with self._http.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise ClientError(_error_message(response), response.status_code)
+                async for chunk in response.aiter_text():
+                    yield chunk
+        except httpx.ConnectError as exc:
+            raise NotRunning(
+                f"cannot reach the devserver at {self.connection.url}: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"following the logs failed: {exc}") from None
+
+    # Metrics
+
+    async def endpoint_metrics(
+        self, endpoint: str, window: str | None = None, step: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "GET",
+            f"/online-endpoints/{endpoint}/metrics",
+            params=_params(window=window, step=step),
+        )
+        return result
+
+    async def validate(self, kind: str, spec: dict[str, Any]) -> None:
+        await self._call("POST", "/validate", json={"kind": kind, "spec": spec})
+
+    # Data plane
+
+    async def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        """Call the endpoint's scoring URI with its primary key, as a user's code would."""
+        view = await self.get_endpoint(endpoint)
+        key = bearer_credential(await self.get_credentials(endpoint))
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        try:
+            return await self._http.post(
+                view["scoring_uri"], content=body, headers=headers, timeout=60.0
+            )
+        except httpx.HTTPError as exc:
+            raise ClientError(f"calling {view['scoring_uri']} failed: {exc}") from None

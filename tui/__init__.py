@@ -1,0 +1,1 @@
+"""The epdev dashboard (Textual). Reaches the devserver only through its HTTP client."""

@@ -1,0 +1,293 @@
+"""Fixed data behind the dashboard's Source surface, for snapshots and fast Pilot tests.
+
+Changes that a test makes (traffic, deletes) are kept, so a flow can be checked end to end
+without a devserver; the flows are also tested against a real one in test_live.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from epdev.devserver.client import ClientError
+
+View = dict[str, Any]
+
+CLOCK = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+BASE = "https://127.0.0.1:8443"
+COST = {"currency": "USD", "estimated_per_hour": 0.293}
+
+
+def fixed_clock() -> dt.datetime:
+    return CLOCK
+
+
+def _metrics(rps: float, p50: float, p99: float, errors: float, cpu: float) -> View:
+    return {
+        "window_seconds": 60,
+        "requests": int(rps * 60),
+        "rps": rps,
+        "error_rate": errors,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "cpu_percent": cpu,
+        "memory_bytes": 180 * 1024 * 1024,
+        "in_flight": 0,
+        "restarts": 0,
+    }
+
+
+def _endpoint(name: str, traffic: dict[str, int], deployments: list[str], **metrics: Any) -> View:
+    return {
+        "name": name,
+        "auth_mode": "key",
+        "description": f"{name} endpoint",
+        "scoring_uri": f"{BASE}/endpoints/{name}/score",
+        "traffic": traffic,
+        "mirror_traffic": {},
+        "deployments": deployments,
+        "metrics": _metrics(**metrics) if metrics else None,
+        "cost": {**COST, "estimated_per_hour": round(0.293 * len(deployments), 3)},
+    }
+
+
+def _deployment(endpoint: str, name: str, state: str, instances: int, **metrics: Any) -> View:
+    return {
+        "name": name,
+        "endpoint_name": endpoint,
+        "instance_type": "Standard_DS3_v2",
+        "instance_count": instances,
+        "ready_instances": instances if state == "Succeeded" else 0,
+        "provisioning_state": state,
+        "runtime": "process",
+        "error": None,
+        "metrics": _metrics(**metrics) if metrics else None,
+        "cost": COST,
+    }
+
+
+class FixedSource:
+    """The Source surface over fixed views; `calls` records what a screen asked for."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, View] = {
+            "fraud-scorer": _endpoint(
+                "fraud-scorer",
+                {"blue": 90, "green": 10},
+                ["blue", "green"],
+                rps=12.5,
+                p50=8.2,
+                p99=41.0,
+                errors=0.004,
+                cpu=35.0,
+            ),
+            "churn": _endpoint(
+                "churn",
+                {"blue": 100},
+                ["blue"],
+                rps=0.4,
+                p50=120.0,
+                p99=480.0,
+                errors=0.0,
+                cpu=3.0,
+            ),
+            "sandbox": _endpoint("sandbox", {}, []),
+        }
+        self.deployments: dict[str, dict[str, View]] = {
+            "fraud-scorer": {
+                "blue": _deployment(
+                    "fraud-scorer",
+                    "blue",
+                    "Succeeded",
+                    2,
+                    rps=11.2,
+                    p50=8.0,
+                    p99=40.0,
+                    errors=0.0,
+                    cpu=30.0,
+                ),
+                "green": _deployment(
+                    "fraud-scorer",
+                    "green",
+                    "Succeeded",
+                    1,
+                    rps=1.3,
+                    p50=9.1,
+                    p99=55.0,
+                    errors=0.03,
+                    cpu=5.0,
+                ),
+            },
+            "churn": {"blue": _deployment("churn", "blue", "Creating", 1)},
+            "sandbox": {},
+        }
+        self.keys = {"primaryKey": "k3y-primary-0123456789", "secondaryKey": "k3y-secondary"}
+        self.log_lines = [
+            f"2024-05-01T12:00:{i:02d}.000Z blue-{i % 2} stderr INFO | request {i} processed"
+            for i in range(40)
+        ]
+        self.calls: list[tuple[str, Any]] = []
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            from epdev.devserver.client import NotRunning
+
+            raise NotRunning(f"cannot reach the devserver at {BASE}: connection refused")
+
+    def _endpoint(self, name: str) -> View:
+        if name not in self.endpoints:
+            raise ClientError(f"online endpoint {name!r} does not exist", 404)
+        return self.endpoints[name]
+
+    async def aclose(self) -> None:
+        pass
+
+    async def list_endpoints(self) -> list[View]:
+        self._check()
+        return copy.deepcopy(list(self.endpoints.values()))
+
+    async def get_endpoint(self, name: str) -> View:
+        self._check()
+        return copy.deepcopy(self._endpoint(name))
+
+    async def create_endpoint(self, spec: View, source: str | None) -> View:
+        self.calls.append(("create_endpoint", spec))
+        self.endpoints[spec["name"]] = _endpoint(spec["name"], {}, [])
+        self.deployments[spec["name"]] = {}
+        return self.endpoints[spec["name"]]
+
+    async def update_endpoint(self, name: str, **changes: Any) -> View:
+        self._check()
+        self.calls.append(("update_endpoint", (name, changes)))
+        view = self._endpoint(name)
+        if changes.get("traffic") is not None:
+            traffic = changes["traffic"]
+            if sum(traffic.values()) not in (0, 100):
+                raise ClientError("traffic must add up to 100", 400)
+            view["traffic"] = dict(traffic)
+        return copy.deepcopy(view)
+
+    async def delete_endpoint(self, name: str) -> None:
+        self.calls.append(("delete_endpoint", name))
+        self._endpoint(name)
+        del self.endpoints[name]
+        del self.deployments[name]
+
+    async def get_credentials(self, name: str) -> dict[str, str]:
+        self._check()
+        self._endpoint(name)
+        return dict(self.keys)
+
+    async def list_deployments(self, endpoint: str) -> list[View]:
+        self._check()
+        self._endpoint(endpoint)
+        return copy.deepcopy(list(self.deployments[endpoint].values()))
+
+    async def get_deployment(self, endpoint: str, name: str) -> View:
+        self._check()
+        return copy.deepcopy(self.deployments[endpoint][name])
+
+    async def create_deployment(
+        self,
+        endpoint: str,
+        spec: View,
+        source: str | None,
+        all_traffic: bool,
+        runtime: str | None = None,
+        watch: bool = False,
+    ) -> View:
+        self.calls.append(("create_deployment", (endpoint, spec)))
+        view = _deployment(endpoint, spec["name"], "Succeeded", 1)
+        self.deployments[endpoint][spec["name"]] = view
+        self.endpoints[endpoint]["deployments"].append(spec["name"])
+        return view
+
+    async def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        spec: View | None = None,
+        source: str | None = None,
+        overrides: View | None = None,
+        only_if_changed: bool = False,
+        runtime: str | None = None,
+        watch: bool | None = None,
+    ) -> View:
+        self.calls.append(("update_deployment", (endpoint, name)))
+        return copy.deepcopy(self.deployments[endpoint][name])
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        self.calls.append(("delete_deployment", (endpoint, name)))
+        if self.endpoints[endpoint]["traffic"].get(name):
+            raise ClientError(f"deployment {name!r} has traffic; move it first", 400)
+        del self.deployments[endpoint][name]
+        self.endpoints[endpoint]["deployments"].remove(name)
+
+    async def follow_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> AsyncIterator[str]:
+        shown = [ln for ln in self.log_lines if instance is None or f" {instance} " in ln]
+        yield "\n".join(shown[-(lines or len(shown)) :]) + "\n"
+        # A real follow stays open until the deployment goes or the pane closes.
+        await asyncio.Event().wait()
+
+    async def endpoint_metrics(
+        self, endpoint: str, window: str | None = None, step: str | None = None
+    ) -> View:
+        self._check()
+        view = self._endpoint(endpoint)
+        seconds = int(str(window or "300s").rstrip("s"))
+        step_s = int(str(step or "5s").rstrip("s"))
+        points = math.ceil(seconds / step_s)
+        start = int(CLOCK.timestamp()) - points * step_s + 1
+
+        def wave(i: int, base: float, spread: float, phase: float) -> float:
+            return round(base + spread * math.sin(i / 6 + phase), 3)
+
+        blocks = {}
+        for offset, name in enumerate(view["deployments"]):
+            share = (view["traffic"].get(name, 0) or 1) / 100
+            blocks[name] = {
+                "summary": {},
+                "series": {
+                    "rps": [wave(i, 10 * share, 3 * share, offset) for i in range(points)],
+                    "error_rate": [0.0] * points,
+                    "p50_ms": [wave(i, 8 + offset, 2, offset) for i in range(points)],
+                    "p99_ms": [wave(i, 40 + 10 * offset, 8, offset + 1) for i in range(points)],
+                    "cpu_percent": [wave(i, 30 * share + 2, 4, offset) for i in range(points)],
+                    "memory_bytes": [180 * 1024 * 1024] * points,
+                },
+            }
+        return {
+            "endpoint": endpoint,
+            "window_seconds": points * step_s,
+            "step_seconds": step_s,
+            "timestamps": [start + i * step_s for i in range(points)],
+            "total": {},
+            "deployments": blocks,
+        }
+
+    async def validate(self, kind: str, spec: View) -> None:
+        self.calls.append(("validate", kind))
+
+    async def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        self.calls.append(("invoke", (endpoint, deployment)))
+        return httpx.Response(
+            200,
+            json=[11.05, -3.2],
+            headers={"azureml-model-deployment": deployment or "blue", "x-request-id": "req-1"},
+        )

@@ -1,0 +1,111 @@
+"""Snapshots of the main screens, drawn from fixed data at a fixed clock.
+
+Update them after an intended change of the look with `pytest tests/tui --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from conftest import until
+from fixed_source import FixedSource
+from textual.pilot import Pilot
+
+from epdev.tui.app import EpdevApp
+from epdev.tui.screens.endpoint import EndpointScreen
+from epdev.tui.screens.endpoints import EndpointsScreen
+
+SIZE = (130, 34)
+Snap = Callable[..., bool]
+
+
+async def _loaded(pilot: Pilot[Any]) -> None:
+    await until(
+        pilot, lambda: isinstance(pilot.app.screen, EndpointsScreen) and pilot.app.screen._loaded
+    )
+
+
+def test_endpoints(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=_loaded)
+
+
+def test_endpoints_filtered(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("slash", *"fr")
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_endpoints_read_only(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    assert snap_compare(fixed_app(read_only=True), terminal_size=SIZE, run_before=_loaded)
+
+
+def test_unreachable_banner(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    source = FixedSource()
+    source.down = True
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: pilot.app.screen.query_one("#banner").display)
+
+    assert snap_compare(fixed_app(source), terminal_size=SIZE, run_before=run)
+
+
+async def _open_endpoint(pilot: Pilot[Any]) -> None:
+    await _loaded(pilot)
+    await pilot.press("down", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, EndpointScreen))
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.query_one("#latency").series and screen.key)  # type: ignore[attr-defined]
+
+
+def test_endpoint_with_graphs(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    assert snap_compare(fixed_app(), terminal_size=(140, 40), run_before=_open_endpoint)
+
+
+def test_traffic_sliders_and_confirmation(
+    snap_compare: Snap, fixed_app: Callable[..., EpdevApp]
+) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("down", "t", "right", "shift+left", "down", "shift+right", "enter")
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_logs(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _open_endpoint(pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: pilot.app.screen.query_one("#log").line_count > 30)
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_invoke_answer(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("down", "i", *"request.json", "enter")
+        await until(
+            pilot, lambda: "HTTP 200" in str(pilot.app.screen.query_one("#outcome").render())
+        )
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_deploy_with_errors(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("n", "tab", *"broken-deployment.yml", "enter")
+        await until(pilot, lambda: pilot.app.screen.checked is not None)  # type: ignore[attr-defined]
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_help(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)

@@ -1,0 +1,96 @@
+"""The epdev dashboard: endpoints, deployments, traffic, logs and live graphs, one key away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from epdev.tui.messages import Failed, Reachability
+from epdev.tui.screens.endpoints import EndpointsScreen
+from epdev.tui.screens.help import HelpScreen
+from epdev.tui.source import Source
+
+Clock = Callable[[], dt.datetime]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+class EpdevApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "epdev"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("r", "retry", "Refresh", show=False),
+    ]
+
+    problem: reactive[str | None] = reactive(None)
+    """Why the devserver cannot be reached right now, or None while it answers."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        server_url: str,
+        read_only: bool = False,
+        embedded: bool = False,
+        clock: Clock = _now,
+        refresh_seconds: float = 1.0,
+        cwd: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.server_url = server_url
+        self.read_only = read_only
+        self.embedded = embedded
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.cwd = cwd or Path.cwd()
+        self.last_request_file: str | None = None
+
+    def on_mount(self) -> None:
+        if self.embedded:
+            # `kill` must still stop the embedded devserver, which the launcher does once the
+            # app has exited normally. (A closed terminal, SIGHUP, is the launcher's to handle:
+            # there is no terminal left to restore.)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+        self.push_screen(EndpointsScreen())
+
+    async def on_unmount(self) -> None:
+        await self.source.aclose()
+
+    def on_reachability(self, message: Reachability) -> None:
+        self.problem = message.problem
+
+    def on_failed(self, message: Failed) -> None:
+        self.notify(message.text, severity="error", timeout=8)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        shown: dict[str, str] = {}
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if active.enabled and binding.show and binding.description:
+                key = binding.key_display or self.get_key_display(binding)
+                shown.setdefault(key, binding.description)
+        self.push_screen(HelpScreen(list(shown.items())))
+
+    def action_retry(self) -> None:
+        refresh = getattr(self.screen, "refresh_now", None)
+        if refresh is not None:
+            refresh()
+
+    def changes_allowed(self) -> bool:
+        return not self.read_only

@@ -1,0 +1,91 @@
+"""How figures read on screen: short, fixed units, and a dash for "nothing measured yet"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+DASH = "-"
+
+# How a set of deployments reads as one state: the most pressing one wins.
+_STATE_ORDER = ("Failed", "Creating", "Updating", "Deleting", "Succeeded")
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def rps(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}"
+
+
+def ratio(value: float | None) -> str:
+    return DASH if value is None else f"{value * 100:.1f}%"
+
+
+def cpu(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0f}%"
+
+
+def memory(value: float | None) -> str:
+    if not value:
+        return DASH
+    mib = value / (1024 * 1024)
+    return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
+
+
+def money(cost: Mapping[str, Any] | None) -> str:
+    """Estimated cost per hour, as `$0.59/h` (or the card's currency code)."""
+    if not cost or cost.get("estimated_per_hour") is None:
+        return DASH
+    value = float(cost["estimated_per_hour"])
+    currency = str(cost.get("currency") or "USD")
+    prefix = "$" if currency == "USD" else f"{currency} "
+    return f"{prefix}{value:.2f}/h"
+
+
+def traffic(split: Mapping[str, int], deployments: list[str]) -> str:
+    """`blue 90 · green 10`: every deployment, in the endpoint's order, with its share."""
+    if not deployments:
+        return "(no deployments)"
+    return " · ".join(f"{name} {split.get(name, 0)}" for name in deployments)
+
+
+def state(deployments: Sequence[Mapping[str, Any]] | None) -> str:
+    if deployments is None:
+        return "…"
+    if not deployments:
+        return DASH
+    states = {str(d.get("provisioning_state", "?")) for d in deployments}
+    for candidate in _STATE_ORDER:
+        if candidate in states:
+            return candidate
+    return sorted(states)[0]
+
+
+def metric(view: Mapping[str, Any], key: str) -> Any:
+    """One figure of a view's `metrics` block (None when metrics are off or absent)."""
+    block = view.get("metrics") or {}
+    return block.get(key)
+
+
+def instances(view: Mapping[str, Any]) -> str:
+    ready = view.get("ready_instances")
+    count = view.get("instance_count")
+    if ready is None:
+        return str(count) if count is not None else DASH
+    return f"{ready}/{count}"
+
+
+def window(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def masked(key: str) -> str:
+    return f"{key[:4]}…{key[-2:]}" if len(key) > 8 else "…"

@@ -1,0 +1,52 @@
+"""What the dashboard's workers report. Workers only post these; handlers change the screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from epdev.tui.source import View
+
+
+class Reachability(Message):
+    """The devserver answered (problem None) or could not be reached (problem says why)."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__()
+        self.problem = problem
+
+
+class Failed(Message):
+    """A call the user asked for was refused; the message is one line for a notification."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+@dataclass
+class EndpointsLoaded(Message):
+    endpoints: list[View]
+    deployments: dict[str, list[View]] = field(default_factory=dict)
+
+
+@dataclass
+class EndpointLoaded(Message):
+    endpoint: View
+    deployments: list[View]
+    metrics: View | None
+    key: str | None
+
+
+@dataclass
+class EndpointGone(Message):
+    name: str
+    text: str
+
+
+@dataclass
+class Done(Message):
+    """A changing action finished; `text` is what to tell the user."""
+
+    text: str

@@ -1,0 +1,320 @@
+"""The first screen: every endpoint with its traffic, state, load, latency, errors and cost."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker
+
+from epdev.tui import format as fmt
+from epdev.tui.messages import Done, EndpointsLoaded, Failed, Reachability
+from epdev.tui.screens.confirm import ConfirmScreen
+from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.live_table import Cell, LiveTable
+
+if TYPE_CHECKING:
+    from epdev.tui.app import EpdevApp
+
+COLUMNS = (
+    ("NAME", "name"),
+    ("AUTH", "auth"),
+    ("DEPLOYMENTS (TRAFFIC %)", "traffic"),
+    ("STATE", "state"),
+    ("RPS", "rps"),
+    ("P50", "p50"),
+    ("P99", "p99"),
+    ("ERRORS", "errors"),
+    ("COST", "cost"),
+)
+
+# Deployment states are one extra call per endpoint. Endpoints whose deployments are settled
+# are re-read a few per refresh, in turn, so fifty endpoints never cost fifty calls a second.
+SETTLED = ("Succeeded", "Failed")
+ROTATION = 2
+
+# Textual's DataTable re-renders every visible row when any cell changes, and under load some
+# endpoint's figures change every second. A long table therefore refreshes every other tick:
+# its figures are one-minute averages, and this keeps an idle dashboard of fifty endpoints
+# under 5% of a core (bench/dashboard_idle.py).
+LONG_TABLE = 20
+
+STATE_STYLES = {"Succeeded": "green", "Failed": "bold red", "-": "dim"}
+
+CHANGING_ACTIONS = ("traffic", "delete", "deploy")
+
+
+def state_cell(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, "yellow"))
+
+
+class EndpointsScreen(Screen[None]):
+    AUTO_FOCUS = "#endpoints"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("t", "traffic", "Traffic"),
+        Binding("i", "invoke", "Invoke"),
+        Binding("n", "deploy", "Deploy spec"),
+        Binding("ctrl+d", "delete", "Delete"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.endpoints: dict[str, View] = {}
+        self.deployments: dict[str, list[View]] = {}
+        self.filter = ""
+        self.filtering = False
+        self._worker: Worker[None] | None = None
+        self._rotation = 0
+        self._ticks = 0
+        self._loaded = False
+
+    @property
+    def epdev(self) -> EpdevApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Banner(id="banner")
+        yield Static(id="status", classes="status")
+        table = LiveTable(id="endpoints", cursor_type="row", zebra_stripes=True)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_status()
+        self.set_interval(self.epdev.refresh_seconds, self._tick)
+        self.refresh_now()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_now()
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if len(self.endpoints) > LONG_TABLE and self._ticks % 2:
+            return
+        self.refresh_now()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in CHANGING_ACTIONS and self.epdev.read_only)
+
+    # Loading
+
+    def refresh_now(self) -> None:
+        """Start a refresh unless one is under way (a slow devserver must not pile them up)."""
+        if not self.is_current or (self._worker is not None and self._worker.is_running):
+            return
+        self._rotation += ROTATION
+        self._worker = self.load(self._rotation)
+
+    @work(exclusive=True, exit_on_error=False, group="load")
+    async def load(self, rotation: int) -> None:
+        source = self.epdev.source
+        try:
+            endpoints = await source.list_endpoints()
+        except NotRunning as exc:
+            self.post_message(Reachability(str(exc)))
+            return
+        except ClientError as exc:
+            self.post_message(Reachability(f"the devserver refused to list endpoints: {exc}"))
+            return
+        wanted = self._stale(endpoints, rotation)
+        found = await asyncio.gather(
+            *(source.list_deployments(name) for name in wanted), return_exceptions=True
+        )
+        deployments = {
+            name: views
+            for name, views in zip(wanted, found, strict=True)
+            if isinstance(views, list)
+        }
+        self.post_message(Reachability(None))
+        self.post_message(EndpointsLoaded(endpoints, deployments))
+
+    def _stale(self, endpoints: list[View], rotation: int) -> list[str]:
+        names = [str(e["name"]) for e in endpoints]
+        stale = []
+        for endpoint in endpoints:
+            name = str(endpoint["name"])
+            known = self.deployments.get(name)
+            if (
+                known is None
+                or [d["name"] for d in known] != list(endpoint["deployments"])
+                or any(d.get("provisioning_state") not in SETTLED for d in known)
+            ):
+                stale.append(name)
+        if names:
+            start = rotation % len(names)
+            turn = (names + names)[start : start + ROTATION]
+            stale += [n for n in turn if n not in stale]
+        return stale
+
+    def on_endpoints_loaded(self, message: EndpointsLoaded) -> None:
+        self._loaded = True
+        self.endpoints = {str(e["name"]): e for e in message.endpoints}
+        self.deployments = {
+            name: views
+            for name, views in {**self.deployments, **message.deployments}.items()
+            if name in self.endpoints
+        }
+        self._show_rows()
+        self._show_status()
+
+    def _show_rows(self) -> None:
+        needle = self.filter.lower()
+        rows = {
+            name: self._row(view)
+            for name, view in sorted(self.endpoints.items())
+            if needle in name.lower() or needle in str(view.get("description") or "").lower()
+        }
+        self.query_one("#endpoints", LiveTable).sync(rows)
+
+    def _row(self, view: View) -> tuple[Cell, ...]:
+        name = str(view["name"])
+        return (
+            Text(name, style="bold"),
+            str(view.get("auth_mode", "")),
+            fmt.traffic(view.get("traffic") or {}, list(view.get("deployments") or [])),
+            state_cell(fmt.state(self.deployments.get(name))),
+            fmt.rps(fmt.metric(view, "rps")),
+            fmt.ms(fmt.metric(view, "p50_ms")),
+            fmt.ms(fmt.metric(view, "p99_ms")),
+            fmt.ratio(fmt.metric(view, "error_rate")),
+            fmt.money(view.get("cost")),
+        )
+
+    def _show_status(self) -> None:
+        app = self.epdev
+        parts = [f"[b]epdev[/b] {app.server_url}"]
+        if app.embedded:
+            parts.append("embedded devserver (stops on quit)")
+        if app.read_only:
+            parts.append("[reverse] read-only [/reverse]")
+        if self._loaded:
+            shown = self.query_one("#endpoints", LiveTable).row_count
+            count = len(self.endpoints)
+            parts.append(f"{count} endpoints" if shown == count else f"{shown}/{count} endpoints")
+            parts.append(f"updated {app.clock().strftime('%H:%M:%S')}")
+        else:
+            parts.append("loading…")
+        if self.filtering:
+            parts.append(f"[reverse] /{escape(self.filter)}▏[/reverse] (enter keeps, esc clears)")
+        elif self.filter:
+            parts.append(f"filter: {escape(self.filter)}")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    # Filter
+
+    def action_filter(self) -> None:
+        # Typed into the status line while the table keeps the focus: moving the focus to an
+        # input box would make the table draw every row again, the slowest thing a key can do.
+        self.filtering = True
+        self._show_status()
+
+    def action_clear_filter(self) -> None:
+        self.filtering = False
+        self._set_filter("")
+
+    def _set_filter(self, text: str) -> None:
+        self.filter = text
+        self._show_rows()
+        self._show_status()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.filtering:
+            return
+        if event.key == "escape":
+            self.action_clear_filter()
+        elif event.key == "enter":
+            self.filtering = False
+            self._show_status()
+        elif event.key == "backspace":
+            self._set_filter(self.filter[:-1])
+        elif event.is_printable and event.character:
+            self._set_filter(self.filter + event.character)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    # Actions on the selected endpoint
+
+    def selected(self) -> View | None:
+        name = self.query_one("#endpoints", LiveTable).selected_key()
+        return None if name is None else self.endpoints.get(name)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        from epdev.tui.screens.endpoint import EndpointScreen
+
+        view = self.selected()
+        if view is not None:
+            self.app.push_screen(EndpointScreen(str(view["name"])))
+
+    def action_traffic(self) -> None:
+        from epdev.tui.screens.traffic import TrafficScreen
+
+        view = self.selected()
+        if view is None:
+            return
+        names = list(view.get("deployments") or [])
+        if not names:
+            self.notify(f"{view['name']} has no deployments to send traffic to")
+            return
+        self.app.push_screen(TrafficScreen(str(view["name"]), names, view.get("traffic") or {}))
+
+    def action_invoke(self) -> None:
+        from epdev.tui.screens.invoke import InvokeScreen
+
+        view = self.selected()
+        if view is not None:
+            self.app.push_screen(
+                InvokeScreen(str(view["name"]), list(view.get("deployments") or []))
+            )
+
+    def action_deploy(self) -> None:
+        from epdev.tui.screens.deploy import DeployScreen
+
+        self.app.push_screen(DeployScreen())
+
+    def action_delete(self) -> None:
+        view = self.selected()
+        if view is None:
+            return
+        name = str(view["name"])
+        count = len(view.get("deployments") or [])
+        question = (
+            f"Delete endpoint [b]{name}[/b] and its {count} deployment(s)?\n"
+            "Its instances stop and its keys stop working."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete(name)
+
+        self.app.push_screen(ConfirmScreen("Delete endpoint", question), answered)
+
+    @work(exit_on_error=False, group="change")
+    async def delete(self, name: str) -> None:
+        try:
+            await self.epdev.source.delete_endpoint(name)
+        except ClientError as exc:
+            self.post_message(Failed(f"could not delete {name}: {exc}"))
+            return
+        self.post_message(Done(f"deleted endpoint {name}"))
+
+    def on_done(self, message: Done) -> None:
+        self.notify(message.text)
+        self.refresh_now()

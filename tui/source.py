@@ -1,0 +1,82 @@
+"""Where the dashboard's data comes from.
+
+In use it is `epdev.devserver.client.AsyncClient` talking HTTP to a devserver; tests and
+snapshots hand in fixed data through the same surface, so every screen is drawn from a source
+and never from the devserver's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import httpx
+
+from epdev.devserver.client import ClientError, NotRunning
+
+View = dict[str, Any]
+
+__all__ = ["ClientError", "NotRunning", "Source", "View"]
+
+
+class Source(Protocol):
+    async def aclose(self) -> None: ...
+
+    async def list_endpoints(self) -> list[View]: ...
+
+    async def get_endpoint(self, name: str) -> View: ...
+
+    async def create_endpoint(self, spec: View, source: str | None) -> View: ...
+
+    async def update_endpoint(self, name: str, **changes: Any) -> View: ...
+
+    async def delete_endpoint(self, name: str) -> None: ...
+
+    async def get_credentials(self, name: str) -> dict[str, str]: ...
+
+    async def list_deployments(self, endpoint: str) -> list[View]: ...
+
+    async def get_deployment(self, endpoint: str, name: str) -> View: ...
+
+    async def create_deployment(
+        self,
+        endpoint: str,
+        spec: View,
+        source: str | None,
+        all_traffic: bool,
+        runtime: str | None = None,
+        watch: bool = False,
+    ) -> View: ...
+
+    async def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        spec: View | None = None,
+        source: str | None = None,
+        overrides: View | None = None,
+        only_if_changed: bool = False,
+        runtime: str | None = None,
+        watch: bool | None = None,
+    ) -> View: ...
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None: ...
+
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int | None, instance: str | None = None
+    ) -> AsyncIterator[str]: ...
+
+    async def endpoint_metrics(
+        self, endpoint: str, window: str | None = None, step: str | None = None
+    ) -> View: ...
+
+    async def validate(self, kind: str, spec: View) -> None: ...
+
+    async def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        content_type: str = "application/json",
+    ) -> httpx.Response: ...

@@ -1,0 +1,62 @@
+"""One deployment's share of an endpoint's traffic, moved with the arrow keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class TrafficSlider(Widget, can_focus=True):
+    DEFAULT_CSS = """
+    TrafficSlider { height: 1; width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("left", "nudge(-1)", "-1", show=False),
+        Binding("right", "nudge(1)", "+1", show=False),
+        Binding("shift+left", "nudge(-10)", "-10", show=False),
+        Binding("shift+right", "nudge(10)", "+10", show=False),
+    ]
+
+    value: reactive[int] = reactive(0)
+
+    @dataclass
+    class Nudged(Message):
+        """The user asked to move `deployment` by `delta` points; the screen decides."""
+
+        deployment: str
+        delta: int
+
+    def __init__(self, deployment: str, value: int, before: int) -> None:
+        super().__init__(id=f"slider-{deployment}")
+        self.deployment = deployment
+        self.before = before
+        self.set_reactive(TrafficSlider.value, value)
+
+    def action_nudge(self, delta: int) -> None:
+        self.post_message(self.Nudged(self.deployment, delta))
+
+    def render(self) -> Text:
+        label_width = 16
+        number = f"{self.value:>3}%"
+        was = "" if self.value == self.before else f"  (was {self.before}%)"
+        bar_width = max(10, self.size.width - label_width - len(number) - 16)
+        filled = round(bar_width * self.value / 100)
+        text = Text()
+        marker = "▶ " if self.has_focus else "  "
+        text.append(marker + self.deployment[: label_width - 3].ljust(label_width - 2), "bold")
+        text.append("█" * filled, "green" if self.has_focus else "bright_black")
+        text.append("░" * (bar_width - filled), "bright_black")
+        text.append(f" {number}", "bold")
+        text.append(was, "yellow")
+        return text
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
