@@ -91,6 +91,3 @@ class EpdevApp(App[None]):
         refresh = getattr(self.screen, "refresh_now", None)
         if refresh is not None:
             refresh()
-
-    def changes_allowed(self) -> bool:
-        return not self.read_only

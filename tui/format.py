@@ -46,11 +46,18 @@ def money(cost: Mapping[str, Any] | None) -> str:
     return f"{prefix}{value:.2f}/h"
 
 
-def traffic(split: Mapping[str, int], deployments: list[str]) -> str:
-    """`blue 90 · green 10`: every deployment, in the endpoint's order, with its share."""
+def traffic(
+    split: Mapping[str, int], deployments: list[str], mirror: Mapping[str, int] | None = None
+) -> str:
+    """`blue 90 · green 10`: every deployment, in the endpoint's order, with its share (and
+    `green 0 (mirror 10)` for one that receives copies)."""
     if not deployments:
         return "(no deployments)"
-    return " · ".join(f"{name} {split.get(name, 0)}" for name in deployments)
+    mirror = mirror or {}
+    return " · ".join(
+        f"{name} {split.get(name, 0)}" + (f" (mirror {mirror[name]})" if mirror.get(name) else "")
+        for name in deployments
+    )
 
 
 def state(deployments: Sequence[Mapping[str, Any]] | None) -> str:

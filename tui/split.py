@@ -81,3 +81,35 @@ def _round(exact: dict[str, float], target: int) -> dict[str, int]:
     for n in order[:missing]:
         floors[n] += 1
     return floors
+
+
+MIRROR_MAX = 50
+"""Mirror traffic may copy at most half of the calls, to one deployment."""
+
+
+def mirror_problem(
+    mirror: Mapping[str, int], live: Mapping[str, int], deployments: list[str]
+) -> str | None:
+    """Why the devserver would refuse this mirror split beside this live one (None: it would not).
+
+    A mirror copies calls to one deployment that takes no live traffic, at most 50% of them.
+    """
+    targets = {name: share for name, share in mirror.items() if share}
+    if set(targets) - set(deployments):
+        return "the mirror names a deployment the endpoint does not have"
+    if len(targets) > 1:
+        return "mirror traffic may go to one deployment only"
+    for name, share in targets.items():
+        if not 0 < share <= MIRROR_MAX:
+            return f"mirror traffic is {share}%; it may be at most {MIRROR_MAX}%"
+        if live.get(name, 0):
+            return f"{name} takes live traffic, so it cannot also receive mirror traffic"
+    return None
+
+
+def mirror_patch(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """The `mirror_traffic` body turning `before` into `after`: the devserver merges what it is
+    sent into what it has, so a deployment that stops receiving copies is sent as 0."""
+    patch = {name: 0 for name, share in before.items() if share and not after.get(name)}
+    patch.update({name: share for name, share in after.items() if share})
+    return patch

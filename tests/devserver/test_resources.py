@@ -16,10 +16,12 @@ from epdev.devserver.cost import UsageLedger
 from epdev.devserver.resources import ResourceSampler, Target
 from epdev.runtimes import InstanceSpec, InstanceState
 
-# Burns about `seconds` of CPU, then idles until killed.
+# Burns a little more than `seconds` of CPU, then idles until killed. The margin is there because
+# /proc counts user and system time in whole clock ticks, each rounded down: without it a reader
+# could see 0.39 s forever from a burner that stopped at 0.4 s of process_time().
 BURN = (
     "import sys, time\n"
-    "end = time.process_time() + float(sys.argv[1])\n"
+    "end = time.process_time() + float(sys.argv[1]) + 0.05\n"
     "while time.process_time() < end: pass\n"
     "time.sleep(60)\n"
 )

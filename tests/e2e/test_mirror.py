@@ -52,6 +52,9 @@ def test_mirror_copies_are_compared_and_never_change_the_answer(
     project = make_sample_project(tmp_path / "p", endpoint="mirror-ep")
     project.code_dir(1).joinpath("score.py").write_text(LIVE)
     project.code_dir(2).joinpath("score.py").write_text(CANDIDATE)
+    # Room for the slow candidate to take most copies: a full candidate skips them instead.
+    with project.green_yml.open("a") as green:
+        green.write("request_settings:\n  max_concurrent_requests_per_instance: 16\n")
     server.cli("online-endpoint", "create", "-f", str(project.endpoint_yml))
     server.cli("online-deployment", "create", "-f", str(project.blue_yml), "--all-traffic")
     server.cli("online-deployment", "create", "-f", str(project.green_yml))

@@ -84,7 +84,7 @@ def live_app(live: Live) -> Iterator[Callable[..., EpdevApp]]:
         return EpdevApp(AsyncClient(live.connection), server_url=live.connection.url, **options)
 
     yield make
-    live.api.update_endpoint(ENDPOINT, traffic=SPLIT)
+    live.api.update_endpoint(ENDPOINT, traffic=SPLIT, mirror_traffic={"blue": 0, "green": 0})
 
 
 async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 15.0) -> Any:

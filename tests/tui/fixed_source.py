@@ -172,6 +172,9 @@ class FixedSource:
             if sum(traffic.values()) not in (0, 100):
                 raise ClientError("traffic must add up to 100", 400)
             view["traffic"] = dict(traffic)
+        if changes.get("mirror_traffic") is not None:
+            merged = {**view["mirror_traffic"], **changes["mirror_traffic"]}
+            view["mirror_traffic"] = {n: p for n, p in merged.items() if p}
         return copy.deepcopy(view)
 
     async def delete_endpoint(self, name: str) -> None:

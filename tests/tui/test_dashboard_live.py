@@ -59,6 +59,14 @@ async def open_endpoint(pilot: Pilot[Any]) -> EndpointScreen:
     return screen  # type: ignore[no-any-return]
 
 
+async def open_traffic(pilot: Pilot[Any]) -> TrafficScreen:
+    await pilot.press("t")
+    screen = await until(
+        pilot, lambda: isinstance(pilot.app.screen, TrafficScreen) and pilot.app.screen
+    )
+    return screen  # type: ignore[no-any-return]
+
+
 async def test_endpoints_view_lists_filters_and_opens(live: Live, live_app: MakeApp) -> None:
     app = live_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -117,8 +125,7 @@ async def test_traffic_sliders_rebalance_confirm_and_apply(live: Live, live_app:
     app = live_app()
     async with app.run_test(size=SIZE) as pilot:
         await select_row(pilot, "#endpoints", ENDPOINT)
-        await pilot.press("t")
-        screen = await until(pilot, lambda: isinstance(app.screen, TrafficScreen) and app.screen)
+        screen = await open_traffic(pilot)
         assert screen.split == SPLIT
 
         await pilot.press("right")
@@ -127,8 +134,8 @@ async def test_traffic_sliders_rebalance_confirm_and_apply(live: Live, live_app:
         assert screen.split == {"blue": 81, "green": 19}
         await pilot.press("down", "shift+right")
         assert screen.split == {"blue": 71, "green": 29}
-        sliders = {s.deployment: s.value for s in screen.query(TrafficSlider)}
-        assert sliders == {"blue": 71, "green": 29}
+        sliders = {s.id: s.value for s in screen.query(TrafficSlider)}
+        assert sliders == {"slider-blue": 71, "slider-green": 29, "slider-mirror": 0}
         assert live.split() == SPLIT  # nothing sent before the confirmation
 
         await pilot.press("enter")
@@ -143,14 +150,45 @@ async def test_traffic_sliders_rebalance_confirm_and_apply(live: Live, live_app:
         )
 
 
+async def test_mirror_slider_sends_copies_to_a_deployment_without_live_traffic(
+    live: Live, live_app: MakeApp
+) -> None:
+    app = live_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_endpoint(pilot)
+        screen = await open_traffic(pilot)
+        await pilot.press("down", "shift+left")  # green 0: blue takes everything
+        await pilot.press("down", "shift+right", "right", "right")  # mirror 12% to green
+        assert screen.split == {"blue": 100, "green": 0} and screen.mirror == {"green": 12}
+        await pilot.press("enter")
+        confirm = await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
+        assert "mirror" in str(confirm.query_one("#question").render())
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: live.api.get_endpoint(ENDPOINT)["mirror_traffic"] == {"green": 12}
+        )
+        assert live.split() == {"blue": 100}
+        await until(pilot, lambda: "(mirror 12%)" in cell(app, "#deployments", "green", "traffic"))
+
+        screen = await open_traffic(pilot)
+        await pilot.press("down", "right")  # green takes live traffic: the mirror is now invalid
+        assert "cannot apply" in text_of(app, "#total")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.screen is screen  # refused before any confirmation
+        await pilot.press("left", "down", "shift+left", "shift+left")  # green 0 again, mirror 0
+        assert screen.mirror == {}
+        await pilot.press("enter", "enter")
+        await until(pilot, lambda: live.api.get_endpoint(ENDPOINT)["mirror_traffic"] == {})
+
+
 async def test_traffic_escape_discards_and_cancel_keeps_editing(
     live: Live, live_app: MakeApp
 ) -> None:
     app = live_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_endpoint(pilot)
-        await pilot.press("t")
-        screen = await until(pilot, lambda: isinstance(app.screen, TrafficScreen) and app.screen)
+        screen = await open_traffic(pilot)
         await pilot.press("shift+left", "shift+left", "enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")  # cancels the confirmation only

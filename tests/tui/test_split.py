@@ -58,3 +58,20 @@ def test_random_key_presses_never_leave_a_valid_split() -> None:
         for _ in range(40):
             current = split.nudge(current, rng.choice(names), rng.choice([-10, -1, 1, 10]))
             assert split.is_valid(current, names), current
+
+
+def test_mirror_goes_to_one_deployment_without_live_traffic_at_most_half() -> None:
+    names = ["blue", "green", "red"]
+    live = {"blue": 100, "green": 0, "red": 0}
+    assert split.mirror_problem({"green": 10}, live, names) is None
+    assert split.mirror_problem({}, live, names) is None
+    assert "live traffic" in str(split.mirror_problem({"blue": 10}, live, names))
+    assert "one deployment" in str(split.mirror_problem({"green": 10, "red": 5}, live, names))
+    assert "at most 50" in str(split.mirror_problem({"green": 60}, live, names))
+    assert "does not have" in str(split.mirror_problem({"gold": 10}, live, names))
+
+
+def test_mirror_patch_zeroes_a_deployment_that_stops_receiving_copies() -> None:
+    assert split.mirror_patch({"green": 10}, {"red": 20}) == {"green": 0, "red": 20}
+    assert split.mirror_patch({"green": 10}, {}) == {"green": 0}
+    assert split.mirror_patch({}, {"green": 5}) == {"green": 5}

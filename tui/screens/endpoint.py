@@ -166,7 +166,8 @@ class EndpointScreen(Screen[None]):
             self.key = message.key
         self._show_info()
         traffic = self.view.get("traffic") or {}
-        rows = {str(d["name"]): self._row(d, traffic) for d in self.deployments}
+        mirror = self.view.get("mirror_traffic") or {}
+        rows = {str(d["name"]): self._row(d, traffic, mirror) for d in self.deployments}
         table = self.query_one("#deployments", LiveTable)
         table.sync(rows)
         if self._select in rows:
@@ -185,13 +186,14 @@ class EndpointScreen(Screen[None]):
         if self.is_current:
             self.dismiss(None)
 
-    def _row(self, view: View, traffic: dict[str, int]) -> tuple[Cell, ...]:
+    def _row(self, view: View, traffic: dict[str, int], mirror: dict[str, int]) -> tuple[Cell, ...]:
         name = str(view["name"])
         share = traffic.get(name, 0)
+        copies = f" (mirror {mirror[name]}%)" if mirror.get(name) else ""
         state = str(view.get("provisioning_state", "?"))
         return (
             Text(name, style="bold"),
-            Text(f"{share}%", style="bold" if share else "dim"),
+            Text(f"{share}%{copies}", style="bold" if share or copies else "dim"),
             str(view.get("runtime", "")),
             fmt.instances(view),
             state_cell(state),
@@ -211,7 +213,11 @@ class EndpointScreen(Screen[None]):
             if self.key
             else "(no key: auth_mode " + str(view.get("auth_mode")) + ")"
         )
-        traffic = fmt.traffic(view.get("traffic") or {}, list(view.get("deployments") or []))
+        traffic = fmt.traffic(
+            view.get("traffic") or {},
+            list(view.get("deployments") or []),
+            view.get("mirror_traffic"),
+        )
         lines = [
             f"[b]{escape(self.endpoint_name)}[/b] · auth {view.get('auth_mode')} · "
             f"traffic {escape(traffic)} · {fmt.money(view.get('cost'))} · "
@@ -306,7 +312,12 @@ class EndpointScreen(Screen[None]):
             return
         names = [str(d["name"]) for d in self.deployments]
         self.app.push_screen(
-            TrafficScreen(self.endpoint_name, names, self.view.get("traffic") or {})
+            TrafficScreen(
+                self.endpoint_name,
+                names,
+                self.view.get("traffic") or {},
+                self.view.get("mirror_traffic") or {},
+            )
         )
 
     def action_deploy(self) -> None:

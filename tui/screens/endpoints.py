@@ -183,7 +183,11 @@ class EndpointsScreen(Screen[None]):
         return (
             Text(name, style="bold"),
             str(view.get("auth_mode", "")),
-            fmt.traffic(view.get("traffic") or {}, list(view.get("deployments") or [])),
+            fmt.traffic(
+                view.get("traffic") or {},
+                list(view.get("deployments") or []),
+                view.get("mirror_traffic"),
+            ),
             state_cell(fmt.state(self.deployments.get(name))),
             fmt.rps(fmt.metric(view, "rps")),
             fmt.ms(fmt.metric(view, "p50_ms")),
@@ -273,7 +277,14 @@ class EndpointsScreen(Screen[None]):
         if not names:
             self.notify(f"{view['name']} has no deployments to send traffic to")
             return
-        self.app.push_screen(TrafficScreen(str(view["name"]), names, view.get("traffic") or {}))
+        self.app.push_screen(
+            TrafficScreen(
+                str(view["name"]),
+                names,
+                view.get("traffic") or {},
+                view.get("mirror_traffic") or {},
+            )
+        )
 
     def action_invoke(self) -> None:
         from epdev.tui.screens.invoke import InvokeScreen

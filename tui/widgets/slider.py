@@ -26,29 +26,48 @@ class TrafficSlider(Widget, can_focus=True):
 
     @dataclass
     class Nudged(Message):
-        """The user asked to move `deployment` by `delta` points; the screen decides."""
+        """The user asked to move `slider` by `delta` points; the screen decides."""
 
-        deployment: str
+        slider: TrafficSlider
         delta: int
 
-    def __init__(self, deployment: str, value: int, before: int) -> None:
-        super().__init__(id=f"slider-{deployment}")
+        @property
+        def deployment(self) -> str:
+            return self.slider.deployment
+
+        @property
+        def control(self) -> TrafficSlider:
+            return self.slider
+
+    def __init__(
+        self,
+        deployment: str,
+        value: int,
+        before: int,
+        *,
+        label: str | None = None,
+        maximum: int = 100,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id or f"slider-{deployment}")
         self.deployment = deployment
         self.before = before
+        self.label = label or deployment
+        self.maximum = maximum
         self.set_reactive(TrafficSlider.value, value)
 
     def action_nudge(self, delta: int) -> None:
-        self.post_message(self.Nudged(self.deployment, delta))
+        self.post_message(self.Nudged(self, delta))
 
     def render(self) -> Text:
-        label_width = 16
+        label_width = 20
         number = f"{self.value:>3}%"
         was = "" if self.value == self.before else f"  (was {self.before}%)"
         bar_width = max(10, self.size.width - label_width - len(number) - 16)
-        filled = round(bar_width * self.value / 100)
+        filled = round(bar_width * self.value / self.maximum)
         text = Text()
         marker = "▶ " if self.has_focus else "  "
-        text.append(marker + self.deployment[: label_width - 3].ljust(label_width - 2), "bold")
+        text.append(marker + self.label[: label_width - 3].ljust(label_width - 2), "bold")
         text.append("█" * filled, "green" if self.has_focus else "bright_black")
         text.append("░" * (bar_width - filled), "bright_black")
         text.append(f" {number}", "bold")

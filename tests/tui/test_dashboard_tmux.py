@@ -1,0 +1,150 @@
+"""The real `epdev` in a real terminal (tmux): keys in, REST API checked.
+
+Skipped where tmux is missing (`apt-get install tmux`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ENDPOINT, Live
+
+from epdev.devserver.home import Home, ServerInfo
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+def epdev_command() -> list[str]:
+    found = shutil.which("epdev")
+    return [found] if found else [sys.executable, "-m", "epdev.devserver.cli.main"]
+
+
+# A tmux server of our own: the user's (or an earlier run's) would lend its sessions its own
+# environment, EPDEV_* variables included.
+TMUX = ["tmux", "-L", f"epdev-tests-{os.getpid()}", "-f", "/dev/null"]
+
+
+class Terminal:
+    """One detached tmux session running a command; `screen()` is what a user would see."""
+
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.name = f"epdev-{uuid.uuid4().hex[:8]}"
+        exports = [f"{k}={v}" for k, v in env.items()]
+        session = ["new-session", "-d", "-s", self.name, "-x", "140", "-y", "40", "-c", str(cwd)]
+        # env -i: the program sees only what a test gives it (no EPDEV_* of ours).
+        subprocess.run([*TMUX, *session, "env", "-i", *exports, *command], check=True)
+
+    def screen(self) -> str:
+        result = subprocess.run(
+            [*TMUX, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        )
+        return result.stdout
+
+    def alive(self) -> bool:
+        found = subprocess.run([*TMUX, "has-session", "-t", self.name], capture_output=True)
+        return found.returncode == 0
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            subprocess.run([*TMUX, "send-keys", "-t", self.name, key], check=True)
+            time.sleep(0.15)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run([*TMUX, "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    opened: list[Terminal] = []
+    yield opened
+    for terminal in opened:
+        terminal.close()
+    subprocess.run([*TMUX, "kill-server"], capture_output=True)
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    env = {"EPDEV_HOME": str(home), "PATH": os.environ["PATH"], "TERM": "xterm-256color"}
+    for name in ("HOME", "VIRTUAL_ENV", "PYTHONPATH"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def wait_until(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def test_shift_traffic_with_keys_in_the_real_epdev(live: Live, terminals: list[Terminal]) -> None:
+    term = Terminal(epdev_command(), clean_env(live.server.home), live.project.sample_dir)
+    terminals.append(term)
+    term.wait_for(ENDPOINT)
+    term.keys("/", *ENDPOINT, "Enter")  # filter to the one endpoint; the table has the cursor
+    term.keys("t")
+    term.wait_for("Traffic of dash-ep")
+    term.keys("Right", "Right", "S-Right")  # blue 91, 92, then +10 stops at 100 (green 0)
+    term.wait_for("100%")
+    term.keys("Down", "S-Right", "Right")  # green 10, then 11; blue gives way each time
+    shown = term.wait_for(" 11%")
+    assert "89%" in shown
+    assert live.split() == {"blue": 90, "green": 10}  # nothing sent yet
+    term.keys("Enter")
+    term.wait_for("Apply traffic to dash-ep")
+    term.keys("Enter")
+    wait_until(lambda: live.split() == {"blue": 89, "green": 11})
+    term.wait_for("blue 89 · green 11")
+    term.keys("q")
+    wait_until(lambda: not term.alive())
+    assert Home(live.server.home).running_server() is not None  # attached: left running
+
+
+def embedded(tmp_path: Path, terminals: list[Terminal]) -> tuple[Terminal, ServerInfo]:
+    """`epdev` alone in a new terminal and the devserver it embedded, once it is up."""
+    home = Home(tmp_path / "home")
+    term = Terminal(epdev_command(), clean_env(home.root), tmp_path)
+    terminals.append(term)
+    term.wait_for("embedded devserver", timeout=60)
+    info = home.running_server()
+    assert info is not None and info.url.startswith("https://")
+    return term, info
+
+
+def test_epdev_alone_embeds_a_devserver_and_stops_it_on_quit(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    term, info = embedded(tmp_path, terminals)
+    term.keys("q")
+    wait_until(lambda: not term.alive(), timeout=60)
+    wait_until(lambda: not info.is_alive(), timeout=30)
+    assert Home(tmp_path / "home").running_server() is None
+
+
+def test_closing_the_terminal_still_stops_the_embedded_devserver(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    term, info = embedded(tmp_path, terminals)
+    term.close()  # the terminal goes away: SIGHUP
+    wait_until(lambda: not info.is_alive(), timeout=30)
