@@ -21,6 +21,7 @@ from epdev.devserver.cli.common import (
     runtime_option,
 )
 from epdev.devserver.cli.output import emit
+from epdev.devserver.cli.provisioning import ProvisioningProgress, utc_stamp
 from epdev.devserver.client import Client
 
 
@@ -29,18 +30,20 @@ def online_deployment() -> None:
     """Manage online deployments."""
 
 
-def wait_for(api: Client, endpoint: str, name: str) -> dict[str, Any]:
-    """Wait until the deployment leaves Creating/Updating; fail with its error if it failed."""
-    progress(f"waiting for deployment {name} ")
+def wait_for(api: Client, endpoint: str, name: str, since: str) -> dict[str, Any]:
+    """Wait until the deployment leaves Creating/Updating, showing its provisioning and build
+    lines written since `since`; fail with its error if it failed."""
+    progress(f"waiting for deployment {name}\n")
+    shown = ProvisioningProgress(api, endpoint, name, since)
     try:
-        view = wait_ready(api, endpoint, name, tick=lambda: progress("."))
+        view = wait_ready(api, endpoint, name, tick=shown.tick)
     except ApplyError as exc:
-        progress("\n")
+        shown.finish()
         raise Failure(
             f"{exc} (see `epdev online-deployment get-logs --name {name} --endpoint-name "
             f"{endpoint}`)"
         ) from None
-    progress("\n")
+    shown.finish()
     return view
 
 
@@ -88,12 +91,13 @@ def create(
 ) -> None:
     """Create a deployment from a YAML file and wait until it serves."""
     endpoint, loaded = _load(file, name, endpoint_name, sets)
+    since = utc_stamp()
     with client() as api:
         view = api.create_deployment(
             endpoint, payload(loaded), str(Path(file).resolve()), all_traffic, runtime, watch
         )
         if not no_wait:
-            view = wait_for(api, endpoint, loaded.name)
+            view = wait_for(api, endpoint, loaded.name, since)
     emit(view, output, "deployment")
 
 
@@ -123,6 +127,7 @@ def update(
     output: str,
 ) -> None:
     """Update a deployment from a file, or change fields of the stored one with --set."""
+    since = utc_stamp()
     with client() as api:
         if file:
             endpoint, loaded = _load(file, name, endpoint_name, sets)
@@ -145,7 +150,7 @@ def update(
                 endpoint, deployment, overrides=parse_set(sets), runtime=runtime, watch=watch
             )
         if not no_wait:
-            view = wait_for(api, endpoint, deployment)
+            view = wait_for(api, endpoint, deployment, since)
     emit(view, output, "deployment")
 
 

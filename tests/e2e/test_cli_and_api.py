@@ -264,3 +264,29 @@ def test_scoring_script_without_run_is_refused_by_the_cli(
     assert "blue-deployment.yml:" in result.stderr
     assert "does not define run()" in result.stderr
     assert server.cli_json("online-deployment", "list", "-e", "norun-ep") == []
+
+
+def test_create_and_update_show_provisioning_lines_not_the_scripts(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    project = make_sample_project(tmp_path / "p", endpoint="progress-ep")
+    server.cli("online-endpoint", "create", "-f", str(project.endpoint_yml))
+    created = server.cli("online-deployment", "create", "-f", str(project.blue_yml))
+    assert "  starting 1 instance(s) with the process runtime" in created.stderr
+    assert "  all 1 instance(s) ready" in created.stderr
+    # The script's own output (init()'s logging) is for get-logs, not the wait.
+    assert "Init complete" not in created.stderr
+    scaled = server.cli(
+        "online-deployment",
+        "update",
+        "-n",
+        "blue",
+        "-e",
+        "progress-ep",
+        "--set",
+        "instance_count=2",
+    )
+    # Only what this update wrote: the create's lines are not repeated.
+    assert "starting 1 instance" not in scaled.stderr
+    assert "all 2 instance(s) ready" in scaled.stderr
+    server.cli("online-endpoint", "delete", "-n", "progress-ep", "--yes")
