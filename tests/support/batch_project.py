@@ -34,7 +34,8 @@ SCRIPTS = {
 
         def init():
             global model
-            model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "model.joblib"))
+            folder = os.environ["AZUREML_MODEL_DIR"]
+            model = joblib.load(os.path.join(folder, "model", "model.joblib"))
 
 
         def run(mini_batch):
@@ -106,7 +107,8 @@ SCRIPTS = {
         def run(mini_batch):
             for path in mini_batch:
                 name = os.path.basename(path)
-                time.sleep(60 if name.startswith("stuck") else float(os.environ["EPDEV_TEST_SLEEP"]))
+                pause = float(os.environ["EPDEV_TEST_SLEEP"])
+                time.sleep(60 if name.startswith("stuck") else pause)
             return [os.path.basename(p) for p in mini_batch]
         """,
 }
