@@ -187,7 +187,8 @@ NEED_CODE = (
             "    timeout: 30",
             "    timeout: 0",
             [
-                "{file}:23: settings.retry_settings.timeout: Input should be greater than or equal to 1"
+                "{file}:23: settings.retry_settings.timeout: Input should be greater than or "
+                "equal to 1"
             ],
         ),
         (
