@@ -16,6 +16,7 @@ from epdev.devserver.batch.inputs import fetch, list_files, split
 from epdev.devserver.batch.jobs import Checkpoint, JobRow, JobState, JobStore
 from epdev.devserver.batch.output import JobFolder, OutputFile
 from epdev.devserver.batch.slots import EngineFailed, MiniBatchFailed, Slots
+from epdev.runtimes.instance import InstanceFailed
 
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -133,10 +134,13 @@ class JobRunner:
         if not pending:
             return
         size = min(int(row.plan["slots"]), len(pending))
-        slots = self.make_slots(size)
         self.folder.log(
             f"starting {size} worker(s) on the {row.plan.get('engine', 'local')} engine"
         )
+        try:
+            slots = self.make_slots(size)
+        except (EngineFailed, InstanceFailed, OSError) as exc:
+            raise JobFailed(f"could not prepare the workers: {exc}") from None
         try:
             try:
                 await slots.start()

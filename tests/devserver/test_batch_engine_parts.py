@@ -110,3 +110,49 @@ def test_mlflow_model_without_code_picks_the_built_in_script(tmp_path: Path) -> 
     else:
         root, script = scoring_entry(spec, True)  # type: ignore[arg-type]
         assert (root / script).is_file()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec(MLFLOW_BATCH_MODULE) is None,
+    reason=f"{MLFLOW_BATCH_MODULE} is not in this install (it comes with MLflow support)",
+)
+def test_mlflow_model_scores_csv_files_with_the_built_in_script(tmp_path: Path) -> None:
+    import asyncio
+
+    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    from sklearn.linear_model import LinearRegression
+
+    from epdev.devserver.batch.local import LocalSlots
+    from epdev.devserver.batch.slots import ScriptSetup
+
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"x1": [0.0, 1.0, 2.0], "x2": [1.0, 0.0, 1.0]})
+    model = LinearRegression().fit(frame, frame["x1"] * 2)
+    mlflow_sklearn.save_model(model, tmp_path / "models" / "linear")
+    for name in ("a.csv", "b.csv"):
+        frame.to_csv(tmp_path / name, index=False)
+    data = {
+        "name": "mlflow",
+        "endpoint_name": "e-1",
+        "model": {"path": str(tmp_path / "models/linear")},
+    }
+    spec = validate_spec("batch-deployment", data).spec
+    root, script = scoring_entry(spec, True)  # type: ignore[arg-type]
+    slots = LocalSlots(
+        ScriptSetup(app_root=root, entry_script=script, model_dir=tmp_path / "models"),
+        1,
+        lambda slot: tmp_path / f"worker-{slot}.log",
+    )
+
+    async def score() -> bytes:
+        await slots.start()
+        try:
+            answer = await slots.run(0, 0, [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")], 120)
+        finally:
+            await slots.stop()
+        assert answer.rows == 6
+        return answer.data
+
+    lines = asyncio.run(score()).decode().splitlines()
+    assert len(lines) == 6
+    assert any("a.csv" in line for line in lines) and any("b.csv" in line for line in lines)

@@ -30,12 +30,21 @@ def _setup(server: RunningServer, project: BatchProject, *scripts: str) -> None:
 
 
 def _finished(server: RunningServer, name: str, timeout: float = 180) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        view: dict[str, Any] = server.cli_json("job", "show", "-n", name)
-        return view if view["status"] in FINISHED else None
+    """Poll the job over the API (cheaper than a CLI process per poll) until it finishes."""
+    with server.api() as api:
 
-    result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.3)
+        def done() -> dict[str, Any] | None:
+            view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+            return view if view["status"] in FINISHED else None
+
+        result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.2)
     return result
+
+
+def job_view(server: RunningServer, name: str) -> dict[str, Any]:
+    with server.api() as api:
+        view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+    return view
 
 
 def _workers_of(folder: Path) -> list[psutil.Process]:
@@ -69,10 +78,7 @@ def test_kill_9_mid_job_resumes_with_every_item_once(project: BatchProject, tmp_
             "1",
         )
         wait_until(
-            lambda: (
-                server.cli_json("job", "show", "-n", "resumable")["progress"]["minibatches_done"]
-                >= 5
-            ),
+            lambda: job_view(server, "resumable")["progress"]["minibatches_done"] >= 5,
             timeout=120,
         )
         server.kill()

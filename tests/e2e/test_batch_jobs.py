@@ -42,13 +42,22 @@ def invoke(server: RunningServer, *args: str) -> dict[str, Any]:
     return job
 
 
-def finished(server: RunningServer, name: str, timeout: float = 120) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        view: dict[str, Any] = server.cli_json("job", "show", "-n", name)
-        return view if view["status"] in FINISHED else None
+def finished(server: RunningServer, name: str, timeout: float = 180) -> dict[str, Any]:
+    """Poll the job over the API (cheaper than a CLI process per poll) until it finishes."""
+    with server.api() as api:
 
-    result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.3)
+        def done() -> dict[str, Any] | None:
+            view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+            return view if view["status"] in FINISHED else None
+
+        result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.2)
     return result
+
+
+def job_view(server: RunningServer, name: str) -> dict[str, Any]:
+    with server.api() as api:
+        view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+    return view
 
 
 def output_lines(view: dict[str, Any]) -> list[str]:
@@ -214,7 +223,7 @@ def test_cancel_stops_the_job_and_its_workers(server: RunningServer, project: Ba
     folder = project.folder("cancel", {f"f-{i}.txt": b"x" for i in range(200)})
     job = invoke(server, "-d", "slow", "--input", str(folder), "--mini-batch-size", "1")
     wait_until(
-        lambda: server.cli_json("job", "show", "-n", job["name"])["progress"]["items_done"] > 0,
+        lambda: job_view(server, job["name"])["progress"]["items_done"] > 0,
         timeout=60,
     )
     view = server.cli_json("job", "cancel", "-n", job["name"])
