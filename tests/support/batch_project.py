@@ -147,9 +147,11 @@ def train_model(path: Path) -> None:
     import numpy as np
     from sklearn.linear_model import LinearRegression
 
+    import pandas as pd
+
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(200, 2))
-    y = 3 * x[:, 0] - 2 * x[:, 1] + 0.5
+    x = pd.DataFrame(rng.normal(size=(200, 2)), columns=["x1", "x2"])
+    y = 3 * x["x1"] - 2 * x["x2"] + 0.5
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(LinearRegression().fit(x, y), path)
 
