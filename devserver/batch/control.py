@@ -362,6 +362,7 @@ class BatchControl:
             output_dir = Path(output_path) if output_path else job_dir / "outputs"
             environment = dict(settings.environment_variables)
             environment["AZUREML_BI_OUTPUT_PATH"] = str(output_dir)
+            environment["AZUREML_LOG_LEVEL"] = settings.logging_level
             plan = {
                 "input": {
                     "source": source.source,

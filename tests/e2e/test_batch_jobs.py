@@ -31,9 +31,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> BatchProject:
 @pytest.fixture(scope="module")
 def server(epdev_server: EpdevServer, project: BatchProject) -> RunningServer:
     server = RunningServer.of(epdev_server)
-    server.cli("apply", "-f", str(project.endpoint_yml))
-    for script in ("tabular", "listing", "picky", "flaky", "slow"):
-        server.cli("batch-deployment", "create", "-f", str(project.deployment_yml(script)))
+    applied = server.cli("apply", "-f", str(project.root))  # the endpoint and 5 deployments
+    assert "created batch-deployment batch-sample/tabular" in applied.stdout
     return server
 
 
@@ -192,6 +191,8 @@ def test_retries_recover_a_flaky_script(server: RunningServer, project: BatchPro
     assert sorted(output_lines(view)) == [f"good-{i}.txt" for i in range(6)]
     log = server.cli("job", "stream", "-n", job["name"]).stdout
     assert "attempt 1 failed: RuntimeError: flaky: first attempt fails" in log
+    worker_log = (Path(view["job_folder"]) / "logs" / "worker-0.log").read_text()
+    assert "INFO" in worker_log and "flaky: 2 files" in worker_log  # logging_level info
 
 
 def test_timeout_retries_then_counts_the_items_failed(
@@ -357,7 +358,9 @@ def test_registered_data_and_model(
 
 def test_default_deployment_and_rest(server: RunningServer, project: BatchProject) -> None:
     endpoint = server.cli_json("batch-endpoint", "show", "-n", "batch-sample")
-    assert endpoint["defaults"]["deployment_name"] == "tabular"  # the first one created
+    first = endpoint["deployments"][0]
+    assert first == "flaky"  # apply creates them in file order
+    assert endpoint["defaults"]["deployment_name"] == first  # the first one created
     server.cli(
         "batch-endpoint",
         "update",
@@ -388,7 +391,7 @@ def test_default_deployment_and_rest(server: RunningServer, project: BatchProjec
             "-n",
             "batch-sample",
             "--set",
-            "defaults.deployment_name=tabular",
+            f"defaults.deployment_name={first}",
         )
     shown = server.cli_json("batch-deployment", "show", "-n", "tabular", "-e", "batch-sample")
     assert shown["settings"]["mini_batch_size"] == 2

@@ -79,6 +79,7 @@ SCRIPTS = {
             return [os.path.basename(p) for p in mini_batch]
         """,
     "flaky.py": """\
+        import logging
         import os
         from pathlib import Path
 
@@ -88,6 +89,7 @@ SCRIPTS = {
 
 
         def run(mini_batch):
+            logging.info("flaky: %d files", len(mini_batch))
             marker = Path(os.environ["EPDEV_TEST_MARKERS"]) / Path(mini_batch[0]).name
             if not marker.exists():
                 marker.parent.mkdir(parents=True, exist_ok=True)
@@ -145,9 +147,8 @@ class BatchProject:
 def train_model(path: Path) -> None:
     import joblib
     import numpy as np
-    from sklearn.linear_model import LinearRegression
-
     import pandas as pd
+    from sklearn.linear_model import LinearRegression
 
     rng = np.random.default_rng(7)
     x = pd.DataFrame(rng.normal(size=(200, 2)), columns=["x1", "x2"])
