@@ -31,7 +31,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> BatchProject:
 @pytest.fixture(scope="module")
 def server(epdev_server: EpdevServer, project: BatchProject) -> RunningServer:
     server = RunningServer.of(epdev_server)
-    applied = server.cli("apply", "-f", str(project.root))  # the endpoint and 5 deployments
+    applied = server.cli("apply", "-f", str(project.root))  # the endpoint and 6 deployments
     assert "created batch-deployment batch-sample/tabular" in applied.stdout
     return server
 
@@ -122,6 +122,18 @@ def test_list_script_over_image_files_and_download(
     streamed = server.cli("job", "stream", "-n", "images-1")
     assert "9/9 items" in streamed.stderr
     assert "job completed" in streamed.stdout
+
+
+def test_summary_only_lets_the_script_write_its_own_files(
+    server: RunningServer, project: BatchProject, tmp_path: Path
+) -> None:
+    job = invoke(
+        server, "-d", "summary", "--input", str(project.images_dir), "--output-path", str(tmp_path)
+    )
+    view = finished(server, job["name"])
+    assert view["status"] == "Completed", view["error"]
+    assert view["settings"]["output_action"] == "summary_only"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"img-{i:03d}.png.seen" for i in range(9)]
 
 
 def _inputs(project: BatchProject, name: str, bad: int, good: int) -> Path:
