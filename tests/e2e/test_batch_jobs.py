@@ -119,6 +119,8 @@ def test_list_script_over_image_files_and_download(
     assert view["outputs"]["file"].endswith("sizes.txt")
     server.cli("job", "download", "-n", "images-1", "--download-path", str(tmp_path))
     assert (tmp_path / "named-outputs" / "score" / "sizes.txt").is_file()
+    table = server.cli("job", "list", "-o", "table").stdout.splitlines()
+    assert any("images-1" in line and "Completed" in line and " 9/9 " in line for line in table)
     streamed = server.cli("job", "stream", "-n", "images-1")
     assert "9/9 items" in streamed.stderr
     assert "job completed" in streamed.stdout
