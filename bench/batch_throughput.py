@@ -85,9 +85,12 @@ def plain_loop(project_root: Path, out: Path) -> tuple[int, float, float]:
 
 
 def run_job(server: RunningServer, *args: str) -> tuple[dict[str, Any], float]:
-    """The finished job's view, and seconds from invoke until it was seen Completed."""
+    """The finished job's view, and seconds from invoke until the job logged its completion.
+
+    Polls slowly so that the polling costs the devserver (and the job) next to nothing; the
+    end comes from the job log's millisecond timestamp, not from when the poll saw it."""
     with server.api() as api:
-        start = time.perf_counter()
+        start = time.time()
         body: dict[str, Any] = {"set": {}}
         flags = dict(zip(args[::2], args[1::2], strict=True))
         body["deployment_name"] = flags["-d"]
@@ -101,21 +104,27 @@ def run_job(server: RunningServer, *args: str) -> tuple[dict[str, Any], float]:
             view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
             if view["status"] in ("Completed", "Failed", "Canceled"):
                 break
-            time.sleep(0.02)
-        seconds = time.perf_counter() - start
+            time.sleep(0.5)
+        seconds = log_stamps(Path(view["job_folder"]))["job completed"] - start
     if view["status"] != "Completed":
         sys.exit(f"job {name} {view['status']}: {view['error']}")
     return view, seconds
 
 
-def running_seconds(job_folder: Path) -> float:
-    """From "workers ready" to "job completed", by the job log's millisecond timestamps."""
+def log_stamps(job_folder: Path) -> dict[str, float]:
+    """When the job log says "workers ready" and "job completed" (epoch seconds, to the ms)."""
     stamps = {}
     for line in (job_folder / "logs" / "job.log").read_text().splitlines():
         stamp, _, text = line.partition(" ")
         for marker in ("workers ready", "job completed"):
             if text.startswith(marker):
                 stamps[marker] = dt.datetime.fromisoformat(stamp).timestamp()
+    return stamps
+
+
+def running_seconds(job_folder: Path) -> float:
+    """From "workers ready" to "job completed"."""
+    stamps = log_stamps(job_folder)
     return stamps["job completed"] - stamps["workers ready"]
 
 
