@@ -116,7 +116,10 @@ class ScoringRouter:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                auto_decompress=False,
+                # A call with no Content-Type reaches the instance with none, not octet-stream.
+                skip_auto_headers=("User-Agent", "Content-Type"),
             )
         return self._session
 

@@ -1,0 +1,206 @@
+"""MLflow models deployed with no scoring script, against `mlflow models serve` itself.
+
+One devserver (plain HTTP, key auth) serves an sklearn model and a custom pyfunc with params;
+the same requests go to `mlflow models serve --env-manager local` on the same model folders,
+and status codes, content types and bodies must match byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from support.devserver import RunningServer, running_server
+from support.mlflow_models import FEATURES, mlflow_serve, save_params_model, save_sklearn_model
+
+pytestmark = pytest.mark.slow
+
+ENDPOINT = "mlflow-ep"
+
+
+@dataclass
+class Served:
+    server: RunningServer
+    models: dict[str, Path]
+    uri: str
+    key: str
+
+    def post(self, deployment: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(
+            self.uri,
+            content=content,
+            headers={
+                **headers,
+                "Authorization": f"Bearer {self.key}",
+                "azureml-model-deployment": deployment,
+            },
+            timeout=60,
+        )
+
+
+def _deployment_yml(folder: Path, name: str, model: str, extra: str = "") -> Path:
+    path = folder / f"{name}.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            $schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+            name: {name}
+            endpoint_name: {ENDPOINT}
+            model:
+              path: {model}
+            instance_count: 1
+            """
+        )
+        + extra
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("mlflow")
+    models = {
+        "iris": save_sklearn_model(root / "iris-model"),
+        "scaler": save_params_model(root / "scaler-model"),
+    }
+    (root / "endpoint.yml").write_text(f"name: {ENDPOINT}\nauth_mode: key\n")
+    _deployment_yml(root, "iris", "./iris-model")
+    _deployment_yml(root, "scaler", "./scaler-model")
+    with pytest.MonkeyPatch.context() as env:
+        # Some of MLflow's messages print a set, whose order follows the hash seed: every
+        # process compared here (devserver, workers, mlflow models serve) gets the same one.
+        env.setenv("PYTHONHASHSEED", "0")
+        with running_server(tmp_path_factory.mktemp("home"), "--insecure-http") as server:
+            yield from _deploy(server, root, models)
+
+
+def _deploy(server: RunningServer, root: Path, models: dict[str, Path]) -> Iterator[Served]:
+    server.cli("apply", "-f", str(root), timeout=600)
+    for name in models:
+        state = server.cli_json("online-deployment", "show", "-n", name, "-e", ENDPOINT)
+        assert state["provisioning_state"] == "Succeeded", state
+    uri = server.cli_json("online-endpoint", "show", "-n", ENDPOINT)["scoring_uri"]
+    key = server.cli_json("online-endpoint", "get-credentials", "-n", ENDPOINT)["primaryKey"]
+    yield Served(server, models, uri, key)
+
+
+JSON = {"Content-Type": "application/json"}
+ROW = [5.0, 3.4, 1.5, 0.2]
+ROW2 = [6.5, 3.0, 5.5, 1.8]
+
+
+def _json(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def _parquet() -> bytes:
+    import pandas as pd
+
+    out = io.BytesIO()
+    pd.DataFrame([ROW, ROW2], columns=FEATURES).to_parquet(out)
+    return out.getvalue()
+
+
+IRIS_REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
+    ("split", _json({"dataframe_split": {"columns": FEATURES, "data": [ROW, ROW2]}}), JSON),
+    (
+        "split-index",
+        _json({"dataframe_split": {"index": [7, 9], "columns": FEATURES, "data": [ROW, ROW2]}}),
+        JSON,
+    ),
+    ("records", _json({"dataframe_records": [dict(zip(FEATURES, ROW, strict=True))]}), JSON),
+    ("instances", _json({"instances": [dict(zip(FEATURES, ROW2, strict=True))]}), JSON),
+    ("inputs", _json({"inputs": {f: [v] for f, v in zip(FEATURES, ROW, strict=True)}}), JSON),
+    (
+        "params-ignored",
+        _json({"dataframe_split": {"columns": FEATURES, "data": [ROW]}, "params": {"a": 1}}),
+        JSON,
+    ),
+    ("csv", f"{','.join(FEATURES)}\n5.0,3.4,1.5,0.2\n".encode(), {"Content-Type": "text/csv"}),
+    ("csv-charset", b"sepal_length\n1\n", {"Content-Type": "text/csv; charset=utf-8"}),
+    ("parquet", _parquet(), {"Content-Type": "application/vnd.apache.parquet"}),
+    (
+        "missing-column",
+        _json({"dataframe_split": {"columns": FEATURES[:3], "data": [ROW[:3]]}}),
+        JSON,
+    ),
+    (
+        "wrong-type",
+        _json(
+            {"dataframe_records": [{**dict(zip(FEATURES, ROW, strict=True)), "petal_width": "x"}]}
+        ),
+        JSON,
+    ),
+    ("not-json", b"{nope", JSON),
+    ("a-list", _json([ROW]), JSON),
+    ("two-formats", _json({"dataframe_records": [], "instances": []}), JSON),
+    ("no-format", _json({"data": [ROW]}), JSON),
+    ("ragged", _json({"dataframe_split": {"columns": FEATURES, "data": [ROW[:2]]}}), JSON),
+    ("text-plain", b"hello", {"Content-Type": "text/plain"}),
+    ("latin-1", b"{}", {"Content-Type": "application/json; charset=latin-1"}),
+    ("odd-parameter", b"{}", {"Content-Type": "application/json; format=pandas-split"}),
+    ("empty-csv", b"", {"Content-Type": "text/csv"}),
+    ("no-content-type", b"{}", {}),
+]
+
+SCALER_REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
+    (
+        "params",
+        _json(
+            {
+                "dataframe_split": {"columns": ["id", "x"], "data": [[1, 1.5]]},
+                "params": {"scale": 2.0},
+            }
+        ),
+        JSON,
+    ),
+    ("default-params", _json({"dataframe_records": [{"id": 3, "x": 0.5}]}), JSON),
+    (
+        "bad-param-type",
+        _json({"dataframe_records": [{"id": 3, "x": 0.5}], "params": {"scale": "big"}}),
+        JSON,
+    ),
+    (
+        "model-raises",
+        _json({"dataframe_records": [{"id": 3, "x": 0.5}], "params": {"fail": True}}),
+        JSON,
+    ),
+    ("missing-x", _json({"dataframe_records": [{"id": 3}]}), JSON),
+]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "request_"),
+    [("iris", r) for r in IRIS_REQUESTS] + [("scaler", r) for r in SCALER_REQUESTS],
+    ids=[f"iris-{r[0]}" for r in IRIS_REQUESTS] + [f"scaler-{r[0]}" for r in SCALER_REQUESTS],
+)
+def test_answers_as_mlflow_models_serve(
+    served: Served,
+    reference: dict[str, str],
+    deployment: str,
+    request_: tuple[str, bytes, dict[str, str]],
+) -> None:
+    _, content, headers = request_
+    expected = httpx.post(
+        f"{reference[deployment]}/invocations", content=content, headers=headers, timeout=60
+    )
+    got = served.post(deployment, content, headers)
+    assert (got.status_code, got.text) == (expected.status_code, expected.text)
+    assert got.headers["content-type"] == expected.headers["content-type"]
+    assert got.headers["azureml-model-deployment"] == deployment
+
+
+@pytest.fixture(scope="module")
+def reference(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    logs = tmp_path_factory.mktemp("mlflow-serve")
+    with (
+        mlflow_serve(served.models["iris"], logs / "iris.log") as iris,
+        mlflow_serve(served.models["scaler"], logs / "scaler.log") as scaler,
+    ):
+        yield {"iris": iris, "scaler": scaler}

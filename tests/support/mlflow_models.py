@@ -1,0 +1,148 @@
+"""MLflow models the tests save for themselves, and `mlflow models serve` to compare against.
+
+mlflow is imported inside the functions: only the tests that use them pay for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+# A pyfunc "model from code": saved as source, so loading it needs no pickled test class.
+PARAMS_MODEL = textwrap.dedent(
+    """\
+    import mlflow
+    import pandas as pd
+
+
+    class Scaler(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            params = params or {}
+            if params.get("fail"):
+                raise RuntimeError("asked to fail")
+            scale = params.get("scale", 1.0)
+            return pd.DataFrame(
+                {"id": model_input["id"], "y": model_input["x"] * scale + params.get("shift", 0)}
+            )
+
+
+    mlflow.models.set_model(Scaler())
+    """
+)
+
+
+def training_frame() -> Any:
+    import pandas as pd
+
+    rows = [
+        [5.1, 3.5, 1.4, 0.2, 0],
+        [4.9, 3.0, 1.4, 0.2, 0],
+        [6.2, 2.9, 4.3, 1.3, 1],
+        [5.9, 3.0, 4.2, 1.5, 1],
+        [6.3, 3.3, 6.0, 2.5, 2],
+        [7.1, 3.0, 5.9, 2.1, 2],
+    ]
+    frame = pd.DataFrame(rows, columns=[*FEATURES, "label"])
+    return frame[FEATURES], frame["label"]
+
+
+def quiet(save: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """Saving a model is setup: mlflow's own deprecation warnings there are not under test."""
+
+    @functools.wraps(save)
+    def wrapper(path: Path) -> Path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return save(path)
+
+    return wrapper
+
+
+@quiet
+def save_sklearn_model(path: Path) -> Path:
+    """A small classifier saved with mlflow.sklearn.save_model, with signature and example."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = training_frame()
+    model = LogisticRegression(max_iter=500).fit(features, labels)
+    signature = infer_signature(features, model.predict(features))
+    mlflow.sklearn.save_model(model, str(path), signature=signature, input_example=features.head(2))
+    return path
+
+
+@quiet
+def save_params_model(path: Path) -> Path:
+    """A custom pyfunc whose predict takes params (scale, shift, fail), with a signature."""
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    code = path.parent / f"{path.name}_code.py"
+    code.write_text(PARAMS_MODEL)
+    example = pd.DataFrame({"id": [1, 2], "x": [1.0, 2.0]})
+    output = pd.DataFrame({"id": [1, 2], "y": [1.0, 2.0]})
+    signature = infer_signature(example, output, params={"scale": 1.0, "shift": 0.0, "fail": False})
+    mlflow.pyfunc.save_model(str(path), python_model=str(code), signature=signature)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mlflow_serve(model: Path, log: Path, workers: int | None = None) -> Iterator[str]:
+    """`mlflow models serve --env-manager local` on a free loopback port; yields its URL."""
+    port = free_port()
+    env = dict(os.environ)
+    if workers is not None:
+        env["MLFLOW_MODELS_WORKERS"] = str(workers)
+    argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model)]
+    argv += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as out:
+        # Its own session: the CLI runs uvicorn as a child, which must stop with it.
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"mlflow models serve exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlflow models serve did not start:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
