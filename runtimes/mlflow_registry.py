@@ -59,6 +59,9 @@ def fetch_registered_model(
             version = str(client.get_model_version_by_alias(name, alias).version)
         else:
             client.get_model_version(name, version)  # a clear error when it does not exist
+        # Where the version's files are; models:/ itself would be looked up in the default
+        # registry rather than in this one.
+        source = client.get_model_version_download_uri(name, version)
         key = hashlib.sha256(f"{tracking_uri}\n{name}\n{version}".encode()).hexdigest()[:16]
         target = cache_dir / "mlflow-models" / f"{_safe(name)}-v{version}-{key}"
         if (target / "MLmodel").is_file():
@@ -67,10 +70,7 @@ def fetch_registered_model(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}",
-            dst_path=str(staging),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+            artifact_uri=source, dst_path=str(staging), tracking_uri=tracking_uri
         )
     except MlflowException as exc:
         raise InstanceFailed(f"model.path {uri!r} at {tracking_uri}: {exc.message}") from None

@@ -28,7 +28,7 @@ class _Request:
     key: Hashable | None
     rows: int
     arrived: float
-    future: asyncio.Future[Any] = field(repr=False)
+    future: asyncio.Future[tuple[Any, int]] = field(repr=False)
 
 
 class Batcher:
@@ -47,8 +47,9 @@ class Batcher:
         self.calls = 0
         self.requests = 0
 
-    async def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
-        """The predictions for `data` alone; raises what predicting `data` alone raises."""
+    async def predict(self, data: Any, params: dict[str, Any] | None) -> tuple[Any, int]:
+        """The predictions for `data` alone, and how many requests shared the predict call
+        that made them; raises what predicting `data` alone raises."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
@@ -64,11 +65,11 @@ class Batcher:
             outcomes = await loop.run_in_executor(self._executor, self._predict_batch, batch)
             self.calls += 1
             self.requests += len(batch)
-            for request, (ok, value) in zip(batch, outcomes, strict=True):
+            for request, (shared, value) in zip(batch, outcomes, strict=True):
                 if request.future.done():
                     continue  # the caller went away
-                if ok:
-                    request.future.set_result(value)
+                if shared:
+                    request.future.set_result((value, shared))
                 else:
                     request.future.set_exception(value)
 
@@ -89,9 +90,10 @@ class Batcher:
                 break
         return batch
 
-    def _predict_batch(self, batch: list[_Request]) -> list[tuple[bool, Any]]:
-        """One outcome per request, (True, predictions) or (False, exception); on a thread."""
-        outcomes: dict[int, tuple[bool, Any]] = {}
+    def _predict_batch(self, batch: list[_Request]) -> list[tuple[int, Any]]:
+        """One outcome per request, on a thread: (requests in its predict call, predictions),
+        or (0, exception)."""
+        outcomes: dict[int, tuple[int, Any]] = {}
         groups: dict[Hashable, list[int]] = {}
         for index, request in enumerate(batch):
             if request.key is None:
@@ -102,14 +104,14 @@ class Batcher:
             members = [batch[i] for i in indexes]
             merged = self._merged(members) if len(members) > 1 else None
             for i, request in zip(indexes, members, strict=True):
-                outcomes[i] = (True, merged.pop(0)) if merged else self._alone(request)
+                outcomes[i] = (len(members), merged.pop(0)) if merged else self._alone(request)
         return [outcomes[i] for i in range(len(batch))]
 
-    def _alone(self, request: _Request) -> tuple[bool, Any]:
+    def _alone(self, request: _Request) -> tuple[int, Any]:
         try:
-            return True, self._predict(request.data, request.params)
+            return 1, self._predict(request.data, request.params)
         except Exception as exc:
-            return False, exc
+            return 0, exc
 
     def _merged(self, members: list[_Request]) -> list[Any] | None:
         """Each member's share of one predict call over all their rows, or None."""

@@ -34,11 +34,16 @@ NOT_FOUND = b'{"detail":"Not Found"}'
 NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
 
 
+BATCH_HEADER = b"x-epdev-batch-requests"
+"""How many requests shared the predict call that answered this one (adaptive batching)."""
+
+
 @dataclass(slots=True)
 class Answer:
     status: int
     body: bytes
     content_type: bytes = JSON
+    merged: int = 0
 
 
 class _Parsed(BaseException):
@@ -175,7 +180,10 @@ class MLflowApp:
         body = await read_body(receive)
         answer = await self.answer(body, content_type)
         ids: Headers = [(k, v) for k, v in scope["headers"] if k == b"x-request-id"]
-        await respond(send, answer.status, answer.body, [(b"content-type", answer.content_type)])
+        headers: Headers = [(b"content-type", answer.content_type)]
+        if answer.merged:
+            headers.append((BATCH_HEADER, str(answer.merged).encode()))
+        await respond(send, answer.status, answer.body, headers)
         duration = (time.perf_counter() - started) * 1e3
         request_id = ids[0][1].decode("latin-1") if ids else "-"
         logger.info(
@@ -190,11 +198,13 @@ class MLflowApp:
         if isinstance(parsed, Answer):
             return parsed
         try:
-            predictions = await self.batcher.predict(parsed.data, parsed.params)
+            predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
         except Exception:
             # MLflow's handler, from the start, words the error exactly as MLflow does.
             return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
-        return self.model.encode(predictions)
+        answer = self.model.encode(predictions)
+        answer.merged = merged
+        return answer
 
 
 def _content_type(headers: Headers) -> str | None:

@@ -7,6 +7,7 @@ and status codes, content types and bodies must match byte for byte.
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import textwrap
@@ -204,3 +205,113 @@ def reference(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Itera
         mlflow_serve(served.models["scaler"], logs / "scaler.log") as scaler,
     ):
         yield {"iris": iris, "scaler": scaler}
+
+
+def _predictions(response: httpx.Response) -> object:
+    assert response.status_code == 200, response.text
+    return response.json()["predictions"]
+
+
+def test_a_registry_uri_with_an_alias_deploys_the_version_it_names(
+    served: Served, tmp_path: Path
+) -> None:
+    from support.mlflow_models import register_model
+
+    tracking = f"sqlite:///{tmp_path / 'registry.db'}"
+    assert register_model(served.models["iris"], tracking, "iris", "champion") == "1"
+    yml = _deployment_yml(
+        tmp_path,
+        "registered",
+        "models:/iris@champion",
+        f"environment_variables:\n  MLFLOW_TRACKING_URI: {tracking}\n",
+    )
+    served.server.cli("online-deployment", "create", "-f", str(yml), timeout=600)
+    try:
+        shown = served.server.cli_json(
+            "online-deployment", "show", "-n", "registered", "-e", ENDPOINT
+        )
+        assert shown["provisioning_state"] == "Succeeded", shown
+        body = _json({"dataframe_split": {"columns": FEATURES, "data": [ROW, ROW2]}})
+        assert _predictions(served.post("registered", body, JSON)) == _predictions(
+            served.post("iris", body, JSON)
+        )
+        logs = served.server.cli(
+            "online-deployment", "get-logs", "-n", "registered", "-e", ENDPOINT
+        )
+        assert "models:/iris@champion is version 1" in logs.stdout
+    finally:
+        served.server.cli("online-deployment", "delete", "-n", "registered", "-e", ENDPOINT)
+
+
+def test_an_unknown_registered_model_fails_the_deployment_with_the_reason(
+    served: Served, tmp_path: Path
+) -> None:
+    tracking = f"sqlite:///{tmp_path / 'empty.db'}"
+    yml = _deployment_yml(
+        tmp_path,
+        "missing",
+        "models:/nosuch/3",
+        f"environment_variables:\n  MLFLOW_TRACKING_URI: {tracking}\n",
+    )
+    result = served.server.cli(
+        "online-deployment", "create", "-f", str(yml), check=False, timeout=600
+    )
+    try:
+        assert result.returncode != 0
+        assert "models:/nosuch/3" in result.stderr and "not found" in result.stderr
+    finally:
+        served.server.cli(
+            "online-deployment", "delete", "-n", "missing", "-e", ENDPOINT, check=False
+        )
+
+
+def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(served: Served) -> None:
+    # A wide latency budget makes merging certain on a slow machine.
+    deployment = "batched"
+    yml = _deployment_yml(
+        served.models["scaler"].parent,
+        deployment,
+        "./scaler-model",
+        'environment_variables:\n  EPDEV_MAX_LATENCY_MS: "300"\n',
+    )
+    served.server.cli("online-deployment", "create", "-f", str(yml), timeout=600)
+
+    def call(caller: int) -> httpx.Response:
+        x: object = "not a number" if caller == 5 else float(caller)
+        rows = [[caller * 10 + i, x] for i in range(caller % 3 + 1)]
+        body = {"dataframe_split": {"columns": ["id", "x"], "data": rows}, "params": {"scale": 3.0}}
+        return served.post(deployment, _json(body), JSON)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(call, range(12)))
+        assert answers[5].status_code == 400
+        assert "x" in answers[5].json()["message"]
+        merged = []
+        for caller, answer in enumerate(answers):
+            if caller == 5:
+                continue
+            expected = [{"id": caller * 10 + i, "y": caller * 3.0} for i in range(caller % 3 + 1)]
+            assert _predictions(answer) == expected
+            merged.append(int(answer.headers["x-epdev-batch-requests"]))
+        assert max(merged) > 1, merged
+    finally:
+        served.server.cli("online-deployment", "delete", "-n", deployment, "-e", ENDPOINT)
+
+
+def test_batching_can_be_turned_off(served: Served) -> None:
+    deployment = "unbatched"
+    yml = _deployment_yml(
+        served.models["iris"].parent,
+        deployment,
+        "./iris-model",
+        'environment_variables:\n  EPDEV_ADAPTIVE_BATCHING: "false"\n',
+    )
+    served.server.cli("online-deployment", "create", "-f", str(yml), timeout=600)
+    try:
+        body = _json({"dataframe_records": [dict(zip(FEATURES, ROW, strict=True))]})
+        answer = served.post(deployment, body, JSON)
+        assert _predictions(answer) == _predictions(served.post("iris", body, JSON))
+        assert "x-epdev-batch-requests" not in answer.headers
+    finally:
+        served.server.cli("online-deployment", "delete", "-n", deployment, "-e", ENDPOINT)

@@ -146,3 +146,17 @@ def mlflow_serve(model: Path, log: Path, workers: int | None = None) -> Iterator
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+
+
+def register_model(model: Path, tracking_uri: str, name: str, alias: str) -> str:
+    """Register `model` as a new version of `name` in the registry at `tracking_uri`, with
+    `alias` pointing at it; returns the version."""
+    import mlflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        client.create_registered_model(name)
+        version = client.create_model_version(name, source=str(model)).version
+        client.set_registered_model_alias(name, alias, version)
+    return str(version)
