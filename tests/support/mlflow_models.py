@@ -94,6 +94,7 @@ def save_params_model(path: Path) -> Path:
     import pandas as pd
     from mlflow.models import infer_signature
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     code = path.parent / f"{path.name}_code.py"
     code.write_text(PARAMS_MODEL)
     example = pd.DataFrame({"id": [1, 2], "x": [1.0, 2.0]})
