@@ -651,6 +651,11 @@ class Control:
                 mirror=next(((d, p) for d, p in entry.row.mirror_traffic.items() if p), None),
                 mirror_stats=self.mirror_stats.setdefault(name, MirrorStats()),
                 traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},
+                v2=frozenset(
+                    d
+                    for d, dentry in entry.deployments.items()
+                    if dentry.runner.spec.code_configuration is None
+                ),
             )
         self.routes.replace(routes)
 

@@ -18,7 +18,6 @@ import inspect
 import io
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from epdev.runtimes.worker.app import Headers, Receive, Scope, Send, read_body, respond
 from epdev.runtimes.worker.batching import Batcher
 from epdev.runtimes.worker.logs import logger
+from epdev.runtimes.worker.openinference import OpenInference
 from epdev.runtimes.worker.script import format_traceback
 
 JSON = b"application/json"
@@ -145,17 +145,19 @@ def _internal_error(exc: Exception) -> Answer:
 class MLflowApp:
     """Serves one MLflow model; predictions run on `executor`, batched when `batcher` is set."""
 
-    def __init__(
-        self,
-        model: MLflowModel,
-        executor: Executor,
-        batcher: Batcher | None,
-        v2: Callable[[Scope, Receive, Send], Any] | None = None,
-    ) -> None:
+    def __init__(self, model: MLflowModel, executor: Executor, batcher: Batcher | None) -> None:
         self.model = model
         self.executor = executor
         self.batcher = batcher
-        self.v2 = v2
+        self.v2 = OpenInference(model.model.metadata, self.predict)
+
+    async def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """The model's predictions for `data`, batched with other callers' when batching is on."""
+        if self.batcher is not None:
+            predictions, _ = await self.batcher.predict(data, params)
+            return predictions
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.model.predict, data, params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,7 +168,7 @@ class MLflowApp:
         elif path == "/":
             # The runtimes' liveness probe, as for a scoring script.
             await respond(send, 200, b"Healthy", [(b"content-type", b"text/html; charset=utf-8")])
-        elif path.startswith("/v2") and self.v2 is not None:
+        elif path == "/v2" or path.startswith("/v2/"):
             await self.v2(scope, receive, send)
         else:
             await respond(send, 404, NOT_FOUND, [(b"content-type", JSON)])

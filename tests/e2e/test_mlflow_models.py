@@ -315,3 +315,132 @@ def test_batching_can_be_turned_off(served: Served) -> None:
         assert "x-epdev-batch-requests" not in answer.headers
     finally:
         served.server.cli("online-deployment", "delete", "-n", deployment, "-e", ENDPOINT)
+
+
+# The inference response's shape in the Open Inference Protocol's REST spec.
+INFERENCE_RESPONSE = {
+    "type": "object",
+    "required": ["model_name", "outputs"],
+    "properties": {
+        "model_name": {"type": "string"},
+        "model_version": {"type": "string"},
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "datatype": {"type": "string"},
+                    "parameters": {"type": "object"},
+                    "data": {"type": "array"},
+                },
+            },
+        },
+    },
+}
+
+
+def _v2(
+    served: Served, path: str, body: object | None = None, key: str | None = None
+) -> httpx.Response:
+    url = served.uri.removesuffix("/score") + "/v2" + path
+    headers = {"Authorization": f"Bearer {key or served.key}"}
+    if body is None:
+        return httpx.get(url, headers=headers, timeout=60)
+    return httpx.post(url, json=body, headers=headers, timeout=60)
+
+
+def test_v2_health_and_metadata_come_from_the_signature(served: Served) -> None:
+    assert _v2(served, "/health/live").json() == {"live": True}
+    assert _v2(served, "/health/ready").json() == {"ready": True}
+    assert _v2(served, "/models/iris/ready").json() == {"name": "iris", "ready": True}
+    meta = _v2(served, "/models/iris").json()
+    assert meta["name"] == "iris" and meta["platform"] == "mlflow"
+    assert meta["inputs"] == [{"name": f, "datatype": "FP64", "shape": [-1]} for f in FEATURES]
+    assert meta["outputs"] == [{"name": "output-0", "datatype": "INT64", "shape": [-1]}]
+
+
+def test_v2_infer_answers_in_the_spec_shape_and_echoes_the_id(served: Served) -> None:
+    import jsonschema
+
+    request = {
+        "id": "42",
+        "inputs": [
+            {"name": f, "shape": [2], "datatype": "FP64", "data": [ROW[i], ROW2[i]]}
+            for i, f in enumerate(FEATURES)
+        ],
+        "outputs": [{"name": "output-0"}],
+    }
+    answer = _v2(served, "/models/iris/infer", request)
+    assert answer.status_code == 200, answer.text
+    jsonschema.validate(answer.json(), INFERENCE_RESPONSE)
+    body = answer.json()
+    assert (body["model_name"], body["id"]) == ("iris", "42")
+    expected = _predictions(
+        served.post(
+            "iris", _json({"dataframe_split": {"columns": FEATURES, "data": [ROW, ROW2]}}), JSON
+        )
+    )
+    assert body["outputs"] == [
+        {"name": "output-0", "shape": [2], "datatype": "INT64", "data": expected}
+    ]
+
+
+def test_v2_parameters_reach_predict_and_columns_become_outputs(served: Served) -> None:
+    request = {
+        "inputs": [
+            {"name": "id", "shape": [2, 1], "datatype": "INT64", "data": [[7], [8]]},
+            {"name": "x", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+        ],
+        "parameters": {"scale": 10.0},
+    }
+    body = _v2(served, "/models/scaler/infer", request).json()
+    assert "id" not in body
+    assert body["outputs"] == [
+        {"name": "id", "shape": [2], "datatype": "INT64", "data": [7, 8]},
+        {"name": "y", "shape": [2], "datatype": "FP64", "data": [10.0, 20.0]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/models/nosuch/infer", {"inputs": []}, 404, "not a deployment"),
+        ("/models/iris/infer", {"inputs": []}, 400, "at least one tensor"),
+        (
+            "/models/iris/infer",
+            {"inputs": [{"name": "sepal_length", "shape": [3], "datatype": "FP64", "data": [1]}]},
+            400,
+            "holds 3 values",
+        ),
+        (
+            "/models/iris/infer",
+            {"inputs": [{"name": "sepal_length", "shape": [1], "datatype": "FP64", "data": [1]}]},
+            400,
+            "missing inputs",
+        ),
+        (
+            "/models/iris/infer",
+            {"inputs": [{"name": "a", "shape": [1], "datatype": "F", "data": [1]}]},
+            400,
+            "datatype",
+        ),
+        ("/models/iris/versions/2/infer", {"inputs": []}, 404, "one version"),
+    ],
+)
+def test_v2_errors_say_what_is_wrong(
+    served: Served, path: str, body: object, status: int, words: str
+) -> None:
+    answer = _v2(served, path, body)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]
+
+
+def test_v2_is_behind_the_endpoint_key(served: Served) -> None:
+    answer = _v2(served, "/models/iris", key="wrong")
+    assert answer.status_code == 401
+    assert "key" in answer.json()["error"]
