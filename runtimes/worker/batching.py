@@ -2,10 +2,12 @@
 
 Requests queue while the model predicts; the next predict takes what has queued (up to
 `max_batch_size` requests), after waiting at most `max_latency_ms` from the oldest one's arrival
-for more to join. Only requests whose data are DataFrames with the same columns, dtypes and
-params merge; each gets back exactly its own rows. When the merged call fails, or its output
-does not have one row per input row, every request is predicted on its own, so a caller with
-bad rows gets its own error and the others their results.
+for more to join. Only requests with the same merge key (for DataFrames: columns and dtypes;
+for other data, a key the caller gives) and equal params merge; each gets back exactly its own
+rows. When a merged call fails, its requests are split in halves and tried again, down to
+single requests, so a caller with bad rows gets its own error and the others their results
+(still sharing calls). An output without one row per input row makes every request of that
+call be predicted on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from typing import Any
 
 Predict = Callable[[Any, dict[str, Any] | None], Any]
 """predict(data, params) -> raw predictions, run on the executor's thread."""
+Merge = Callable[[list[Any]], Any]
+"""merge(datas) -> the data of one call over all their rows, in order (on the thread)."""
+
+
+def concat_frames(datas: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.concat(datas)
 
 
 @dataclass(eq=False)
@@ -35,9 +45,15 @@ class Batcher:
     """Feeds one model from concurrent callers, one predict call at a time."""
 
     def __init__(
-        self, predict: Predict, executor: Executor, max_batch_size: int, max_latency_ms: float
+        self,
+        predict: Predict,
+        executor: Executor,
+        max_batch_size: int,
+        max_latency_ms: float,
+        merge: Merge = concat_frames,
     ) -> None:
         self._predict = predict
+        self._merge = merge
         self._executor = executor
         self.max_batch_size = max(1, max_batch_size)
         self.max_latency = max(0.0, max_latency_ms) / 1000
@@ -47,13 +63,25 @@ class Batcher:
         self.calls = 0
         self.requests = 0
 
-    async def predict(self, data: Any, params: dict[str, Any] | None) -> tuple[Any, int]:
+    async def predict(
+        self,
+        data: Any,
+        params: dict[str, Any] | None,
+        shape: tuple[Hashable, int] | None = None,
+    ) -> tuple[Any, int]:
         """The predictions for `data` alone, and how many requests shared the predict call
-        that made them; raises what predicting `data` alone raises."""
+        that made them; raises what predicting `data` alone raises.
+
+        `shape` is what requests must share to merge and the number of rows, for data that
+        are not a DataFrame (which `merge` knows how to join); None for a DataFrame.
+        """
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
-        key, rows = _merge_key(data, params)
+        if shape is None:
+            key, rows = _merge_key(data, params)
+        else:
+            key, rows = (shape[0], _params_key(params)), shape[1]
         request = _Request(data, params, key, rows, loop.time(), loop.create_future())
         self._queue.put_nowait(request)
         return await request.future
@@ -102,10 +130,24 @@ class Batcher:
                 groups.setdefault(request.key, []).append(index)
         for indexes in groups.values():
             members = [batch[i] for i in indexes]
-            merged = self._merged(members) if len(members) > 1 else None
-            for i, request in zip(indexes, members, strict=True):
-                outcomes[i] = (len(members), merged.pop(0)) if merged else self._alone(request)
+            for i, outcome in zip(indexes, self._solve(members), strict=True):
+                outcomes[i] = outcome
         return [outcomes[i] for i in range(len(batch))]
+
+    def _solve(self, members: list[_Request]) -> list[tuple[int, Any]]:
+        """Outcomes for requests that may share a call. When the shared call fails, someone's
+        rows are bad: each half is tried on its own, down to the culprits alone, so the good
+        requests still share calls."""
+        if len(members) == 1:
+            return [self._alone(members[0])]
+        try:
+            shares = self._merged(members)
+        except Exception:
+            middle = len(members) // 2
+            return self._solve(members[:middle]) + self._solve(members[middle:])
+        if shares is None:  # an output that cannot be split by rows
+            return [self._alone(member) for member in members]
+        return [(len(members), share) for share in shares]
 
     def _alone(self, request: _Request) -> tuple[int, Any]:
         try:
@@ -114,14 +156,10 @@ class Batcher:
             return 0, exc
 
     def _merged(self, members: list[_Request]) -> list[Any] | None:
-        """Each member's share of one predict call over all their rows, or None."""
-        import pandas as pd
-
+        """Each member's share of one predict call over all their rows; None when the output
+        has not one row per input row. Raises what the call raised."""
         total = sum(m.rows for m in members)
-        try:
-            raw = self._predict(pd.concat([m.data for m in members]), members[0].params)
-        except Exception:
-            return None  # someone's rows are bad: each is predicted alone to find whose
+        raw = self._predict(self._merge([m.data for m in members]), members[0].params)
         cut = _slicer(raw, total)
         if cut is None:
             return None
@@ -140,12 +178,17 @@ def _merge_key(data: Any, params: dict[str, Any] | None) -> tuple[Hashable | Non
     if not isinstance(data, pd.DataFrame) or len(data) == 0:
         return None, 0
     try:
-        params_key = json.dumps(params, sort_keys=True)
-        key: Hashable = (tuple(data.columns), tuple(str(t) for t in data.dtypes), params_key)
+        key: Hashable = (tuple(data.columns), tuple(str(t) for t in data.dtypes))
         hash(key)
+        return (key, _params_key(params)), len(data)
     except (TypeError, ValueError):
         return None, 0
-    return key, len(data)
+
+
+def _params_key(params: dict[str, Any] | None) -> str:
+    """Params as text: requests merge only when theirs are equal. Raises TypeError or
+    ValueError for params that cannot be written as JSON."""
+    return json.dumps(params, sort_keys=True)
 
 
 def _slicer(raw: Any, total: int) -> Callable[[int, int], Any] | None:

@@ -222,7 +222,7 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
         return BOOT_ERROR
 
     from epdev.runtimes.worker.batching import Batcher
-    from epdev.runtimes.worker.mlflow_app import MLflowApp, MLflowModel
+    from epdev.runtimes.worker.mlflow_app import MLflowApp, MLflowModel, merge_data
     from epdev.runtimes.worker.server import serve
 
     served = MLflowModel(model)
@@ -231,7 +231,9 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
     if batch_size > 1:
         # One predict call at a time: concurrency comes from merging, not from threads.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
-        batcher: Batcher | None = Batcher(served.predict, executor, int(batch_size), latency_ms)
+        batcher: Batcher | None = Batcher(
+            served.predict, executor, int(batch_size), latency_ms, merge_data
+        )
         how = f"adaptive batching of up to {int(batch_size)} requests, {latency_ms:g} ms"
     else:
         threads = max(1, args.max_concurrent_requests)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import json
 import os
 import time
 from concurrent.futures import Executor
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from epdev.runtimes.worker.app import Headers, Receive, Scope, Send, read_body, respond
-from epdev.runtimes.worker.batching import Batcher
+from epdev.runtimes.worker.batching import Batcher, concat_frames
 from epdev.runtimes.worker.logs import logger
 from epdev.runtimes.worker.openinference import OpenInference
 from epdev.runtimes.worker.script import format_traceback
@@ -69,6 +70,31 @@ class _Interceptor:
         raise _Parsed(data, params)
 
 
+@dataclass(frozen=True, slots=True)
+class JsonRows:
+    """The rows of a `dataframe_split` or `dataframe_records` request, not yet a DataFrame:
+    requests with the same columns merge by joining their rows, and MLflow's parser then
+    builds one DataFrame for all of them."""
+
+    orient: str  # "split" or "records"
+    columns: tuple[str, ...]
+    rows: list[Any]
+
+    def parsed_json(self) -> dict[str, Any]:
+        """The request's data as MLflow's parser takes them."""
+        if self.orient == "split":
+            return {"dataframe_split": {"columns": list(self.columns), "data": self.rows}}
+        return {"dataframe_records": self.rows}
+
+
+def merge_data(datas: list[Any]) -> Any:
+    """The data of several requests as one (they share a merge key, so one kind)."""
+    first = datas[0]
+    if isinstance(first, JsonRows):
+        return JsonRows(first.orient, first.columns, [row for d in datas for row in d.rows])
+    return concat_frames(datas)
+
+
 class MLflowModel:
     """A loaded pyfunc model and MLflow's own scoring-server functions that serve it."""
 
@@ -86,6 +112,49 @@ class MLflowModel:
         self.input_schema = model.metadata.get_input_schema()
         self._interceptor = _Interceptor(model.metadata)
         self._takes_params = "params" in inspect.signature(model.predict).parameters
+        # JSON rows may skip MLflow's per-request parse only where MLflow would build a
+        # DataFrame typed by a column signature (not for type-hint signatures or tensors).
+        schema = self.input_schema
+        from_hints = getattr(model.metadata, "_is_signature_from_type_hint", lambda: False)
+        self.rows_fast = (
+            schema is not None
+            and not schema.is_tensor_spec()
+            and schema.has_input_names()
+            and not from_hints()
+            and hasattr(scoring_server, "infer_and_parse_data")
+        )
+
+    def json_rows(
+        self, body: bytes, content_type: str | None
+    ) -> tuple[JsonRows, dict[str, Any] | None] | None:
+        """A plain `dataframe_split` or `dataframe_records` request as rows and params, read
+        with nothing but json.loads; None for anything else (MLflow's parser then decides)."""
+        if not self.rows_fast or content_type is None:
+            return None
+        mime, *options = (part.strip() for part in content_type.split(";"))
+        if mime != "application/json" or any(
+            option.partition("=")[0] != "charset" or option.partition("=")[2].lower() != "utf-8"
+            for option in options
+        ):
+            return None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        params = payload.get("params")
+        formats = [key for key in payload if key != "params"]
+        if len(formats) != 1 or not (params is None or isinstance(params, dict)):
+            return None
+        rows = _rows_of(formats[0], payload[formats[0]])
+        return None if rows is None else (rows, params)
+
+    def frame(self, data: Any) -> Any:
+        """The model's input: JSON rows through MLflow's own parser, anything else as it is."""
+        if isinstance(data, JsonRows):
+            return self.server.infer_and_parse_data(data.parsed_json(), self.input_schema)
+        return data
 
     def invoke(self, body: bytes, content_type: str | None) -> Answer:
         """MLflow's /invocations, from the raw body to the answer."""
@@ -117,6 +186,7 @@ class MLflowModel:
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         """Call the model as MLflow's handler does (params only where predict takes them)."""
+        data = self.frame(data)
         if self._takes_params:
             return self.model.predict(data, params=params)
         self.server._log_warning_if_params_not_in_predict_signature(logger, params)
@@ -126,6 +196,32 @@ class MLflowModel:
         out = io.StringIO()
         self.server.predictions_to_json(predictions, out)
         return Answer(200, out.getvalue().encode())
+
+
+def _rows_of(key: str, value: Any) -> JsonRows | None:
+    """Rows that can join other requests' rows with no change to any request's DataFrame."""
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or set(value) != {"columns", "data"}:
+            return None  # an index, or something for MLflow's parser to refuse
+        columns, rows = value["columns"], value["data"]
+        if (
+            not isinstance(columns, list)
+            or not all(isinstance(c, str) for c in columns)
+            or not isinstance(rows, list)
+            or not rows
+            or not all(isinstance(row, list) for row in rows)
+        ):
+            return None
+        return JsonRows("split", tuple(columns), rows)
+    if key == "dataframe_records":
+        if not isinstance(value, list) or not value or not isinstance(value[0], dict):
+            return None
+        columns = tuple(value[0])
+        # Records with other keys would gain empty columns from their neighbours' keys.
+        if not all(isinstance(record, dict) and tuple(record) == columns for record in value):
+            return None
+        return JsonRows("records", columns, value)
+    return None
 
 
 def _media(mimetype: str) -> bytes:
@@ -196,11 +292,17 @@ class MLflowApp:
         loop = asyncio.get_running_loop()
         if self.batcher is None:
             return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
-        parsed = self.model.parse(body, content_type)
-        if isinstance(parsed, Answer):
-            return parsed
+        rows = self.model.json_rows(body, content_type)
         try:
-            predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
+            if rows is not None:
+                data, params = rows
+                shape = (("json", data.orient, data.columns), len(data.rows))
+                predictions, merged = await self.batcher.predict(data, params, shape)
+            else:
+                parsed = self.model.parse(body, content_type)
+                if isinstance(parsed, Answer):
+                    return parsed
+                predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
         except Exception:
             # MLflow's handler, from the start, words the error exactly as MLflow does.
             return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
