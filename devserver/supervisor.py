@@ -281,6 +281,7 @@ class DeploymentRunner:
             conda_file=env.conda_file if env else None,
             code_dir=code.code if code else None,
             model_path=model_path,
+            serves_mlflow=code is None,
             image=env.image if env else None,
             build_context=env.build.path if env and env.build else None,
             dockerfile=env.build.dockerfile_path if env and env.build else "Dockerfile",
