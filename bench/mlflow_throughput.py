@@ -1,6 +1,7 @@
 """epdev serving an MLflow model against `mlflow models serve`, same model, same load, same run.
 
     python3 bench/mlflow_throughput.py [--duration 10] [--connections 16] [--rounds 2]
+                                       [--no-batching]
 
 epdev's full path: key auth at the router, plain HTTP (`--insecure-http`), one instance with
 adaptive batching on (the defaults). The baseline: `mlflow models serve --env-manager local`
@@ -31,7 +32,7 @@ from support.mlflow_models import FEATURES, mlflow_serve, save_sklearn_model  # 
 ROW = [5.0, 3.4, 1.5, 0.2]
 
 
-def deploy(home: Path, root: Path) -> tuple[str, str]:
+def deploy(home: Path, root: Path, batching: bool) -> tuple[str, str]:
     """The model behind an epdev endpoint (plain HTTP, key auth); its scoring URI and key."""
     endpoint = "name: mlflow-bench\nauth_mode: key\ntraffic:\n  blue: 100\n"
     (root / "endpoint.yml").write_text(endpoint)
@@ -45,6 +46,7 @@ def deploy(home: Path, root: Path) -> tuple[str, str]:
             instance_count: 1
             """
         )
+        + ("" if batching else 'environment_variables:\n  EPDEV_ADAPTIVE_BATCHING: "false"\n')
     )
     epdev(home, "serve", "--detach", "--insecure-http")
     epdev(home, "apply", "-f", str(root))
@@ -60,6 +62,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--no-batching", action="store_true", help="measure epdev with adaptive batching off"
+    )
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -71,7 +76,7 @@ def main() -> None:
         print("saving the model and starting both servers", flush=True)
         save_sklearn_model(root / "model")
         try:
-            uri, key = deploy(home, root)
+            uri, key = deploy(home, root, batching=not args.no_batching)
             with mlflow_serve(root / "model", root / "mlflow-serve.log") as baseline:
                 runs: dict[str, list[Result]] = {"epdev": [], "mlflow models serve": []}
                 for round_ in range(args.rounds):

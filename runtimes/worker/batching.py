@@ -90,7 +90,10 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect(loop)
-            outcomes = await loop.run_in_executor(self._executor, self._predict_batch, batch)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._predict_batch, batch)
+            except Exception as exc:  # a fault of ours: fail these callers, keep serving others
+                outcomes = [(0, exc)] * len(batch)
             self.calls += 1
             self.requests += len(batch)
             for request, (shared, value) in zip(batch, outcomes, strict=True):
