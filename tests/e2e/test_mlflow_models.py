@@ -18,7 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from support.devserver import RunningServer, running_server
-from support.mlflow_models import FEATURES, mlflow_serve, save_params_model, save_sklearn_model
+from support.mlflow_models import (
+    FEATURES,
+    mlflow_serve,
+    save_params_model,
+    save_sklearn_model,
+    save_tensor_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -69,10 +75,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     models = {
         "iris": save_sklearn_model(root / "iris-model"),
         "scaler": save_params_model(root / "scaler-model"),
+        "tensors": save_tensor_model(root / "tensors-model"),
     }
     (root / "endpoint.yml").write_text(f"name: {ENDPOINT}\nauth_mode: key\n")
     _deployment_yml(root, "iris", "./iris-model")
     _deployment_yml(root, "scaler", "./scaler-model")
+    _deployment_yml(root, "tensors", "./tensors-model")
     with pytest.MonkeyPatch.context() as env:
         # Some of MLflow's messages print a set, whose order follows the hash seed: every
         # process compared here (devserver, workers, mlflow models serve) gets the same one.
@@ -444,3 +452,31 @@ def test_v2_is_behind_the_endpoint_key(served: Served) -> None:
     answer = _v2(served, "/models/iris", key="wrong")
     assert answer.status_code == 401
     assert "key" in answer.json()["error"]
+
+
+def test_v2_the_specs_own_inference_example(served: Served) -> None:
+    """The request and response of the protocol's inference example, on a tensor model."""
+    meta = _v2(served, "/models/tensors").json()
+    assert meta["inputs"] == [
+        {"name": "input0", "datatype": "UINT32", "shape": [-1, 2]},
+        {"name": "input1", "datatype": "BOOL", "shape": [-1]},
+    ]
+    assert meta["outputs"] == [{"name": "output0", "datatype": "FP32", "shape": [-1, 2]}]
+    request = {
+        "id": "42",
+        "inputs": [
+            {"name": "input0", "shape": [2, 2], "datatype": "UINT32", "data": [1, 2, 3, 4]},
+            {"name": "input1", "shape": [3], "datatype": "BOOL", "data": [True, False, True]},
+        ],
+        "outputs": [{"name": "output0"}],
+    }
+    answer = _v2(served, "/models/tensors/infer", request)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["id"], body["model_name"]) == ("42", "tensors")
+    [output] = body["outputs"]
+    assert (output["name"], output["shape"], output["datatype"]) == ("output0", [3, 2], "FP32")
+    assert output["data"] == pytest.approx([1.0, 1.1, 2.0, 2.1, 3.0, 3.1], rel=1e-6)
+    wrong_type = {**request, "inputs": [{**request["inputs"][0], "datatype": "FP64"}]}
+    error = _v2(served, "/models/tensors/infer", wrong_type)
+    assert error.status_code == 400 and "error" in error.json()

@@ -161,3 +161,46 @@ def register_model(model: Path, tracking_uri: str, name: str, alias: str) -> str
         version = client.create_model_version(name, source=str(model)).version
         client.set_registered_model_alias(name, alias, version)
     return str(version)
+
+
+# The Open Inference Protocol's own example: UINT32 input0 [2, 2], BOOL input1 [3] in, and
+# FP32 output0 [3, 2] = [[1.0, 1.1], [2.0, 2.1], [3.0, 3.1]] out.
+TENSOR_MODEL = textwrap.dedent(
+    """\
+    import mlflow
+    import numpy as np
+
+
+    class SpecExample(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            rows = np.arange(1, len(model_input["input1"]) + 1, dtype=np.float32)
+            return {"output0": np.stack([rows, rows + np.float32(0.1)], axis=1)}
+
+
+    mlflow.models.set_model(SpecExample())
+    """
+)
+
+
+@quiet
+def save_tensor_model(path: Path) -> Path:
+    """A pyfunc with a tensor signature, shaped after the V2 spec's inference example."""
+    import mlflow.pyfunc
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code = path.parent / f"{path.name}_code.py"
+    code.write_text(TENSOR_MODEL)
+    signature = ModelSignature(
+        inputs=Schema(
+            [
+                TensorSpec(np.dtype("uint32"), (-1, 2), "input0"),
+                TensorSpec(np.dtype("bool"), (-1,), "input1"),
+            ]
+        ),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, 2), "output0")]),
+    )
+    mlflow.pyfunc.save_model(str(path), python_model=str(code), signature=signature)
+    return path
