@@ -189,7 +189,12 @@ class MLflowModel:
         data = self.frame(data)
         if self._takes_params:
             return self.model.predict(data, params=params)
-        self.server._log_warning_if_params_not_in_predict_signature(logger, params)
+        if params:
+            logger.warning(
+                "The underlying model does not support passing additional parameters to the"
+                " predict function. `params` %s will be ignored.",
+                params,
+            )
         return self.model.predict(data)
 
     def encode(self, predictions: Any) -> Answer:
