@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import Any, Literal
 
 import psutil
@@ -298,6 +299,7 @@ class Control:
                     "use `online-deployment update`"
                 )
             runtime_name = await self._runtime_ready(runtime)
+            _check_mlflow(spec, runtime_name)
             row = DeploymentRow(
                 endpoint=endpoint,
                 name=spec.name,
@@ -364,6 +366,7 @@ class Control:
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
             entry = self.endpoint(endpoint)
+            _check_mlflow(spec, runtime or dentry.row.runtime)
             if runtime is not None and runtime != dentry.row.runtime:
                 # The new instances start on the new runtime; the old ones stop where they run.
                 dentry.runner.runtime = self.runtimes.get(await self._runtime_ready(runtime))
@@ -588,14 +591,12 @@ class Control:
         spec = _validate("online-deployment", data).spec
         assert isinstance(spec, OnlineDeployment)
         if isinstance(spec.model, str):
+            # The hook for registered models: once a registry resolves `azureml:name:version`
+            # to a local folder, an MLflow one (type mlflow_model, or holding MLmodel) runs
+            # with no code_configuration like any model.path folder.
             raise BadRequest(
                 f"model: {spec.model!r} is a registered model reference; this devserver runs "
                 "models given by path (model: {path: ...})"
-            )
-        if spec.code_configuration is None:
-            raise BadRequest(
-                "model: an MLflow model with no code_configuration needs the MLflow runtime, which "
-                "this devserver does not have yet; add a code_configuration with a scoring script"
             )
         return spec
 
@@ -641,7 +642,7 @@ class Control:
                 timeouts=timeouts,
                 limits={
                     d: (
-                        dentry.runner.spec.request_settings.max_concurrent_requests_per_instance,
+                        dentry.runner.spec.concurrent_requests_per_instance,
                         dentry.runner.spec.request_settings.max_queue_wait_ms / 1000,
                     )
                     for d, dentry in entry.deployments.items()
@@ -650,8 +651,26 @@ class Control:
                 mirror=next(((d, p) for d, p in entry.row.mirror_traffic.items() if p), None),
                 mirror_stats=self.mirror_stats.setdefault(name, MirrorStats()),
                 traffic={d: p for d, p in entry.row.traffic.items() if p > 0 and d in pools},
+                v2=frozenset(
+                    d
+                    for d, dentry in entry.deployments.items()
+                    if dentry.runner.spec.code_configuration is None
+                ),
             )
         self.routes.replace(routes)
+
+
+def _check_mlflow(spec: OnlineDeployment, runtime: str) -> None:
+    """An MLflow model with no scoring script needs mlflow where it is served or fetched."""
+    if spec.code_configuration is not None or not spec.is_mlflow:
+        return
+    # The process runtime serves on the devserver's Python; a registry URI is fetched by it.
+    if (runtime == "process" or spec.model_uri is not None) and find_spec("mlflow") is None:
+        raise BadRequest(
+            "model: an MLflow model with no code_configuration is served with mlflow, which "
+            "the devserver's Python does not have: pip install 'epdev[mlflow]' (or add a "
+            "code_configuration with a scoring script)"
+        )
 
 
 def _validate(kind: SpecKind, data: dict[str, Any]) -> LoadedSpec:

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from epdev.devserver import openinference
 from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import MirrorStats
@@ -71,6 +72,8 @@ class Route:
     mirror: tuple[str, int] | None
     mirror_stats: MirrorStats
     traffic: dict[str, int]
+    # Deployments that speak the Open Inference Protocol (MLflow models with no script).
+    v2: frozenset[str] = frozenset()
     _names: list[str] = field(default_factory=list)
     _bounds: list[int] = field(default_factory=list)
 
@@ -116,7 +119,10 @@ class ScoringRouter:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                auto_decompress=False,
+                # A call with no Content-Type reaches the instance with none, not octet-stream.
+                skip_auto_headers=("User-Agent", "Content-Type"),
             )
         return self._session
 
@@ -128,8 +134,10 @@ class ScoringRouter:
             await self._handle(scope, receive, send, request_id, call)
         except _Reply as reply:
             call.status = reply.status
+            # V2 calls get their errors in the protocol's own shape.
+            key = openinference.ERROR_KEY if _is_v2(scope) else "message"
             call.bytes_out = await _send_json(
-                send, reply.status, {"message": reply.message}, request_id, reply.extra
+                send, reply.status, {key: reply.message}, request_id, reply.extra
             )
         # Calls to endpoints that do not exist are not recorded: their names are anything.
         endpoint = call.endpoint
@@ -148,7 +156,8 @@ class ScoringRouter:
         if route is None:
             raise _Reply(404, f"online endpoint {endpoint_name!r} does not exist")
         call.endpoint = endpoint_name
-        if action not in ("score", "swagger.json"):
+        v2 = openinference.is_v2(action)
+        if action not in ("score", "swagger.json") and not v2:
             raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
         token = bearer(_header(scope, b"authorization"))
         what = "key" if route.tokens is None else "token"
@@ -167,7 +176,20 @@ class ScoringRouter:
         if action == "swagger.json":
             raise _Reply(404, "this endpoint's deployments publish no swagger document")
 
+        worker_path = "/score"
         targeted = _header(scope, DEPLOYMENT_HEADER.encode())
+        if v2:
+            try:
+                target = openinference.resolve(action, scope["method"], route.pools, route.v2)
+            except openinference.V2Failure as failure:
+                raise _Reply(failure.status, failure.message) from None
+            if isinstance(target, openinference.Direct):
+                call.status, call.bytes_out = (
+                    target.status,
+                    await _send_json(send, target.status, target.body, request_id, {}),
+                )
+                return
+            targeted, worker_path = target.deployment, target.path
         if targeted:
             deployment = targeted
             if deployment not in route.pools:
@@ -185,7 +207,7 @@ class ScoringRouter:
                 )
             deployment = chosen
         call.deployment = deployment
-        call.routed_by = "header" if targeted else "traffic"
+        call.routed_by = "v2" if v2 else "header" if targeted else "traffic"
         pool = route.pools[deployment]
         if not pool.slots:
             raise _Reply(
@@ -213,7 +235,7 @@ class ScoringRouter:
             else None
         )
         headers = _forward_headers(scope, request_id)
-        url = slot.url + "/score"
+        url = slot.url + worker_path
         query = scope.get("query_string", b"")
         if query:
             url += "?" + query.decode("latin-1")
@@ -349,6 +371,11 @@ class _Reply(Exception):
         self.status = status
         self.message = message
         self.extra = extra or {}
+
+
+def _is_v2(scope: Scope) -> bool:
+    _, _, action = scope["path"][len(PREFIX) :].partition("/")
+    return openinference.is_v2(action)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

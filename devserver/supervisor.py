@@ -16,6 +16,7 @@ from epdev.devserver.logs import DeploymentLog
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
+from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.specs import OnlineDeployment
 
 # Backoff between restarts of an instance that keeps dying, in seconds.
@@ -116,6 +117,8 @@ class _Generation:
     instances: list[Instance] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: bool = False
+    # The local model folder, once an MLflow registry URI has been fetched.
+    model_path: Path | None = None
 
 
 class DeploymentRunner:
@@ -174,6 +177,12 @@ class DeploymentRunner:
             spec = spec or self.spec
             generation = _Generation(next(self._generations), spec)
             self._live.append(generation)
+            try:
+                generation.model_path = await self._model_path(spec)
+            except InstanceFailed as exc:
+                self._live.remove(generation)
+                self.note(f"deployment failed: {exc}")
+                raise DeploymentFailed(str(exc)) from None
             self.note(
                 f"starting {spec.instance_count} instance(s) with the {self.runtime.name} runtime"
             )
@@ -212,25 +221,52 @@ class DeploymentRunner:
         if generation is not None:
             await self._stop_generation(generation)
 
-    def instance_spec(self, spec: OnlineDeployment, generation: int, index: int) -> InstanceSpec:
+    async def _model_path(self, spec: OnlineDeployment) -> Path | None:
+        """The local model: the spec's path, or an MLflow registry URI fetched into the cache."""
+        uri = spec.model_uri
+        if uri is None:
+            return spec.model_path
+        self.note(f"fetching registered MLflow model {uri}")
+        folder, version = await asyncio.to_thread(
+            fetch_registered_model, uri, spec.environment_variables, self.cache_dir
+        )
+        self.note(f"{uri} is version {version}, in {folder}")
+        return folder
+
+    def instance_spec(
+        self, spec: OnlineDeployment, generation: int, index: int, model_path: Path | None = None
+    ) -> InstanceSpec:
+        """What one instance runs: `model_path` is the local model (a fetched registry URI),
+        else the spec's own path."""
+        model_path = model_path or spec.model_path
         code = spec.code_configuration
-        if code is None:
+        mlflow = code is None and spec.is_mlflow
+        if code is None and not mlflow:
             raise DeploymentFailed("this deployment has no code_configuration to run")
+        if mlflow and model_path is None:
+            raise DeploymentFailed("this MLflow deployment's model has no path")
+        batching = spec.batching
         return InstanceSpec(
             endpoint=self.endpoint,
             deployment=self.name,
             index=index,
-            code_dir=code.code,
-            scoring_script=code.scoring_script,
-            model_path=spec.model_path,
+            # An MLflow model runs in its own folder, with no script.
+            code_dir=code.code if code is not None else model_path or Path(),
+            scoring_script=code.scoring_script if code is not None else "",
+            model_path=model_path,
             environment_variables=dict(spec.environment_variables),
-            max_concurrent_requests=spec.request_settings.max_concurrent_requests_per_instance,
+            max_concurrent_requests=spec.concurrent_requests_per_instance,
             work_dir=self.work_root / f"g{generation}-{index}",
-            environment=self._environment(spec),
+            environment=self._environment(spec, model_path),
             cache_dir=self.cache_dir,
+            mlflow=mlflow,
+            max_batch_size=batching.max_batch_size if batching.enabled else 1,
+            max_batch_latency_ms=batching.max_latency_ms,
         )
 
-    def _environment(self, spec: OnlineDeployment) -> RuntimeEnvironment | None:
+    def _environment(
+        self, spec: OnlineDeployment, model_path: Path | None
+    ) -> RuntimeEnvironment | None:
         """What an isolated runtime must rebuild; the process runtime runs as it is."""
         if self.runtime.name == "process":
             return None
@@ -244,14 +280,15 @@ class DeploymentRunner:
         return resolve_environment(
             conda_file=env.conda_file if env else None,
             code_dir=code.code if code else None,
-            model_path=spec.model_path,
+            model_path=model_path,
+            serves_mlflow=code is None,
             image=env.image if env else None,
             build_context=env.build.path if env and env.build else None,
             dockerfile=env.build.dockerfile_path if env and env.build else "Dockerfile",
         )
 
     async def _start_one(self, generation: _Generation, index: int) -> None:
-        spec = self.instance_spec(generation.spec, generation.number, index)
+        spec = self.instance_spec(generation.spec, generation.number, index, generation.model_path)
         instance = self.runtime.create_instance(spec, self._sink(spec.name))
         generation.instances.append(instance)
         timeout = generation.spec.readiness_probe.budget_seconds
@@ -284,7 +321,9 @@ class DeploymentRunner:
             await asyncio.sleep(pause)
             if generation.stopping or self._closed:
                 return
-            spec = self.instance_spec(generation.spec, generation.number, index)
+            spec = self.instance_spec(
+                generation.spec, generation.number, index, generation.model_path
+            )
             replacement = self.runtime.create_instance(spec, self._sink(spec.name))
             generation.instances[index] = replacement
             try:

@@ -208,6 +208,61 @@ def _conda_version(spec: str) -> str:
     return spec.split(" ", 1)[0]
 
 
+def from_mlflow_model(model: Path, serves_mlflow: bool = False) -> PythonEnvironment | None:
+    """An MLflow model's own environment, as `mlflow models serve --env-manager virtualenv`
+    reads it: python_env.yaml (its `dependencies`, usually `-r requirements.txt`, and its
+    Python version), else requirements.txt; None when the model has neither.
+
+    With `serves_mlflow` (no scoring script: epdev's worker loads the model with mlflow) a
+    model whose requirements do not name mlflow gets the devserver's own version.
+    """
+    env_file = model / "python_env.yaml"
+    requirements_file = model / "requirements.txt"
+    notes: list[str] = []
+    python: str | None = None
+    if env_file.is_file():
+        try:
+            data: Any = yaml.safe_load(env_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InstanceFailed(f"cannot read {env_file}: {exc}") from None
+        dependencies = data.get("dependencies") if isinstance(data, dict) else None
+        if not isinstance(dependencies, list):
+            raise InstanceFailed(f"{env_file} has no 'dependencies' list")
+        found = (_pip_line(str(line), model) for line in dependencies)
+        requirements = [line for line in found if line is not None]
+        python = str(data.get("python") or "") or None
+        source = f"MLflow environment {env_file}"
+    elif requirements_file.is_file():
+        base = from_requirements_file(requirements_file)
+        requirements, source = list(base.requirements), base.source
+    else:
+        return None
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python and not (python == running or python.startswith(running + ".")):
+        notes.append(
+            f"the model was saved with python {python} but this machine runs {running}; "
+            f"the environment uses {running}"
+        )
+    if serves_mlflow and not any(_mentions_mlflow(line, model) for line in requirements):
+        requirements.append(_pinned("mlflow"))
+        notes.append(
+            f"the model's requirements do not name mlflow, which serves it: {requirements[-1]} "
+            "is added"
+        )
+    return PythonEnvironment(tuple(requirements), python, tuple(notes), source)
+
+
+def _mentions_mlflow(line: str, base: Path) -> bool:
+    """Whether a requirement line (or the file a `-r` line includes) names mlflow."""
+    if line.startswith("-r "):
+        try:
+            text = Path(line[3:].strip()).read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return any(_mentions_mlflow(inner, base) for inner in text.splitlines())
+    return _name(line) in ("mlflow", "mlflow-skinny")
+
+
 def resolve(
     *,
     conda_file: Path | None,
@@ -216,22 +271,27 @@ def resolve(
     image: str | None = None,
     build_context: Path | None = None,
     dockerfile: str = "Dockerfile",
+    serves_mlflow: bool = False,
 ) -> RuntimeEnvironment:
     """The environment for a deployment, from the first source that has one.
 
-    Order: the environment's conda file; an MLflow model's requirements.txt; a
-    requirements.txt beside the scoring script.
+    Order: the environment's conda file; an MLflow model's python_env.yaml or
+    requirements.txt; a requirements.txt beside the scoring script. `serves_mlflow`: the
+    worker itself serves the MLflow model (no scoring script), so mlflow must be there.
     """
+    mlflow_env = None
+    if conda_file is None and model_path is not None and (model_path / "MLmodel").is_file():
+        mlflow_env = from_mlflow_model(model_path, serves_mlflow)
     if conda_file is not None:
         python = from_conda_file(conda_file)
-    elif (
-        model_path is not None
-        and (model_path / "MLmodel").is_file()
-        and (model_path / "requirements.txt").is_file()
-    ):
-        python = from_requirements_file(model_path / "requirements.txt")
+    elif mlflow_env is not None:
+        python = mlflow_env
     elif code_dir is not None and (code_dir / "requirements.txt").is_file():
         python = from_requirements_file(code_dir / "requirements.txt")
+    elif serves_mlflow:
+        python = PythonEnvironment(
+            (_pinned("mlflow"),), notes=("the model names no requirements: mlflow only",)
+        )
     else:
         python = PythonEnvironment()
     return RuntimeEnvironment(python, image, build_context, dockerfile)

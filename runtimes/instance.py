@@ -44,6 +44,12 @@ class InstanceSpec:
     environment: RuntimeEnvironment | None = None
     # EPDEV_HOME's cache for environments, images' wheelhouses and the worker bundle.
     cache_dir: Path = Path()
+    # Serve the MLflow model at model_path (MLflow's scoring protocol) instead of a script.
+    mlflow: bool = False
+    # Adaptive batching of an MLflow model: the most requests per predict call (1: off) and
+    # how long the oldest may wait for others.
+    max_batch_size: int = 1
+    max_batch_latency_ms: float = 0.0
 
     @property
     def name(self) -> str:

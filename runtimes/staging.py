@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from epdev.runtimes.instance import InstanceFailed, InstanceSpec
+from epdev.runtimes.worker import modes
 
 
 def stage_model_dir(spec: InstanceSpec, work_dir: Path) -> Path:
@@ -40,4 +41,11 @@ def worker_environment(
     env["AZUREML_MODEL_DIR"] = str(model_dir)
     env["AML_APP_ROOT"] = os.path.normpath(spec.code_dir.absolute())
     env["AZUREML_ENTRY_SCRIPT"] = spec.scoring_script
+    if spec.mlflow:
+        env[modes.SCORING_MODE] = modes.MLFLOW
+        # Validated values, over whatever text the deployment's variables held.
+        env[modes.MAX_BATCH_SIZE] = str(spec.max_batch_size)
+        env[modes.MAX_LATENCY_MS] = repr(spec.max_batch_latency_ms)
+    else:
+        env.pop(modes.SCORING_MODE, None)
     return env

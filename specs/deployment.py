@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from epdev.specs.base import (
     MAPPING_TAG,
@@ -17,6 +26,7 @@ from epdev.specs.base import (
     SpecModel,
     text_or_mapping,
 )
+from epdev.specs.batching import AdaptiveBatching
 from epdev.specs.paths import SpecPath
 
 
@@ -114,13 +124,45 @@ def _target_names(target: ast.expr) -> set[str]:
     return set()
 
 
+MODEL_URI_PREFIX = "models:/"
+_MODEL_URI = re.compile(r"^models:/([^/@]+)(?:/([^/@]+)|@([^/@]+))$")
+URI_TAG = "uri"
+PATH_TAG = "path"
+
+
+def _check_model_uri(value: str) -> str:
+    if not _MODEL_URI.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an MLflow registry URI: write models:/<name>/<version> or "
+            "models:/<name>@<alias>"
+        )
+    return value
+
+
+def _uri_or_path(value: Any) -> str:
+    return URI_TAG if isinstance(value, str) and value.startswith(MODEL_URI_PREFIX) else PATH_TAG
+
+
+ModelUri = Annotated[str, AfterValidator(_check_model_uri)]
+"""An MLflow model registry URI, resolved against MLFLOW_TRACKING_URI when the model starts."""
+
+ModelPath = Annotated[
+    Annotated[ModelUri, Tag(URI_TAG)] | Annotated[SpecPath, Tag(PATH_TAG)],
+    Discriminator(_uri_or_path),
+    # One string either way; a oneOf of the two branches would match both.
+    WithJsonSchema({"type": "string", "format": "path"}, mode="validation"),
+]
+"""`model.path`: a local file or folder, or an MLflow registry URI (models:/name/version)."""
+
+
 class ModelRef(SpecModel):
-    """An inline model: a local file or folder, optionally named and versioned."""
+    """An inline model: a local file or folder (or an MLflow registry URI), optionally named
+    and versioned."""
 
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: str | None = None
     version: ScalarText | None = None
-    path: SpecPath | None = None
+    path: ModelPath | None = None
     type: Literal["custom_model", "mlflow_model", "triton_model"] = "custom_model"
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -274,9 +316,43 @@ class OnlineDeployment(SpecModel):
             )
         return value
 
+    @field_validator("environment_variables")
+    @classmethod
+    def _check_batching(cls, value: dict[str, str]) -> dict[str, str]:
+        AdaptiveBatching.from_variables(value)  # raises ValueError naming the variable
+        return value
+
+    @property
+    def batching(self) -> AdaptiveBatching:
+        """Adaptive batching for an MLflow model (never for a scoring script)."""
+        settings = AdaptiveBatching.from_variables(self.environment_variables)
+        return settings if self.is_mlflow else AdaptiveBatching(enabled=False)
+
+    @property
+    def concurrent_requests_per_instance(self) -> int:
+        """max_concurrent_requests_per_instance, whose default for a batching MLflow model is
+        its max_batch_size: with one request at a time there would be nothing to merge."""
+        settings = self.request_settings
+        batching = self.batching
+        if batching.enabled and "max_concurrent_requests_per_instance" not in (
+            settings.model_fields_set
+        ):
+            return batching.max_batch_size
+        return settings.max_concurrent_requests_per_instance
+
     @property
     def model_path(self) -> Path | None:
-        return self.model.path if isinstance(self.model, ModelRef) else None
+        """The local model file or folder, if the model is given by path."""
+        if isinstance(self.model, ModelRef) and isinstance(self.model.path, Path):
+            return self.model.path
+        return None
+
+    @property
+    def model_uri(self) -> str | None:
+        """The MLflow registry URI (models:/name/version or models:/name@alias), if given."""
+        if isinstance(self.model, ModelRef) and isinstance(self.model.path, str):
+            return self.model.path
+        return None
 
     @property
     def is_mlflow(self) -> bool:
@@ -284,9 +360,9 @@ class OnlineDeployment(SpecModel):
 
 
 def is_mlflow_model(model: str | ModelRef | None) -> bool:
-    """An MLflow model: declared as one, or a folder holding an `MLmodel` file."""
+    """An MLflow model: declared as one, a registry URI, or a folder holding `MLmodel`."""
     if isinstance(model, ModelRef):
-        if model.type == "mlflow_model":
+        if model.type == "mlflow_model" or isinstance(model.path, str):
             return True
         return model.path is not None and (model.path / "MLmodel").is_file()
     return False

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from epdev.runtimes.worker import logs
+from epdev.runtimes.worker import logs, modes
 from epdev.runtimes.worker.logs import logger
 from epdev.runtimes.worker.script import (
     ScriptError,
@@ -158,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["AZUREML_MODEL_DIR"] = str(Path(args.model_dir).absolute())
     sys.path.append(str(app_root))
 
+    if os.environ.get(modes.SCORING_MODE) == modes.MLFLOW:
+        return serve_mlflow(args, reporter, sock)
+
     script = UserScript(app_root / args.entry_script)
     try:
         script.load()
@@ -197,6 +200,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve(ScoringApp(script, executor), sock, started)
     executor.shutdown(wait=False, cancel_futures=True)
     return 0
+
+
+def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.socket) -> int:
+    """Load the MLflow model under AZUREML_MODEL_DIR and serve MLflow's scoring protocol."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from epdev.runtimes.worker.mlflow_model import ModelNotFound, load_model
+
+    model_dir = Path(os.environ.get("AZUREML_MODEL_DIR") or ".")
+    try:
+        model, folder = load_model(model_dir)
+    except ModelNotFound as exc:
+        logger.error("%s", exc)
+        reporter.failed(str(exc))
+        return BOOT_ERROR
+    except BaseException as exc:
+        logger.error("the MLflow model cannot be loaded:\n%s", format_traceback(exc))
+        log_model_dir()
+        reporter.failed(f"the MLflow model cannot be loaded: {describe(exc)}")
+        return BOOT_ERROR
+
+    from epdev.runtimes.worker.batching import Batcher
+    from epdev.runtimes.worker.mlflow_app import MLflowApp, MLflowModel, merge_data
+    from epdev.runtimes.worker.server import serve
+
+    served = MLflowModel(model)
+    batch_size = _number(modes.MAX_BATCH_SIZE, 1)
+    latency_ms = _number(modes.MAX_LATENCY_MS, 0.0)
+    if batch_size > 1:
+        # One predict call at a time: concurrency comes from merging, not from threads.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        batcher: Batcher | None = Batcher(
+            served.predict, executor, int(batch_size), latency_ms, merge_data
+        )
+        how = f"adaptive batching of up to {int(batch_size)} requests, {latency_ms:g} ms"
+    else:
+        threads = max(1, args.max_concurrent_requests)
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
+        batcher = None
+        how = "no batching"
+    logger.info("MLflow model %s loaded; serving MLflow's scoring protocol (%s)", folder, how)
+
+    def started() -> None:
+        logger.info("worker %d is serving requests", os.getpid())
+        reporter.ready()
+
+    serve(MLflowApp(served, executor, batcher), sock, started)
+    executor.shutdown(wait=False, cancel_futures=True)
+    return 0
+
+
+def _number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
 
 
 def run() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 
-from epdev.runtimes.worker.app import ScoringApp
+from epdev.runtimes.worker.app import Receive, Scope, Send
+
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KEEP_ALIVE_SECONDS = 75
 """Longer than any client pool's idle expiry, so a pooled connection is never closed under it."""
@@ -33,7 +35,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
-def serve(app: ScoringApp, sock: socket.socket, on_started: Callable[[], None]) -> None:
+def serve(app: AsgiApp, sock: socket.socket, on_started: Callable[[], None]) -> None:
     """Serve until SIGTERM/SIGINT; `on_started` runs once requests are being accepted."""
     config = uvicorn.Config(
         app,

@@ -1,0 +1,323 @@
+"""The worker's HTTP API for an MLflow model: MLflow's scoring protocol on ``POST /score``.
+
+``/score`` answers as ``mlflow models serve`` answers ``/invocations``, by running MLflow's own
+request handling (``mlflow.pyfunc.scoring_server.invocations``): JSON with one of
+``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs`` (and ``params``),
+``text/csv`` or Parquet; ``{"predictions": ...}``; MLflow's error bodies and status codes.
+
+With adaptive batching on, a request is parsed by that same code, which is stopped just before
+it would predict; the parsed data then join a batch (epdev.runtimes.worker.batching). A request
+whose prediction fails is answered by MLflow's code from the start, so its error is MLflow's to
+the letter. ``/v2/...`` is the Open Inference Protocol (epdev.runtimes.worker.openinference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+import os
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from epdev.runtimes.worker.app import Headers, Receive, Scope, Send, read_body, respond
+from epdev.runtimes.worker.batching import Batcher, concat_frames
+from epdev.runtimes.worker.logs import logger
+from epdev.runtimes.worker.openinference import OpenInference
+from epdev.runtimes.worker.script import format_traceback
+
+JSON = b"application/json"
+TEXT = b"text/plain; charset=utf-8"
+NOT_FOUND = b'{"detail":"Not Found"}'
+NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
+
+
+BATCH_HEADER = b"x-epdev-batch-requests"
+"""How many requests shared the predict call that answered this one (adaptive batching)."""
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    merged: int = 0
+
+
+class _Parsed(BaseException):
+    """Raised by _Interceptor.predict to carry MLflow's parsed request out of its handler.
+
+    A BaseException, so that the handler's `except Exception` does not turn it into an error.
+    """
+
+    def __init__(self, data: Any, params: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.data = data
+        self.params = params
+
+
+class _Interceptor:
+    """Stands in for the model in MLflow's request handling, which parses and checks the
+    request exactly as it would for the model, then stops where it would predict."""
+
+    def __init__(self, metadata: Any) -> None:
+        self.metadata = metadata
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        raise _Parsed(data, params)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonRows:
+    """The rows of a `dataframe_split` or `dataframe_records` request, not yet a DataFrame:
+    requests with the same columns merge by joining their rows, and MLflow's parser then
+    builds one DataFrame for all of them."""
+
+    orient: str  # "split" or "records"
+    columns: tuple[str, ...]
+    rows: list[Any]
+
+    def parsed_json(self) -> dict[str, Any]:
+        """The request's data as MLflow's parser takes them."""
+        if self.orient == "split":
+            return {"dataframe_split": {"columns": list(self.columns), "data": self.rows}}
+        return {"dataframe_records": self.rows}
+
+
+def merge_data(datas: list[Any]) -> Any:
+    """The data of several requests as one (they share a merge key, so one kind)."""
+    first = datas[0]
+    if isinstance(first, JsonRows):
+        return JsonRows(first.orient, first.columns, [row for d in datas for row in d.rows])
+    return concat_frames(datas)
+
+
+class MLflowModel:
+    """A loaded pyfunc model and MLflow's own scoring-server functions that serve it."""
+
+    def __init__(self, model: Any) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.pyfunc import scoring_server
+
+        self.model = model
+        self.server: Any = scoring_server  # untyped: called as MLflow calls it
+        # What MLflow's scoring server sets once its model is loaded (changes type checks).
+        serving = getattr(scoring_server, "_MLFLOW_IS_IN_SERVING_ENVIRONMENT", None)
+        if serving is not None:
+            os.environ[serving.name] = "true"
+        self.exception_type: type[Exception] = MlflowException
+        self.input_schema = model.metadata.get_input_schema()
+        self._interceptor = _Interceptor(model.metadata)
+        self._takes_params = "params" in inspect.signature(model.predict).parameters
+        # JSON rows may skip MLflow's per-request parse only where MLflow would build a
+        # DataFrame typed by a column signature (not for type-hint signatures or tensors).
+        schema = self.input_schema
+        from_hints = getattr(model.metadata, "_is_signature_from_type_hint", lambda: False)
+        self.rows_fast = (
+            schema is not None
+            and not schema.is_tensor_spec()
+            and schema.has_input_names()
+            and not from_hints()
+            and hasattr(scoring_server, "infer_and_parse_data")
+        )
+
+    def json_rows(
+        self, body: bytes, content_type: str | None
+    ) -> tuple[JsonRows, dict[str, Any] | None] | None:
+        """A plain `dataframe_split` or `dataframe_records` request as rows and params, read
+        with nothing but json.loads; None for anything else (MLflow's parser then decides)."""
+        if not self.rows_fast or content_type is None:
+            return None
+        mime, *options = (part.strip() for part in content_type.split(";"))
+        if mime != "application/json" or any(
+            option.partition("=")[0] != "charset" or option.partition("=")[2].lower() != "utf-8"
+            for option in options
+        ):
+            return None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        params = payload.get("params")
+        formats = [key for key in payload if key != "params"]
+        if len(formats) != 1 or not (params is None or isinstance(params, dict)):
+            return None
+        rows = _rows_of(formats[0], payload[formats[0]])
+        return None if rows is None else (rows, params)
+
+    def frame(self, data: Any) -> Any:
+        """The model's input: JSON rows through MLflow's own parser, anything else as it is."""
+        if isinstance(data, JsonRows):
+            return self.server.infer_and_parse_data(data.parsed_json(), self.input_schema)
+        return data
+
+    def invoke(self, body: bytes, content_type: str | None) -> Answer:
+        """MLflow's /invocations, from the raw body to the answer."""
+        try:
+            if content_type is None:
+                raise TypeError("the request has no Content-Type")
+            result = self.server.invocations(body, content_type, self.model, self.input_schema)
+        except self.exception_type as exc:
+            return _mlflow_error(exc)
+        except Exception as exc:
+            return _internal_error(exc)
+        return Answer(result.status, result.response.encode(), _media(result.mimetype))
+
+    def parse(self, body: bytes, content_type: str | None) -> Answer | _Parsed:
+        """The request as MLflow would hand it to the model, or MLflow's answer to it."""
+        try:
+            if content_type is None:
+                raise TypeError("the request has no Content-Type")
+            result = self.server.invocations(
+                body, content_type, self._interceptor, self.input_schema
+            )
+        except _Parsed as parsed:
+            return parsed
+        except self.exception_type as exc:
+            return _mlflow_error(exc)
+        except Exception as exc:
+            return _internal_error(exc)
+        return Answer(result.status, result.response.encode(), _media(result.mimetype))
+
+    def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """Call the model as MLflow's handler does (params only where predict takes them)."""
+        data = self.frame(data)
+        if self._takes_params:
+            return self.model.predict(data, params=params)
+        if params:
+            logger.warning(
+                "The underlying model does not support passing additional parameters to the"
+                " predict function. `params` %s will be ignored.",
+                params,
+            )
+        return self.model.predict(data)
+
+    def encode(self, predictions: Any) -> Answer:
+        out = io.StringIO()
+        self.server.predictions_to_json(predictions, out)
+        return Answer(200, out.getvalue().encode())
+
+
+def _rows_of(key: str, value: Any) -> JsonRows | None:
+    """Rows that can join other requests' rows with no change to any request's DataFrame."""
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or set(value) != {"columns", "data"}:
+            return None  # an index, or something for MLflow's parser to refuse
+        columns, rows = value["columns"], value["data"]
+        if (
+            not isinstance(columns, list)
+            or not all(isinstance(c, str) for c in columns)
+            or not isinstance(rows, list)
+            or not rows
+            or not all(isinstance(row, list) for row in rows)
+        ):
+            return None
+        return JsonRows("split", tuple(columns), rows)
+    if key == "dataframe_records":
+        if not isinstance(value, list) or not value or not isinstance(value[0], dict):
+            return None
+        columns = tuple(value[0])
+        # Records with other keys would gain empty columns from their neighbours' keys.
+        if not all(isinstance(record, dict) and tuple(record) == columns for record in value):
+            return None
+        return JsonRows("records", columns, value)
+    return None
+
+
+def _media(mimetype: str) -> bytes:
+    return TEXT if mimetype == "text/plain" else mimetype.encode()
+
+
+def _mlflow_error(exc: Any) -> Answer:
+    return Answer(int(exc.get_http_status_code()), str(exc.serialize_as_json()).encode())
+
+
+def _internal_error(exc: Exception) -> Answer:
+    # As behind MLflow's FastAPI app: an unexpected exception is a bare 500.
+    logger.error("scoring failed:\n%s", format_traceback(exc))
+    return Answer(500, b"Internal Server Error", TEXT)
+
+
+class MLflowApp:
+    """Serves one MLflow model; predictions run on `executor`, batched when `batcher` is set."""
+
+    def __init__(self, model: MLflowModel, executor: Executor, batcher: Batcher | None) -> None:
+        self.model = model
+        self.executor = executor
+        self.batcher = batcher
+        self.v2 = OpenInference(model.model.metadata, self.predict)
+
+    async def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """The model's predictions for `data`, batched with other callers' when batching is on."""
+        if self.batcher is not None:
+            predictions, _ = await self.batcher.predict(data, params)
+            return predictions
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.model.predict, data, params)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/score":
+            await self.score(scope, receive, send)
+        elif path == "/":
+            # The runtimes' liveness probe, as for a scoring script.
+            await respond(send, 200, b"Healthy", [(b"content-type", b"text/html; charset=utf-8")])
+        elif path == "/v2" or path.startswith("/v2/"):
+            await self.v2(scope, receive, send)
+        else:
+            await respond(send, 404, NOT_FOUND, [(b"content-type", JSON)])
+
+    async def score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            await respond(send, 405, NOT_ALLOWED, [(b"content-type", JSON), (b"allow", b"POST")])
+            return
+        content_type = _content_type(scope["headers"])
+        body = await read_body(receive)
+        answer = await self.answer(body, content_type)
+        ids: Headers = [(k, v) for k, v in scope["headers"] if k == b"x-request-id"]
+        headers: Headers = [(b"content-type", answer.content_type)]
+        if answer.merged:
+            headers.append((BATCH_HEADER, str(answer.merged).encode()))
+        await respond(send, answer.status, answer.body, headers)
+        duration = (time.perf_counter() - started) * 1e3
+        request_id = ids[0][1].decode("latin-1") if ids else "-"
+        logger.info(
+            "POST /score %d %.3fms %d %s", answer.status, duration, len(answer.body), request_id
+        )
+
+    async def answer(self, body: bytes, content_type: str | None) -> Answer:
+        loop = asyncio.get_running_loop()
+        if self.batcher is None:
+            return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
+        rows = self.model.json_rows(body, content_type)
+        try:
+            if rows is not None:
+                data, params = rows
+                shape = (("json", data.orient, data.columns), len(data.rows))
+                predictions, merged = await self.batcher.predict(data, params, shape)
+            else:
+                parsed = self.model.parse(body, content_type)
+                if isinstance(parsed, Answer):
+                    return parsed
+                predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
+        except Exception:
+            # MLflow's handler, from the start, words the error exactly as MLflow does.
+            return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
+        answer = self.model.encode(predictions)
+        answer.merged = merged
+        return answer
+
+
+def _content_type(headers: Headers) -> str | None:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.decode("latin-1")
+    return None
