@@ -203,7 +203,17 @@ class BatchDeployment(SpecModel):
 
     @property
     def model_path(self) -> Path | None:
-        return self.model.path if isinstance(self.model, ModelRef) else None
+        """The local model file or folder, if the model is given by path."""
+        if isinstance(self.model, ModelRef) and isinstance(self.model.path, Path):
+            return self.model.path
+        return None
+
+    @property
+    def model_uri(self) -> str | None:
+        """The MLflow registry URI (models:/name/version or models:/name@alias), if given."""
+        if isinstance(self.model, ModelRef) and isinstance(self.model.path, str):
+            return self.model.path
+        return None
 
     @property
     def is_mlflow(self) -> bool:

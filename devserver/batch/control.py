@@ -32,7 +32,8 @@ from epdev.devserver.batch.slots import EngineFailed, ScriptSetup, Slots
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.store import Store
-from epdev.runtimes.instance import InstanceSpec
+from epdev.runtimes.instance import InstanceFailed, InstanceSpec
+from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.runtimes.staging import stage_model_dir
 from epdev.specs import BatchDeployment, BatchEndpoint, BatchSettings, SpecError, validate_spec
 from epdev.specs.kinds import SpecKind
@@ -354,7 +355,7 @@ class BatchControl:
             if engine == "dask" and not self.dask_scheduler:
                 raise BadRequest(_NO_DASK)
             source = resolve_input(self.registry, input, input_type)
-            model_path, model_is_mlflow = self._model(spec)
+            model_path, model_is_mlflow = await asyncio.to_thread(self._model, spec)
             app_root, entry_script = scoring_entry(spec, model_is_mlflow)
             job_dir = self.jobs_dir / name
             if output_path is not None and not Path(output_path).is_absolute():
@@ -403,10 +404,21 @@ class BatchControl:
             return self.job_view(name)
 
     def _model(self, spec: BatchDeployment) -> tuple[Path | None, bool]:
+        """The local model and whether it is an MLflow model: a path, a registered `azureml:`
+        model, or an MLflow registry URI fetched (once per version) as online deployments do."""
         if isinstance(spec.model, str):
             asset = self.registry.resolve("model", spec.model)
             mlflow = asset.type == "mlflow_model" or (asset.path / "MLmodel").is_file()
             return asset.path, mlflow
+        if spec.model_uri is not None:
+            variables = {k: str(v) for k, v in spec.tuning.environment_variables.items()}
+            try:
+                folder, _ = fetch_registered_model(
+                    spec.model_uri, variables, self.home.root / "cache"
+                )
+            except InstanceFailed as exc:
+                raise BadRequest(str(exc)) from None
+            return folder, True
         return spec.model_path, spec.is_mlflow
 
     def _start(self, name: str) -> None:
