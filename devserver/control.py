@@ -483,6 +483,7 @@ class Control:
             "runtime": runner.runtime.name,
             "watch": dentry.row.watch,
             "ready_instances": runner.ready_instances,
+            "health": runner.health(),
             "source": dentry.row.source,
             "created_at": _iso(dentry.row.created_at),
             "updated_at": _iso(dentry.row.updated_at),
