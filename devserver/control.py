@@ -359,7 +359,10 @@ class Control:
                 )
             merged = dict(data) if data is not None else dict(dentry.row.spec)
             if overrides:
-                merged = apply_overrides(merged, overrides)
+                try:
+                    merged = apply_overrides(merged, overrides)
+                except SpecError as exc:
+                    raise BadRequest(str(exc)) from None
             spec = self._validate_deployment(endpoint, merged)
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
