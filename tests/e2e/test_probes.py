@@ -43,6 +43,24 @@ def run(raw_data):
     os._exit(3)
 """
 
+SEGFAULT_ONCE = """\
+import ctypes
+import os
+
+MARKER = {marker!r}
+
+
+def init():
+    pass
+
+
+def run(raw_data):
+    if not os.path.exists(MARKER):
+        open(MARKER, "w").close()
+        ctypes.string_at(0)
+    return "ok"
+"""
+
 FAST_PROBES = """\
 readiness_probe:
   initial_delay: 0
@@ -151,3 +169,24 @@ def test_repeated_failures_show_a_crash_loop_with_the_last_error(
     marker.unlink()
     wait_until(lambda: _health(server, endpoint)["state"] == "Healthy", timeout=90)
     assert _health(server, endpoint)["ready"] == 1
+
+
+def test_a_segfault_in_run_is_replaced(epdev_server: EpdevServer, tmp_path: Path) -> None:
+    server = RunningServer.of(epdev_server)
+    endpoint = "segv-ep"
+    marker = tmp_path / "crashed-once"
+    script = SEGFAULT_ONCE.format(marker=str(marker))
+    uri, key = _deploy(server, tmp_path, endpoint, script)
+    pid = _health(server, endpoint)["instances"][0]["pid"]
+    assert _post(server, uri, key).status_code == 502
+
+    def replaced() -> dict[str, Any] | None:
+        health = _health(server, endpoint)
+        instance = health["instances"][0]
+        fresh = instance["pid"] not in (None, pid) and instance["state"] == "Ready"
+        return health if fresh else None
+
+    health = wait_until(replaced, timeout=60)
+    assert "SIGSEGV" in health["instances"][0]["last_error"]
+    assert health["instances"][0]["restarts"] == 1
+    assert _post(server, uri, key).status_code == 200
