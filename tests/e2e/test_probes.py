@@ -94,6 +94,14 @@ def _health(server: RunningServer, endpoint: str) -> dict[str, Any]:
     return {"ready": view["ready_instances"], **view["health"]}
 
 
+def _replaced(server: RunningServer, endpoint: str, pid: int) -> dict[str, Any] | None:
+    """The health once a new process serves in place of `pid`."""
+    health = _health(server, endpoint)
+    instance = health["instances"][0]
+    fresh = instance["pid"] not in (None, pid) and instance["state"] == "Ready"
+    return health if fresh and health["ready"] == 1 else None
+
+
 def _post(server: RunningServer, uri: str, key: str) -> requests.Response:
     return requests.post(
         uri,
@@ -133,13 +141,7 @@ def test_readiness_gates_traffic_and_liveness_restarts(
     # Frozen for good: eight failed liveness probes in a row, and a new process replaces it.
     os.kill(pid, signal.SIGSTOP)
 
-    def replaced() -> dict[str, Any] | None:
-        health = _health(server, endpoint)
-        instance = health["instances"][0]
-        fresh = instance["pid"] not in (None, pid) and instance["state"] == "Ready"
-        return health if fresh and health["ready"] == 1 else None
-
-    restarted = wait_until(replaced, timeout=90)
+    restarted = wait_until(lambda: _replaced(server, endpoint, pid), timeout=90)
     assert restarted["instances"][0]["restarts"] == 1
     assert "liveness probe" in restarted["instances"][0]["last_error"]
     assert _post(server, uri, key).status_code == 200
@@ -180,13 +182,7 @@ def test_a_segfault_in_run_is_replaced(epdev_server: EpdevServer, tmp_path: Path
     pid = _health(server, endpoint)["instances"][0]["pid"]
     assert _post(server, uri, key).status_code == 502
 
-    def replaced() -> dict[str, Any] | None:
-        health = _health(server, endpoint)
-        instance = health["instances"][0]
-        fresh = instance["pid"] not in (None, pid) and instance["state"] == "Ready"
-        return health if fresh else None
-
-    health = wait_until(replaced, timeout=60)
+    health = wait_until(lambda: _replaced(server, endpoint, pid), timeout=60)
     assert "SIGSEGV" in health["instances"][0]["last_error"]
     assert health["instances"][0]["restarts"] == 1
     assert _post(server, uri, key).status_code == 200
