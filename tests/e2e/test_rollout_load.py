@@ -84,11 +84,13 @@ def test_shifting_traffic_in_ten_steps_fails_no_request(target: Target) -> None:
         wait_for_requests(load, 50)
         for step in range(1, 11):
             _traffic(target, 100 - 10 * step)
-            wait_for_requests(load, 20)
+            wait_for_requests(load, 20, at_least=0.5)
+        served = dict(load.served_by)
         _traffic(target, 100)
         wait_for_requests(load, 20)
     print(f"traffic shift: {load.summary()}")
     assert load.failed == 0, load.summary()
+    assert served["blue"] and served["green"], served
 
 
 def test_updating_the_code_fails_no_request(target: Target) -> None:

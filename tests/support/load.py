@@ -19,6 +19,7 @@ class LoadResult:
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     bodies: list[Any] = field(default_factory=list)
+    served_by: collections.Counter[str] = field(default_factory=collections.Counter)
     seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +69,7 @@ def steady_load(
                     continue
                 with result.lock:
                     result.statuses[response.status_code] += 1
+                    result.served_by[response.headers.get("azureml-model-deployment", "")] += 1
                     if keep_bodies and response.status_code == 200:
                         result.bodies.append(response.json())
 
@@ -84,11 +86,14 @@ def steady_load(
         result.seconds = time.monotonic() - started
 
 
-def wait_for_requests(result: LoadResult, count: int, timeout: float = 60) -> None:
-    """Block until the load has seen `count` more answers."""
+def wait_for_requests(
+    result: LoadResult, count: int, timeout: float = 60, at_least: float = 0.0
+) -> None:
+    """Block until the load has seen `count` more answers, and `at_least` seconds have passed."""
     target = result.total + count
-    deadline = time.monotonic() + timeout
-    while result.total < target:
+    started = time.monotonic()
+    deadline = started + timeout
+    while result.total < target or time.monotonic() - started < at_least:
         if time.monotonic() > deadline:
             raise AssertionError(f"the load made no progress: {result.summary()}")
         time.sleep(0.05)
