@@ -156,3 +156,25 @@ def test_kill_9_of_one_of_two_instances_fails_only_its_requests(target: Target) 
     # keep-alive connection to it may have been picked in the instant before it left the pool.
     assert load.failed <= 2, load.summary()
     assert target.deployment("blue")["health"]["instances"][0]["restarts"] == 1
+
+
+def test_rotating_a_key_mid_load_fails_only_calls_with_the_old_key(target: Target) -> None:
+    endpoint = target.endpoint
+    keys = target.server.cli_json("online-endpoint", "get-credentials", "-n", endpoint)
+    on_secondary = steady_load(target.uri, keys["secondaryKey"], target.server.ca_bundle)
+    with on_secondary as load, target.load(threads=1) as on_primary:
+        wait_for_requests(load, 50)
+        target.server.cli(
+            "online-endpoint", "regenerate-keys", "-n", endpoint, "--key-type", "primary"
+        )
+        before = on_primary.statuses[401]
+        wait_for_requests(load, 50)
+        wait_for_requests(on_primary, 20)
+    print(f"key rotation, secondary key: {load.summary()}; old primary: {on_primary.summary()}")
+    assert load.failed == 0, load.summary()
+    # The old primary key worked until the rotation, then got 401 at once.
+    assert on_primary.statuses[200] > 0 and on_primary.statuses[401] > before
+    assert set(on_primary.statuses) == {200, 401}
+    target.key = target.server.cli_json("online-endpoint", "get-credentials", "-n", endpoint)[
+        "primaryKey"
+    ]
