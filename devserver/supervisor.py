@@ -241,15 +241,21 @@ class DeploymentRunner:
             await self._stop_generation(previous, drain=True)
 
     async def scale_to(self, count: int) -> bool:
-        """Add or remove instances in place (for the autoscaler); False when the deployment is
-        busy with a rollout or stopped, so nothing changed."""
+        """Add or remove instances in place (for the autoscaler); False when nothing changed:
+        the deployment is busy with a rollout, stopped, or the new instances failed to start."""
         if self._lock.locked() or self._closed:
             return False
         async with self._lock:
             current = self._current
             if current is None or current.stopping:
                 return False
-            await self._rescale(current, current.spec.model_copy(update={"instance_count": count}))
+            try:
+                await self._rescale(
+                    current, current.spec.model_copy(update={"instance_count": count})
+                )
+            except DeploymentFailed as exc:
+                self.note(f"scaling to {count} instance(s) failed, the others keep serving: {exc}")
+                return False
             return True
 
     async def stop(self) -> None:
@@ -473,6 +479,11 @@ class DeploymentRunner:
         exited = asyncio.ensure_future(instance.wait())
         try:
             await asyncio.wait({prober, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done() and prober.exception() is not None:
+                # A fault in probing must not leave the instance unwatched: it still restarts
+                # when it exits.
+                self.note(f"probing {instance.spec.name} stopped: {prober.exception()!r}")
+                await exited
             if exited.done():
                 reason = f"exited with {describe_exit(exited.result())}"
             else:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 SLOW = """\
 import json
+import time
 
 
 def init():
