@@ -361,7 +361,10 @@ class Control:
                 )
             merged = dict(data) if data is not None else dict(dentry.row.spec)
             if overrides:
-                merged = apply_overrides(merged, overrides)
+                try:
+                    merged = apply_overrides(merged, overrides)
+                except SpecError as exc:
+                    raise BadRequest(str(exc)) from None
             spec = self._validate_deployment(endpoint, merged)
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
@@ -486,6 +489,7 @@ class Control:
             "runtime": runner.runtime.name,
             "watch": dentry.row.watch,
             "ready_instances": runner.ready_instances,
+            "health": runner.health(),
             "source": dentry.row.source,
             "created_at": _iso(dentry.row.created_at),
             "updated_at": _iso(dentry.row.updated_at),

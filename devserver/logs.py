@@ -16,6 +16,7 @@ import logging
 import logging.handlers
 import os
 import re
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -100,7 +101,9 @@ def tail(path: Path, lines: int | None, instance: str | None = None) -> str:
 def _last(source: Iterable[str], lines: int | None, instance: str | None) -> list[str]:
     if instance is not None:
         source = (line for line in source if source_of(line) == instance)
-    return list(deque(source, maxlen=lines)) if lines is not None else list(source)
+    if lines is None or lines >= sys.maxsize:  # more than a deque can bound: all of them
+        return list(source)
+    return list(deque(source, maxlen=lines))
 
 
 async def follow(

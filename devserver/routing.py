@@ -49,6 +49,9 @@ _HOP_HEADERS = frozenset(
         b"expect",
     }
 )
+# A request refused at connect never reached an instance; it is tried this many times in all.
+_CONNECT_ATTEMPTS = 3
+_CONNECT_RETRY_PAUSE = 0.05
 _RESPONSE_SKIP = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
 )
@@ -218,60 +221,77 @@ class ScoringRouter:
         body = await _read_body(receive, route.max_body)
         call.bytes_in = len(body)
         limit, queue_wait = route.limits.get(deployment, (1, 0.5))
-        slot = await pool.acquire(limit, queue_wait)
-        if slot is None:
-            raise _Reply(
-                429,
-                f"deployment {deployment!r} is busy: every instance is at "
-                f"max_concurrent_requests_per_instance ({limit}) and the request waited "
-                f"max_queue_wait_ms ({int(queue_wait * 1000)} ms) without a turn",
-                {DEPLOYMENT_HEADER: deployment, "retry-after": "1"},
-            )
-        call.instance = slot.instance.spec.name
-        mirror = route.mirror
-        mirrored = (
-            self._start_mirror(route, mirror[0], scope, body, request_id)
-            if mirror is not None and not targeted and random.randrange(100) < mirror[1]
-            else None
-        )
         headers = _forward_headers(scope, request_id)
-        url = slot.url + worker_path
+        url = worker_path
         query = scope.get("query_string", b"")
         if query:
             url += "?" + query.decode("latin-1")
         timeout = route.timeouts.get(deployment, 5.0)
-        try:
-            async with self.session().request(
-                scope["method"],
-                url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,
-            ) as upstream:
-                payload = await upstream.read()
-                status = upstream.status
-                out = [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in upstream.headers.items()
-                    if k.lower() not in _RESPONSE_SKIP
-                ]
-        except TimeoutError:
-            raise _Reply(
-                408,
-                f"deployment {deployment!r} did not answer within request_timeout_ms "
-                f"({int(timeout * 1000)} ms)",
-                {DEPLOYMENT_HEADER: deployment},
-            ) from None
-        except aiohttp.ClientError:
-            raise _Reply(
-                502,
-                f"deployment {deployment!r}: instance {slot.instance.spec.name} failed while "
-                "handling the request",
-                {DEPLOYMENT_HEADER: deployment},
-            ) from None
-        finally:
-            pool.release(slot, limit)
+        mirrored: _Mirrored | None = None
+        for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+            slot = await pool.acquire(limit, queue_wait)
+            if slot is None:
+                raise _Reply(
+                    429,
+                    f"deployment {deployment!r} is busy: every instance is at "
+                    f"max_concurrent_requests_per_instance ({limit}) and the request waited "
+                    f"max_queue_wait_ms ({int(queue_wait * 1000)} ms) without a turn",
+                    {DEPLOYMENT_HEADER: deployment, "retry-after": "1"},
+                )
+            call.instance = slot.instance.spec.name
+            mirror = route.mirror
+            if (
+                attempt == 1
+                and mirror is not None
+                and not targeted
+                and random.randrange(100) < mirror[1]
+            ):
+                mirrored = self._start_mirror(route, mirror[0], scope, body, request_id)
+            try:
+                async with self.session().request(
+                    scope["method"],
+                    slot.url + url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    allow_redirects=False,
+                ) as upstream:
+                    payload = await upstream.read()
+                    status = upstream.status
+                    out = [
+                        (k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in upstream.headers.items()
+                        if k.lower() not in _RESPONSE_SKIP
+                    ]
+            except TimeoutError:
+                raise _Reply(
+                    408,
+                    f"deployment {deployment!r} did not answer within request_timeout_ms "
+                    f"({int(timeout * 1000)} ms)",
+                    {DEPLOYMENT_HEADER: deployment},
+                ) from None
+            except aiohttp.ClientConnectorError:
+                # Refused before anything was sent: the instance has just died and its slot is
+                # about to leave the pool, so another instance may safely take the request.
+                if attempt < _CONNECT_ATTEMPTS:
+                    await asyncio.sleep(_CONNECT_RETRY_PAUSE)
+                    continue
+                raise _Reply(
+                    502,
+                    f"deployment {deployment!r}: instance {slot.instance.spec.name} refused "
+                    "the connection",
+                    {DEPLOYMENT_HEADER: deployment},
+                ) from None
+            except aiohttp.ClientError:
+                raise _Reply(
+                    502,
+                    f"deployment {deployment!r}: instance {slot.instance.spec.name} failed "
+                    "while handling the request",
+                    {DEPLOYMENT_HEADER: deployment},
+                ) from None
+            finally:
+                pool.release(slot, limit)
+            break
         out.append((DEPLOYMENT_HEADER.encode(), deployment.encode()))
         if not any(k == b"x-request-id" for k, _ in out):
             out.append((b"x-request-id", request_id.encode("latin-1")))

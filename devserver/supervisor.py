@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import itertools
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from epdev.devserver.autoscale import run as autoscale
 from epdev.devserver.logs import DeploymentLog
+from epdev.devserver.probes import watch as probe
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.runtimes.mlflow_registry import fetch_registered_model
+from epdev.runtimes.process import describe_exit
 from epdev.specs import OnlineDeployment
 
 # Backoff between restarts of an instance that keeps dying, in seconds.
 _RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+# An instance that ran this long before dying starts its backoff afresh, as the kubelet's does.
+_STABLE_SECONDS = 60.0
+# This many failures in a row (deaths or failed restarts) and the instance is in a crash loop.
+CRASH_LOOP_AFTER = 3
 
 
 class ProvisioningState(enum.StrEnum):
@@ -29,6 +36,34 @@ class ProvisioningState(enum.StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     DELETING = "Deleting"
+
+
+class HealthState(enum.StrEnum):
+    STARTING = "Starting"
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    RESTARTING = "Restarting"
+    CRASH_LOOP = "CrashLoop"
+
+
+@dataclass
+class InstanceHealth:
+    """What the probes and the restarts say about one instance."""
+
+    name: str
+    state: HealthState = HealthState.STARTING
+    restarts: int = 0
+    last_error: str | None = None
+    pid: int | None = None
+
+    def view(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "pid": self.pid,
+        }
 
 
 class DeploymentFailed(Exception):
@@ -91,6 +126,11 @@ class Pool:
             if not waiter.done():
                 waiter.cancel()
 
+    @property
+    def waiting(self) -> int:
+        """Requests in line for a slot."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
     def release(self, slot: Slot, limit: int) -> None:
         """A request on `slot` finished: hand its place to the longest waiting request."""
         slot.inflight -= 1
@@ -115,6 +155,7 @@ class _Generation:
     number: int
     spec: OnlineDeployment
     instances: list[Instance] = field(default_factory=list)
+    health: list[InstanceHealth] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: bool = False
     # The local model folder, once an MLflow registry URI has been fetched.
@@ -153,6 +194,7 @@ class DeploymentRunner:
         self._generations = itertools.count(1)
         self._lock = asyncio.Lock()
         self._closed = False
+        self._autoscaler: asyncio.Task[None] | None = None
 
     @property
     def ready_instances(self) -> int:
@@ -169,12 +211,18 @@ class DeploymentRunner:
         """Bring up (or, with a new spec, replace) the instances; raise DeploymentFailed on error.
 
         New instances start beside the old ones and take over only once all are ready, so an
-        update that fails leaves the previous version serving.
+        update that fails leaves the previous version serving. An update that changes only the
+        instance count (or the scale settings) adds or removes instances in place instead.
         """
         async with self._lock:
             if self._closed:
                 raise DeploymentFailed("the deployment was deleted")
             spec = spec or self.spec
+            current = self._current
+            if current is not None and _same_but_scale(current.spec, spec):
+                await self._rescale(current, spec)
+                self._autoscale()
+                return
             generation = _Generation(next(self._generations), spec)
             self._live.append(generation)
             try:
@@ -187,39 +235,66 @@ class DeploymentRunner:
                 f"starting {spec.instance_count} instance(s) with the {self.runtime.name} runtime"
             )
             try:
-                # A TaskGroup cancels the other starts as soon as one instance fails.
-                async with asyncio.TaskGroup() as group:
-                    for index in range(spec.instance_count):
-                        group.create_task(self._start_one(generation, index))
-            except BaseException as exc:
+                await self._start_many(generation, range(spec.instance_count))
+            except DeploymentFailed:
                 await self._stop_generation(generation)
-                first = _first_error(exc)
-                if first is None:
-                    raise
-                message = (
-                    str(first)
-                    if isinstance(first, InstanceFailed | DeploymentFailed)
-                    else f"{type(first).__name__}: {first}"
-                )
-                self.note(f"deployment failed: {message}")
-                raise DeploymentFailed(message) from None
+                raise
             previous, self._current, self.spec = self._current, generation, spec
             self.pool.slots = [Slot(inst, inst.url) for inst in generation.instances]
             generation.watchers = [
                 asyncio.create_task(self._watch(generation, i)) for i in range(spec.instance_count)
             ]
             self.note(f"all {spec.instance_count} instance(s) ready")
+        self._autoscale()
         if previous is not None:
             await self._stop_generation(previous, drain=True)
 
+    async def scale_to(self, count: int) -> bool:
+        """Add or remove instances in place (for the autoscaler); False when nothing changed:
+        the deployment is busy with a rollout, stopped, or the new instances failed to start."""
+        if self._lock.locked() or self._closed:
+            return False
+        async with self._lock:
+            current = self._current
+            if current is None or current.stopping:
+                return False
+            try:
+                await self._rescale(
+                    current, current.spec.model_copy(update={"instance_count": count})
+                )
+            except DeploymentFailed as exc:
+                self.note(f"scaling to {count} instance(s) failed, the others keep serving: {exc}")
+                return False
+            return True
+
     async def stop(self) -> None:
-        """Stop every instance for good."""
+        """Stop every instance for good, once the requests they are handling have finished."""
         self._closed = True
+        if self._autoscaler is not None:
+            self._autoscaler.cancel()
+            await asyncio.gather(self._autoscaler, return_exceptions=True)
         async with self._lock:
             generation, self._current = self._current, None
-            self.pool.slots = []
         if generation is not None:
-            await self._stop_generation(generation)
+            await self._stop_generation(generation, drain=True)
+        self.pool.slots = []
+
+    def health(self) -> dict[str, object]:
+        """The instances' probe and restart states, for the deployment's view."""
+        instances = [h for generation in self._live for h in generation.health]
+        looping = [h for h in instances if h.state == HealthState.CRASH_LOOP]
+        if looping:
+            state = HealthState.CRASH_LOOP.value
+        elif all(h.state == HealthState.READY for h in instances):
+            state = "Healthy"
+        else:
+            state = "Degraded"
+        errors = [h.last_error for h in (looping or instances) if h.last_error]
+        return {
+            "state": state,
+            "last_error": errors[-1] if errors else None,
+            "instances": [h.view() for h in instances],
+        }
 
     async def _model_path(self, spec: OnlineDeployment) -> Path | None:
         """The local model: the spec's path, or an MLflow registry URI fetched into the cache."""
@@ -234,7 +309,7 @@ class DeploymentRunner:
         return folder
 
     def instance_spec(
-        self, spec: OnlineDeployment, generation: int, index: int, model_path: Path | None = None
+        self, spec: OnlineDeployment, generation: int, index: int, model_path: Path | None
     ) -> InstanceSpec:
         """What one instance runs: `model_path` is the local model (a fetched registry URI),
         else the spec's own path."""
@@ -287,12 +362,70 @@ class DeploymentRunner:
             dockerfile=env.build.dockerfile_path if env and env.build else "Dockerfile",
         )
 
+    async def _start_many(self, generation: _Generation, indices: range) -> None:
+        """Start the instances at `indices` together; DeploymentFailed when any fails (the
+        others are then cancelled, and left in `generation` for the caller to stop)."""
+        try:
+            # A TaskGroup cancels the other starts as soon as one instance fails.
+            async with asyncio.TaskGroup() as group:
+                for index in indices:
+                    group.create_task(self._start_one(generation, index))
+        except BaseException as exc:
+            first = _first_error(exc)
+            if first is None:
+                raise
+            message = (
+                str(first)
+                if isinstance(first, InstanceFailed | DeploymentFailed)
+                else f"{type(first).__name__}: {first}"
+            )
+            self.note(f"deployment failed: {message}")
+            raise DeploymentFailed(message) from None
+
+    async def _rescale(self, generation: _Generation, spec: OnlineDeployment) -> None:
+        """Bring the current generation to `spec.instance_count` instances in place: new ones
+        join the pool once ready; leaving ones leave it first and stop once drained."""
+        have, want = len(generation.instances), spec.instance_count
+        if want > have:
+            self.note(f"scaling up from {have} to {want} instance(s)")
+            try:
+                await self._start_many(generation, range(have, want))
+            except DeploymentFailed:
+                await self._retire_instances(generation, have)
+                raise
+            added = generation.instances[have:]
+            self.pool.slots = [*self.pool.slots, *(Slot(i, i.url) for i in added)]
+            generation.watchers += [
+                asyncio.create_task(self._watch(generation, i)) for i in range(have, want)
+            ]
+            self.note(f"all {want} instance(s) ready")
+        elif want < have:
+            self.note(f"scaling down from {have} to {want} instance(s)")
+            await self._retire_instances(generation, want)
+        generation.spec = self.spec = spec
+
+    async def _retire_instances(self, generation: _Generation, keep: int) -> None:
+        """Drain and stop the instances of `generation` from index `keep` on."""
+        watchers = generation.watchers[keep:]
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        leaving = generation.instances[keep:]
+        del generation.instances[keep:], generation.health[keep:], generation.watchers[keep:]
+        slots = [s for s in self.pool.slots if s.instance in leaving]
+        self.pool.slots = [s for s in self.pool.slots if s not in slots]
+        await self._drain(slots)
+        await self._stop_instances(leaving)
+
     async def _start_one(self, generation: _Generation, index: int) -> None:
         spec = self.instance_spec(generation.spec, generation.number, index, generation.model_path)
         instance = self.runtime.create_instance(spec, self._sink(spec.name))
         generation.instances.append(instance)
+        health = InstanceHealth(spec.name)
+        generation.health.append(health)
         timeout = generation.spec.readiness_probe.budget_seconds
         await instance.start(timeout)
+        health.state, health.pid = HealthState.READY, instance.pid
         if instance.pid is not None:
             self._on_pids(instance.pid, True)
 
@@ -303,46 +436,128 @@ class DeploymentRunner:
         return write
 
     async def _watch(self, generation: _Generation, index: int) -> None:
-        """Restart the instance at `index` whenever it dies, with growing pauses."""
+        """Probe the instance at `index`, and restart it whenever it dies or fails its
+        liveness probe, with growing pauses while it keeps failing."""
+        health = generation.health[index]
+        instance = generation.instances[index]
         failures = 0
         while True:
-            instance = generation.instances[index]
-            code = await instance.wait()
+            started = time.monotonic()
+            reason = await self._run_until_exit(generation, instance, health)
+            if generation.stopping or self._closed:
+                return
+            ran_long = time.monotonic() - started >= _STABLE_SECONDS
+            failures = 1 if ran_long else failures + 1
+            health.last_error = reason
+            while True:
+                name = instance.spec.name
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                health.restarts += 1
+                pause = _RESTART_BACKOFF[min(failures - 1, len(_RESTART_BACKOFF) - 1)]
+                looping = failures >= CRASH_LOOP_AFTER
+                health.state = HealthState.CRASH_LOOP if looping else HealthState.RESTARTING
+                health.pid = None
+                self.note(
+                    f"instance {name} {reason}; restarting in {pause:g} s"
+                    + (f" (crash loop: {failures} failures in a row)" if looping else "")
+                )
+                await asyncio.sleep(pause)
+                if generation.stopping or self._closed:
+                    return
+                spec = self.instance_spec(
+                    generation.spec, generation.number, index, generation.model_path
+                )
+                instance = self.runtime.create_instance(spec, self._sink(spec.name))
+                generation.instances[index] = instance
+                try:
+                    await instance.start(generation.spec.readiness_probe.budget_seconds)
+                except InstanceFailed as exc:
+                    failures += 1
+                    reason = f"failed to restart: {exc}"
+                    health.last_error = reason
+                    continue
+                break
+            if generation.stopping or self._closed:
+                await instance.stop()
+                return
+            health.state, health.pid = HealthState.READY, instance.pid
             if instance.pid is not None:
-                self._on_pids(instance.pid, False)
-            self._remove_slot(instance)
-            if generation.stopping or self._closed:
-                return
-            self.restarts[instance.spec.name] = self.restarts.get(instance.spec.name, 0) + 1
-            pause = _RESTART_BACKOFF[min(failures, len(_RESTART_BACKOFF) - 1)]
-            self.note(
-                f"instance {instance.spec.name} exited with code {code}; restarting in {pause:g} s"
+                self._on_pids(instance.pid, True)
+            self.pool.slots = [*self.pool.slots, Slot(instance, instance.url)]
+            self.note(f"instance {instance.spec.name} is back")
+
+    async def _run_until_exit(
+        self, generation: _Generation, instance: Instance, health: InstanceHealth
+    ) -> str:
+        """Probe a ready instance until it exits, or stop it once its liveness probe has
+        failed; say which happened."""
+
+        def readiness(ready: bool, error: str | None) -> None:
+            name = instance.spec.name
+            in_pool = any(slot.instance is instance for slot in self.pool.slots)
+            if not ready:
+                self._remove_slot(instance)
+                health.state = HealthState.NOT_READY
+                health.last_error = f"readiness probe failed: {error}"
+                self.note(f"instance {name} failed its readiness probe ({error}): out of the pool")
+            elif generation is self._current and not generation.stopping and not in_pool:
+                self.pool.slots = [*self.pool.slots, Slot(instance, instance.url)]
+                health.state = HealthState.READY
+                self.note(f"instance {name} passed its readiness probe: back in the pool")
+
+        spec = generation.spec
+        prober = asyncio.create_task(
+            probe(
+                instance.url,
+                spec.liveness_probe,
+                spec.readiness_probe,
+                started=time.monotonic(),
+                on_ready=readiness,
             )
-            await asyncio.sleep(pause)
-            if generation.stopping or self._closed:
-                return
-            spec = self.instance_spec(
-                generation.spec, generation.number, index, generation.model_path
-            )
-            replacement = self.runtime.create_instance(spec, self._sink(spec.name))
-            generation.instances[index] = replacement
-            try:
-                await replacement.start(generation.spec.readiness_probe.budget_seconds)
-            except InstanceFailed as exc:
-                failures += 1
-                self.note(f"instance {spec.name} failed to restart: {exc}")
-                continue
-            if generation.stopping or self._closed:
-                await replacement.stop()
-                return
-            failures = 0
-            if replacement.pid is not None:
-                self._on_pids(replacement.pid, True)
-            self.pool.slots = [*self.pool.slots, Slot(replacement, replacement.url)]
-            self.note(f"instance {spec.name} is back")
+        )
+        exited = asyncio.ensure_future(instance.wait())
+        try:
+            await asyncio.wait({prober, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done() and prober.exception() is not None:
+                # A fault in probing must not leave the instance unwatched: it still restarts
+                # when it exits.
+                self.note(f"probing {instance.spec.name} stopped: {prober.exception()!r}")
+                await exited
+            if exited.done():
+                reason = f"exited with {describe_exit(exited.result())}"
+            else:
+                reason = f"failed its liveness probe ({prober.result()})"
+                self._remove_slot(instance)
+                self.note(f"instance {instance.spec.name} {reason}: stopping it")
+                await instance.stop()
+                await exited
+        finally:
+            for task in (prober, exited):
+                task.cancel()
+            await asyncio.gather(prober, exited, return_exceptions=True)
+            if exited.done() and not exited.cancelled():
+                self._remove_slot(instance)
+                if instance.pid is not None:
+                    self._on_pids(instance.pid, False)
+        return reason
 
     def _remove_slot(self, instance: Instance) -> None:
         self.pool.slots = [slot for slot in self.pool.slots if slot.instance is not instance]
+
+    async def _drain(self, slots: list[Slot]) -> None:
+        """Wait until the requests already sent to `slots` have finished, within the request
+        timeout (after which the router has given up on them anyway)."""
+        budget = self.spec.request_settings.request_timeout_ms / 1000 + 1
+        deadline = time.monotonic() + budget
+        while any(slot.inflight for slot in slots) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def _stop_instances(self, instances: list[Instance]) -> None:
+        await asyncio.gather(*(inst.stop() for inst in instances), return_exceptions=True)
+        for inst in instances:
+            if inst.pid is not None:
+                self._on_pids(inst.pid, False)
+            shutil.rmtree(inst.spec.work_dir, ignore_errors=True)
 
     async def _stop_generation(self, generation: _Generation, *, drain: bool = False) -> None:
         generation.stopping = True
@@ -350,23 +565,30 @@ class DeploymentRunner:
         self.pool.slots = [s for s in self.pool.slots if s not in slots]
         if drain:
             # Requests already sent to the old instances finish before they stop.
-            for _ in range(100):
-                if all(slot.inflight == 0 for slot in slots):
-                    break
-                await asyncio.sleep(0.05)
+            await self._drain(slots)
         for watcher in generation.watchers:
             watcher.cancel()
-        for watcher in generation.watchers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await asyncio.gather(
-            *(inst.stop() for inst in generation.instances), return_exceptions=True
-        )
-        for inst in generation.instances:
-            if inst.pid is not None:
-                self._on_pids(inst.pid, False)
-            shutil.rmtree(inst.spec.work_dir, ignore_errors=True)
+        await asyncio.gather(*generation.watchers, return_exceptions=True)
+        await self._stop_instances(generation.instances)
         self._live = [g for g in self._live if g is not generation]
+
+    def _autoscale(self) -> None:
+        """Run the autoscaler while the spec asks for target utilization scaling."""
+        wanted = self.spec.scale_settings.type == "target_utilization" and not self._closed
+        running = self._autoscaler is not None and not self._autoscaler.done()
+        if wanted and not running:
+            self._autoscaler = asyncio.create_task(autoscale(self))
+        elif not wanted and running and self._autoscaler is not None:
+            self._autoscaler.cancel()
+
+
+def _same_but_scale(old: OnlineDeployment, new: OnlineDeployment) -> bool:
+    """True when two specs differ in instance count or scale settings and nothing else. (The
+    same spec again is a restart: the code or the model files may have changed.)"""
+    ignore = {"instance_count", "scale_settings"}
+    if old.model_dump() == new.model_dump():
+        return False
+    return old.model_dump(exclude=ignore) == new.model_dump(exclude=ignore)
 
 
 def _first_error(exc: BaseException) -> Exception | None:

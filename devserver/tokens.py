@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from pathlib import Path
 
 import jwt
@@ -16,6 +17,9 @@ from epdev.devserver.home import write_private
 
 ISSUER = "epdev"
 DEFAULT_LIFETIME = dt.timedelta(hours=1)
+# Tokens already verified, remembered until they expire: checking a JWT's signature costs about
+# as much as the rest of the router's work on a call, and callers send the same token for an hour.
+_VERIFIED_MAX = 4096
 
 
 def load_secret(path: Path) -> bytes:
@@ -29,6 +33,7 @@ class TokenIssuer:
     def __init__(self, secret: bytes, lifetime: dt.timedelta = DEFAULT_LIFETIME) -> None:
         self._secret = secret
         self.lifetime = lifetime
+        self._verified: dict[str, tuple[str, float]] = {}
 
     def issue(self, endpoint: str) -> dict[str, str]:
         """A token for one endpoint, in the shape of Azure's `get-credentials` answer."""
@@ -46,8 +51,11 @@ class TokenIssuer:
 
     def problem(self, token: str, endpoint: str) -> str | None:
         """Why `token` does not admit a call to `endpoint`, or None when it does."""
+        known = self._verified.get(token)
+        if known is not None and known[0] == endpoint and time.time() < known[1]:
+            return None
         try:
-            jwt.decode(
+            claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
@@ -67,4 +75,7 @@ class TokenIssuer:
             return (
                 "the credential is not a token issued by epdev (for key auth, use auth_mode: key)"
             )
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (endpoint, float(claims["exp"]))
         return None

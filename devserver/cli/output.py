@@ -19,6 +19,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "provisioning_state",
         "instance_count",
         "ready_instances",
+        "health.state",
     ),
     "job": ("name", "status", "endpoint_name", "deployment_name", "items", "failed", "engine"),
     "asset": ("name", "version", "type", "path"),
@@ -55,6 +56,14 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _field(row: dict[str, Any], column: str) -> Any:
+    """A row's value for `column`; `a.b` reaches into a nested record."""
+    value: Any = row
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def _table(data: Any, kind: str | None) -> str:
     rows = data if isinstance(data, list) else [data]
     if not rows:
@@ -64,8 +73,8 @@ def _table(data: Any, kind: str | None) -> str:
     if kind == "job":
         rows = [_job_row(row) for row in rows]
     columns = TABLE_COLUMNS.get(kind or "") or tuple(rows[0])
-    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
-    header = [col.replace("_", " ").title() for col in columns]
+    cells = [[_cell(_field(row, col)) for col in columns] for row in rows]
+    header = [col.replace("_", " ").replace(".", " ").title() for col in columns]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))

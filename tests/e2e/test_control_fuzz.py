@@ -1,0 +1,88 @@
+"""Schemathesis against the control plane's OpenAPI schema: no request it makes gets a 5xx.
+
+A devserver of its own (the calls create and delete things), the admin token on every call, and
+a bounded number of examples per operation (EPDEV_FUZZ_EXAMPLES, 20 by default).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from support.devserver import RunningServer, running_server
+from support.sample_project import make_sample_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("home")) as server:
+        # Something to find: an endpoint with a running deployment.
+        project = make_sample_project(tmp_path_factory.mktemp("p"), endpoint="fuzz-ep")
+        server.cli("online-endpoint", "create", "-f", str(project.endpoint_yml))
+        server.cli("online-deployment", "create", "-f", str(project.blue_yml), "--all-traffic")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def control_schema(fuzzed_server: RunningServer) -> Any:
+    with fuzzed_server.api() as api:
+        raw = api.get("/openapi.json").json()
+    return schemathesis.openapi.from_dict(raw)
+
+
+schema = schemathesis.pytest.from_fixture("control_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=int(os.environ.get("EPDEV_FUZZ_EXAMPLES", "20")),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_error(case: Any, fuzzed_server: RunningServer) -> None:
+    response = case.call(
+        base_url=fuzzed_server.url,
+        headers={"Authorization": f"Bearer {fuzzed_server.admin_token}"},
+        verify=fuzzed_server.ca_bundle,
+        timeout=30,
+    )
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}: "
+        f"{response.status_code} {response.text[:500]}"
+    )
+
+
+@schema.parametrize()
+@settings(
+    max_examples=int(os.environ.get("EPDEV_FUZZ_EXAMPLES", "20")),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_error_on_the_running_deployment(case: Any, fuzzed_server: RunningServer) -> None:
+    # Random names find nothing; the same fuzzed queries and bodies against the endpoint and
+    # deployment that exist reach the code behind the lookups. Deleting them would end that.
+    if case.method == "DELETE" or not case.path_parameters:
+        return
+    names = {"endpoint": "fuzz-ep", "name": "blue" if "{endpoint}" in case.path else "fuzz-ep"}
+    case.path_parameters = {k: names.get(k, v) for k, v in case.path_parameters.items()}
+    if case.path.endswith("/logs"):
+        # A followed log never ends on its own.
+        case.query = {**(case.query or {}), "follow": "false"}
+    response = case.call(
+        base_url=fuzzed_server.url,
+        headers={"Authorization": f"Bearer {fuzzed_server.admin_token}"},
+        verify=fuzzed_server.ca_bundle,
+        timeout=60,
+    )
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}: "
+        f"{response.status_code} {response.text[:500]}"
+    )
