@@ -17,7 +17,7 @@ from epdev.devserver.api.batch_models import (
 )
 from epdev.devserver.api.models import SpecBody
 from epdev.devserver.batch.control import BatchControl
-from epdev.devserver.batch.registry import AssetKind
+from epdev.devserver.registry import AssetKind
 
 batch_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 

@@ -25,12 +25,12 @@ from epdev.devserver.batch.inputs import resolve_input
 from epdev.devserver.batch.jobs import JobRow, JobState, JobStore
 from epdev.devserver.batch.local import LocalSlots
 from epdev.devserver.batch.output import JobFolder
-from epdev.devserver.batch.registry import Registry, is_reference
 from epdev.devserver.batch.runner import JobRunner, overview
 from epdev.devserver.batch.script import scoring_entry
 from epdev.devserver.batch.slots import EngineFailed, ScriptSetup, Slots
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
+from epdev.devserver.registry import Registry
 from epdev.devserver.store import Store
 from epdev.runtimes.instance import InstanceFailed, InstanceSpec
 from epdev.runtimes.mlflow_registry import fetch_registered_model
@@ -214,11 +214,7 @@ class BatchControl:
         spec = _validated("batch-deployment", {**data, "endpoint_name": endpoint})
         assert isinstance(spec, BatchDeployment)
         if isinstance(spec.model, str):
-            if not is_reference(spec.model):
-                raise BadRequest(
-                    f"model: {spec.model!r} is neither azureml:NAME:VERSION nor a path"
-                )
-            self.registry.resolve("model", spec.model)
+            self.registry.model(spec.model, without_code=spec.code_configuration is None)
         if spec.engine == "dask" and not self.dask_scheduler:
             raise BadRequest(_NO_DASK)
         return spec
@@ -407,9 +403,8 @@ class BatchControl:
         """The local model and whether it is an MLflow model: a path, a registered `azureml:`
         model, or an MLflow registry URI fetched (once per version) as online deployments do."""
         if isinstance(spec.model, str):
-            asset = self.registry.resolve("model", spec.model)
-            mlflow = asset.type == "mlflow_model" or (asset.path / "MLmodel").is_file()
-            return asset.path, mlflow
+            asset = self.registry.model(spec.model)
+            return asset.path, asset.is_mlflow
         if spec.model_uri is not None:
             variables = {k: str(v) for k, v in spec.tuning.environment_variables.items()}
             try:
