@@ -50,6 +50,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deployment(folder: Path, name: str, model: str, extra: str = "") -> Path:
+    """A no-code deployment of `model`: a path, an MLflow registry URI or an azureml: reference."""
+    model_yaml = model if model.startswith("azureml:") else f'{{path: "{model}"}}'
     path = folder / f"{name}.yml"
     path.write_text(
         textwrap.dedent(
@@ -58,8 +60,7 @@ def deployment(folder: Path, name: str, model: str, extra: str = "") -> Path:
             name: {name}
             endpoint_name: {ENDPOINT}
             type: model
-            model:
-              path: {model}
+            model: {model_yaml}
             settings:
               mini_batch_size: 2
             """
@@ -122,6 +123,16 @@ def test_mlflow_registry_uri_with_alias(
     yml = deployment(tmp_path, "registry-model", "models:/iris-batch@champion", extra)
     server.cli("batch-deployment", "create", "-f", str(yml))
     view = run_job(server, "registry-model", inputs)
+    assert output_rows(view) == expected_rows(model, inputs)
+
+
+def test_registered_azureml_mlflow_model(
+    server: RunningServer, endpoint: str, model: Path, inputs: Path, tmp_path: Path
+) -> None:
+    server.cli("model", "create", "-n", "iris-b", "-p", str(model), "-t", "mlflow_model")
+    yml = deployment(tmp_path, "registered", "azureml:iris-b@latest")
+    server.cli("batch-deployment", "create", "-f", str(yml))
+    view = run_job(server, "registered", inputs)
     assert output_rows(view) == expected_rows(model, inputs)
 
 

@@ -81,6 +81,28 @@ def test_custom_model_with_a_scoring_script(
     assert f"model {reference} is ridge:{which} (custom_model)" in logs
 
 
+def test_latest_follows_a_new_version_on_update(
+    server: RunningServer, project: SampleProject
+) -> None:
+    def register(which: int) -> None:
+        folder = str(project.model_file(which).parent)
+        server.cli("model", "create", "--name", "moving", "--path", folder)
+
+    register(1)
+    yml = deployment(project, "moving", CUSTOM.format(model="azureml:moving@latest"))
+    create(server, yml)
+    assert invoke(server, "moving", project.request_file) == pytest.approx(
+        project.expected_predictions(1)
+    )
+    register(2)
+    server.cli("online-deployment", "update", "-f", str(yml), timeout=600)
+    assert invoke(server, "moving", project.request_file) == pytest.approx(
+        project.expected_predictions(2)
+    )
+    logs = server.cli("online-deployment", "get-logs", "-n", "moving", "-e", ENDPOINT).stdout
+    assert "model azureml:moving@latest is moving:2" in logs
+
+
 def test_mlflow_model_without_code_or_environment(
     server: RunningServer, project: SampleProject
 ) -> None:
