@@ -47,7 +47,12 @@ class DevserverApp:
 
 
 def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_ready: Any) -> FastAPI:
-    batch = BatchControl(control.home, control.store, os.environ.get(DASK_SCHEDULER_ENV) or None)
+    batch = BatchControl(
+        control.home,
+        control.store,
+        os.environ.get(DASK_SCHEDULER_ENV) or None,
+        default_runtime=control.runtimes.default,
+    )
     batch.base_url = control.base_url
 
     @asynccontextmanager

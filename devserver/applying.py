@@ -135,7 +135,9 @@ def _batch_step(
     return Step("update" if loaded.name in existing.get(endpoint, set()) else "create", loaded)
 
 
-def _execute_batch(api: Client, step: Step, data: dict[str, Any], source: str | None) -> None:
+def _execute_batch(
+    api: Client, step: Step, data: dict[str, Any], source: str | None, runtime: str | None
+) -> None:
     name = step.spec.name
     if step.spec.kind == "batch-endpoint":
         if step.action == "create":
@@ -144,10 +146,12 @@ def _execute_batch(api: Client, step: Step, data: dict[str, Any], source: str | 
             api.update_batch_endpoint(name, spec=data, source=source)
         return
     endpoint = str(data["endpoint_name"])
+    # `--runtime docker` is for the online deployments beside them: batch keeps its default.
+    runtime = runtime if runtime in ("process", "venv") else None
     if step.action == "create":
-        api.create_batch_deployment(endpoint, data, source)
+        api.create_batch_deployment(endpoint, data, source, runtime=runtime)
     else:
-        api.update_batch_deployment(endpoint, name, spec=data, source=source)
+        api.update_batch_deployment(endpoint, name, spec=data, source=source, runtime=runtime)
 
 
 def _check(api: Client, loaded: LoadedSpec, data: dict[str, Any], where: str) -> None:
@@ -173,7 +177,7 @@ def execute(
         source = str(step.spec.path) if step.spec.path else None
         name = step.spec.name
         if step.spec.kind.startswith("batch-"):
-            _execute_batch(api, step, data, source)
+            _execute_batch(api, step, data, source, runtime)
         elif step.spec.kind == "online-endpoint":
             split: dict[str, Any] = {
                 k: data.pop(k) for k in ("traffic", "mirror_traffic") if k in data

@@ -319,9 +319,14 @@ class Client:
         return result
 
     def create_batch_deployment(
-        self, endpoint: str, spec: dict[str, Any], source: str | None, set_default: bool = False
+        self,
+        endpoint: str,
+        spec: dict[str, Any],
+        source: str | None,
+        set_default: bool = False,
+        runtime: str | None = None,
     ) -> dict[str, Any]:
-        body = {"spec": spec, "source": source, "set_default": set_default}
+        body = {"spec": spec, "source": source, "set_default": set_default, "runtime": runtime}
         result: dict[str, Any] = self._call(
             "POST", f"/batch-endpoints/{endpoint}/deployments", json=body
         )

@@ -25,6 +25,7 @@ from epdev.devserver.keys import new_key
 from epdev.devserver.logs import DeploymentLog, follow, tail
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
+from epdev.devserver.registry import Registry
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import DeploymentRow, EndpointRow, Store
 from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
@@ -90,6 +91,7 @@ class Control:
         self.tokens = TokenIssuer(load_secret(home.token_secret_file), token_lifetime)
         self.base_url = base_url.rstrip("/")
         self.store = Store(home.database)
+        self.registry = Registry(self.store)
         self.endpoints: dict[str, EndpointEntry] = {}
         self.routes = RouteTable()
         self.observability = Observability(home, self)
@@ -528,6 +530,7 @@ class Control:
             work_root=self.home.instances_dir / endpoint / spec.name,
             log=DeploymentLog(self.home.deployment_log(endpoint, spec.name)),
             on_pids=record,
+            models=self.registry,
         )
 
     async def _provision(
@@ -595,13 +598,8 @@ class Control:
         spec = _validate("online-deployment", data).spec
         assert isinstance(spec, OnlineDeployment)
         if isinstance(spec.model, str):
-            # The hook for registered models: once a registry resolves `azureml:name:version`
-            # to a local folder, an MLflow one (type mlflow_model, or holding MLmodel) runs
-            # with no code_configuration like any model.path folder.
-            raise BadRequest(
-                f"model: {spec.model!r} is a registered model reference; this devserver runs "
-                "models given by path (model: {path: ...})"
-            )
+            # Checked now for a clear 400; resolved again (@latest may move) when it starts.
+            self.registry.model(spec.model, without_code=spec.code_configuration is None)
         return spec
 
     def _check_traffic(

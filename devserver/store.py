@@ -146,6 +146,11 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._migrate()
         self._db.executescript(_BATCH_SCHEMA)
+        batch_columns = {row[1] for row in self._db.execute("PRAGMA table_info(batch_deployments)")}
+        if "runtime" not in batch_columns:  # where a batch deployment's job workers run
+            self._db.execute(
+                "ALTER TABLE batch_deployments ADD COLUMN runtime TEXT NOT NULL DEFAULT 'process'"
+            )
 
     def _migrate(self) -> None:
         """Add columns that homes made by earlier versions lack."""

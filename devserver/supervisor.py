@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from epdev.devserver.autoscale import run as autoscale
+from epdev.devserver.errors import BadRequest
 from epdev.devserver.logs import DeploymentLog
 from epdev.devserver.probes import watch as probe
+from epdev.devserver.registry import Registry
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
@@ -175,8 +177,10 @@ class DeploymentRunner:
         log: DeploymentLog,
         on_pids: Callable[[int, bool], None] = lambda pid, alive: None,
         cache_dir: Path = Path(),
+        models: Registry | None = None,
     ) -> None:
         self.cache_dir = cache_dir
+        self.models = models
         self.endpoint = endpoint
         self.name = spec.name
         self.spec = spec
@@ -227,7 +231,7 @@ class DeploymentRunner:
             self._live.append(generation)
             try:
                 generation.model_path = await self._model_path(spec)
-            except InstanceFailed as exc:
+            except (InstanceFailed, BadRequest) as exc:
                 self._live.remove(generation)
                 self.note(f"deployment failed: {exc}")
                 raise DeploymentFailed(str(exc)) from None
@@ -297,7 +301,15 @@ class DeploymentRunner:
         }
 
     async def _model_path(self, spec: OnlineDeployment) -> Path | None:
-        """The local model: the spec's path, or an MLflow registry URI fetched into the cache."""
+        """The local model: the spec's path, a registered `azureml:` model, or an MLflow registry
+        URI fetched into the cache."""
+        if isinstance(spec.model, str) and self.models is not None:
+            asset = self.models.model(spec.model, without_code=spec.code_configuration is None)
+            self.note(
+                f"model {spec.model} is {asset.name}:{asset.version} ({asset.type}), "
+                f"in {asset.path}"
+            )
+            return asset.path
         uri = spec.model_uri
         if uri is None:
             return spec.model_path

@@ -179,17 +179,7 @@ class VenvInstance:
         await self._process.start(ready_timeout)
 
     def _worker_env(self, venv: Path, bundle: Path) -> dict[str, str]:
-        # The host's PYTHONPATH is left out: it would let the host's packages into the venv.
-        user = self.spec.environment_variables
-        python_path = [str(bundle)]
-        if user.get("PYTHONPATH"):
-            python_path.append(user["PYTHONPATH"])
-        path = user.get("PATH", os.environ.get("PATH", os.defpath))
-        return {
-            "VIRTUAL_ENV": str(venv),
-            "PATH": f"{venv / 'bin'}{os.pathsep}{path}",
-            "PYTHONPATH": os.pathsep.join(python_path),
-        }
+        return worker_env(venv, bundle, self.spec.environment_variables)
 
     async def stop(self, grace: float = 5.0) -> None:
         self._stopping = True
@@ -206,6 +196,21 @@ class VenvInstance:
         if self._process is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
         return await self._process.wait()
+
+
+def worker_env(venv: Path, bundle: Path, user: dict[str, str]) -> dict[str, str]:
+    """The variables that make a worker run on `venv`'s Python with the worker's code (`bundle`)
+    importable; `user` is the deployment's own environment_variables."""
+    # The host's PYTHONPATH is left out: it would let the host's packages into the venv.
+    python_path = [str(bundle)]
+    if user.get("PYTHONPATH"):
+        python_path.append(user["PYTHONPATH"])
+    path = user.get("PATH", os.environ.get("PATH", os.defpath))
+    return {
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{path}",
+        "PYTHONPATH": os.pathsep.join(python_path),
+    }
 
 
 def cache_dir_of(spec: InstanceSpec) -> Path:

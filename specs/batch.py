@@ -18,6 +18,7 @@ from epdev.specs.deployment import (
     EnvironmentSpec,
     ModelRef,
     ModelSpec,
+    code_unless_mlflow,
     is_mlflow_model,
 )
 
@@ -144,19 +145,7 @@ class BatchDeployment(SpecModel):
     def _code_unless_mlflow(
         cls, value: CodeConfiguration | None, info: ValidationInfo
     ) -> CodeConfiguration | None:
-        model = info.data.get("model")
-        # A registered model's type is known only once the devserver resolves it.
-        if (
-            value is None
-            and "model" in info.data
-            and not isinstance(model, str)
-            and not is_mlflow_model(model)
-        ):
-            raise ValueError(
-                "code_configuration (code and scoring_script) is required unless the model "
-                "is an MLflow model"
-            )
-        return value
+        return code_unless_mlflow(value, info)
 
     @field_validator("output_action", "logging_level", mode="before")
     @classmethod

@@ -174,6 +174,18 @@ class ModelRef(SpecModel):
 
     cloud_only_fields: ClassVar[frozenset[str]] = frozenset({"stage", "job_name", "datastore"})
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _not_a_reference(cls, value: Any) -> Any:
+        # Azure takes registered models as `model: azureml:N:V`, never as a path; without this
+        # the reference would be reported as a missing local file.
+        if isinstance(value, str) and value.startswith("azureml:") and "://" not in value:
+            raise ValueError(
+                f"{value!r} is a registered model reference, not a path: write it as "
+                f"`model: {value}`"
+            )
+        return value
+
 
 class BuildContext(SpecModel):
     path: SpecPath
@@ -309,12 +321,7 @@ class OnlineDeployment(SpecModel):
     def _code_unless_mlflow(
         cls, value: CodeConfiguration | None, info: ValidationInfo
     ) -> CodeConfiguration | None:
-        if value is None and "model" in info.data and not is_mlflow_model(info.data["model"]):
-            raise ValueError(
-                "code_configuration (code and scoring_script) is required unless the model is "
-                "an MLflow model"
-            )
-        return value
+        return code_unless_mlflow(value, info)
 
     @field_validator("environment_variables")
     @classmethod
@@ -356,7 +363,29 @@ class OnlineDeployment(SpecModel):
 
     @property
     def is_mlflow(self) -> bool:
-        return is_mlflow_model(self.model)
+        """Served as an MLflow model: a path or URI that is one, or a registered model with no
+        code_configuration (the devserver refuses one that is not of MLflow type)."""
+        registered = isinstance(self.model, str) and self.code_configuration is None
+        return registered or is_mlflow_model(self.model)
+
+
+def code_unless_mlflow(
+    value: CodeConfiguration | None, info: ValidationInfo
+) -> CodeConfiguration | None:
+    """code_configuration is required unless the model is an MLflow model (online and batch)."""
+    model = info.data.get("model")
+    # A registered model's type is known only once the devserver resolves it.
+    if (
+        value is None
+        and "model" in info.data
+        and not isinstance(model, str)
+        and not is_mlflow_model(model)
+    ):
+        raise ValueError(
+            "code_configuration (code and scoring_script) is required unless the model is "
+            "an MLflow model"
+        )
+    return value
 
 
 def is_mlflow_model(model: str | ModelRef | None) -> bool:

@@ -11,6 +11,10 @@ class BatchDeploymentCreate(BaseModel):
     spec: dict[str, Any]
     source: str | None = None
     set_default: bool = Field(default=False, description="Make it the endpoint's default")
+    runtime: str | None = Field(
+        default=None,
+        description="Where job workers run: process or venv (default: the devserver's default)",
+    )
 
 
 class BatchEndpointUpdate(BaseModel):
@@ -26,6 +30,10 @@ class BatchDeploymentUpdate(BaseModel):
     source: str | None = None
     set: dict[str, Any] = Field(default_factory=dict, description="`--set key=value` overrides")
     set_default: bool = False
+    runtime: str | None = Field(
+        default=None,
+        description="Where job workers run: process or venv (default: the devserver's default)",
+    )
 
 
 class JobRequest(BaseModel):

@@ -17,7 +17,7 @@ from epdev.devserver.api.batch_models import (
 )
 from epdev.devserver.api.models import SpecBody
 from epdev.devserver.batch.control import BatchControl
-from epdev.devserver.batch.registry import AssetKind
+from epdev.devserver.registry import AssetKind
 
 batch_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 
@@ -70,7 +70,9 @@ async def list_batch_deployments(endpoint: str, ctl: BatchDep) -> list[View]:
 async def create_batch_deployment(
     endpoint: str, body: BatchDeploymentCreate, ctl: BatchDep
 ) -> View:
-    return await ctl.create_deployment(endpoint, body.spec, body.source, body.set_default)
+    return await ctl.create_deployment(
+        endpoint, body.spec, body.source, body.set_default, body.runtime
+    )
 
 
 @batch_router.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch deployments"])
@@ -83,7 +85,7 @@ async def update_batch_deployment(
     endpoint: str, name: str, body: BatchDeploymentUpdate, ctl: BatchDep
 ) -> View:
     return await ctl.update_deployment(
-        endpoint, name, body.spec, body.set, body.source, body.set_default
+        endpoint, name, body.spec, body.set, body.source, body.set_default, body.runtime
     )
 
 

@@ -25,16 +25,19 @@ from epdev.devserver.batch.inputs import resolve_input
 from epdev.devserver.batch.jobs import JobRow, JobState, JobStore
 from epdev.devserver.batch.local import LocalSlots
 from epdev.devserver.batch.output import JobFolder
-from epdev.devserver.batch.registry import Registry, is_reference
 from epdev.devserver.batch.runner import JobRunner, overview
 from epdev.devserver.batch.script import scoring_entry
-from epdev.devserver.batch.slots import EngineFailed, ScriptSetup, Slots
+from epdev.devserver.batch.slots import EngineFailed, Interpreter, ScriptSetup, Slots
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
+from epdev.devserver.registry import Registry
 from epdev.devserver.store import Store
+from epdev.runtimes.bundle import worker_bundle
+from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.runtimes.instance import InstanceFailed, InstanceSpec
 from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.runtimes.staging import stage_model_dir
+from epdev.runtimes.venv import VenvRuntime, worker_env
 from epdev.specs import BatchDeployment, BatchEndpoint, BatchSettings, SpecError, validate_spec
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import apply_overrides
@@ -43,12 +46,23 @@ log = logging.getLogger("epdev.devserver")
 
 DASK_SCHEDULER_ENV = "EPDEV_DASK_SCHEDULER"
 ENGINES = ("local", "dask")
+RUNTIMES = ("process", "venv")
+"""Where a batch deployment's job workers run: the devserver's Python, or a venv built from the
+deployment's environment (shared with online deployments of the same environment)."""
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 
 
 class BatchControl:
-    def __init__(self, home: Home, store: Store, dask_scheduler: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        store: Store,
+        dask_scheduler: str | None = None,
+        default_runtime: str = "process",
+    ) -> None:
         self.home = home
+        # A devserver whose default is docker still runs batch jobs on its own Python.
+        self.default_runtime = default_runtime if default_runtime in RUNTIMES else "process"
         self.store = store
         self.registry = Registry(store)
         self.jobs = JobStore(store)
@@ -214,21 +228,39 @@ class BatchControl:
         spec = _validated("batch-deployment", {**data, "endpoint_name": endpoint})
         assert isinstance(spec, BatchDeployment)
         if isinstance(spec.model, str):
-            if not is_reference(spec.model):
-                raise BadRequest(
-                    f"model: {spec.model!r} is neither azureml:NAME:VERSION nor a path"
-                )
-            self.registry.resolve("model", spec.model)
+            self.registry.model(spec.model, without_code=spec.code_configuration is None)
         if spec.engine == "dask" and not self.dask_scheduler:
             raise BadRequest(_NO_DASK)
         return spec
 
+    def _runtime(self, runtime: str | None, spec: BatchDeployment) -> str:
+        name = runtime or self.default_runtime
+        if name == "docker":
+            raise BadRequest(
+                "batch jobs run on the process or venv runtime, not docker (docker is for online "
+                "deployments); use --runtime venv for an isolated environment"
+            )
+        if name not in RUNTIMES:
+            raise BadRequest(f"runtime {name!r} is not one of {', '.join(RUNTIMES)}")
+        if name == "venv" and isinstance(spec.environment, str):
+            raise BadRequest(
+                f"environment: {spec.environment!r} is a registered environment; the venv runtime "
+                "builds inline environments (conda_file), or use --runtime process"
+            )
+        return name
+
     async def create_deployment(
-        self, endpoint: str, data: dict[str, Any], source: str | None, set_default: bool
+        self,
+        endpoint: str,
+        data: dict[str, Any],
+        source: str | None,
+        set_default: bool,
+        runtime: str | None = None,
     ) -> dict[str, Any]:
         async with self._lock:
             self._endpoint_row(endpoint)
             spec = self._validate_deployment(endpoint, data)
+            runtime = self._runtime(runtime, spec)
             if spec.name in self.deployment_names(endpoint):
                 raise Conflict(
                     f"deployment {spec.name!r} already exists in batch endpoint {endpoint!r}; "
@@ -238,8 +270,8 @@ class BatchControl:
             with self.store.transaction() as db:
                 self.store.execute(
                     "INSERT INTO batch_deployments (endpoint, name, spec, source, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (endpoint, spec.name, _dump(spec), source, now, now),
+                    "updated_at, runtime) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (endpoint, spec.name, _dump(spec), source, now, now, runtime),
                     db,
                 )
                 if set_default:
@@ -258,6 +290,7 @@ class BatchControl:
         overrides: dict[str, Any] | None,
         source: str | None,
         set_default: bool = False,
+        runtime: str | None = None,
     ) -> dict[str, Any]:
         async with self._lock:
             row = self.deployment_row(endpoint, name)
@@ -270,10 +303,11 @@ class BatchControl:
             spec = self._validate_deployment(endpoint, merged)
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
+            runtime = self._runtime(runtime or row["runtime"], spec)
             self.store.execute(
                 "UPDATE batch_deployments SET spec = ?, source = COALESCE(?, source), "
-                "updated_at = ? WHERE endpoint = ? AND name = ?",
-                (_dump(spec), source, time.time(), endpoint, name),
+                "updated_at = ?, runtime = ? WHERE endpoint = ? AND name = ?",
+                (_dump(spec), source, time.time(), runtime, endpoint, name),
             )
             if set_default:
                 self.store.execute(
@@ -310,6 +344,7 @@ class BatchControl:
             "endpoint_name": endpoint,
             "settings": spec.tuning.model_dump(mode="json"),
             "engine": spec.engine,
+            "runtime": row["runtime"],
             "is_default": self.default_deployment(endpoint) == name,
             "provisioning_state": "Succeeded",
             "source": row["source"],
@@ -341,6 +376,7 @@ class BatchControl:
             if deployment is None:
                 raise BadRequest(f"batch endpoint {endpoint!r} has no deployments to run a job")
             spec = self.deployment_spec(endpoint, deployment)
+            runtime = self._runtime(self.deployment_row(endpoint, deployment)["runtime"], spec)
             name = job_name or str(uuid.uuid4())
             if not _JOB_NAME.fullmatch(name):
                 raise BadRequest(
@@ -357,6 +393,7 @@ class BatchControl:
             source = resolve_input(self.registry, input, input_type)
             model_path, model_is_mlflow = await asyncio.to_thread(self._model, spec)
             app_root, entry_script = scoring_entry(spec, model_is_mlflow)
+            env = spec.environment if not isinstance(spec.environment, str) else None
             job_dir = self.jobs_dir / name
             if output_path is not None and not Path(output_path).is_absolute():
                 raise BadRequest(f"--output-path {output_path!r} must be absolute")
@@ -382,6 +419,9 @@ class BatchControl:
                     "entry_script": entry_script,
                     "model_path": str(model_path) if model_path else None,
                     "environment": environment,
+                    "runtime": runtime,
+                    "builtin_mlflow": spec.code_configuration is None,
+                    "conda_file": str(env.conda_file) if env and env.conda_file else None,
                 },
                 "job_dir": str(job_dir),
             }
@@ -407,9 +447,8 @@ class BatchControl:
         """The local model and whether it is an MLflow model: a path, a registered `azureml:`
         model, or an MLflow registry URI fetched (once per version) as online deployments do."""
         if isinstance(spec.model, str):
-            asset = self.registry.resolve("model", spec.model)
-            mlflow = asset.type == "mlflow_model" or (asset.path / "MLmodel").is_file()
-            return asset.path, mlflow
+            asset = self.registry.model(spec.model)
+            return asset.path, asset.is_mlflow
         if spec.model_uri is not None:
             variables = {k: str(v) for k, v in spec.tuning.environment_variables.items()}
             try:
@@ -454,7 +493,36 @@ class BatchControl:
             if not self.dask_scheduler:
                 raise EngineFailed(_NO_DASK)  # the devserver restarted without one
             return DaskSlots(self.dask_scheduler, setup, size)
+        if script.get("runtime") == "venv":
+            return LocalSlots(
+                setup, size, folder.worker_log, lambda: self._venv(script, model_path, folder)
+            )
         return LocalSlots(setup, size, folder.worker_log)
+
+    async def _venv(
+        self, script: dict[str, Any], model_path: Path | None, folder: JobFolder
+    ) -> Interpreter:
+        """The venv of the job's environment, built (build lines to the job log) unless the
+        cache already has it: the same cache and builder as online venv deployments."""
+        conda_file = script.get("conda_file")
+        python = resolve_environment(
+            conda_file=Path(conda_file) if conda_file else None,
+            code_dir=Path(script["app_root"]),
+            model_path=model_path,
+            serves_mlflow=bool(script.get("builtin_mlflow")),
+        ).python
+        for note in python.notes:
+            folder.log(f"warning: {note}")
+        folder.log(f"venv runtime: environment from {python.source}")
+        cache = self.home.root / "cache"
+        venv = await VenvRuntime().ensure_venv(
+            python, cache, lambda stream, line: folder.log(f"[{stream}] {line}")
+        )
+        bundle = await asyncio.to_thread(worker_bundle, cache)
+        folder.log(f"venv runtime: workers run on {venv / 'bin' / 'python'}")
+        return Interpreter(
+            str(venv / "bin" / "python"), worker_env(venv, bundle, dict(script["environment"]))
+        )
 
     def job(self, name: str) -> JobRow:
         row = self.jobs.get(name)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from epdev.devserver.batch.registry import Registry, is_reference
 from epdev.devserver.errors import BadRequest
+from epdev.devserver.registry import Registry, is_reference
 
 INPUT_TYPES = ("uri_folder", "uri_file")
 

@@ -8,10 +8,18 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
-from epdev.devserver.batch.slots import Answer, EngineFailed, MiniBatchFailed, ScriptSetup
+from epdev.devserver.batch.slots import (
+    Answer,
+    EngineFailed,
+    Interpreter,
+    MiniBatchFailed,
+    ScriptSetup,
+)
+from epdev.runtimes import InstanceFailed
 
 # init() may load a large model; past this, the job fails rather than waiting forever.
 INIT_TIMEOUT_SECONDS = 600.0
@@ -59,14 +67,28 @@ class _Worker:
 
 
 class LocalSlots:
-    def __init__(self, setup: ScriptSetup, size: int, log_path: Any) -> None:
+    def __init__(
+        self,
+        setup: ScriptSetup,
+        size: int,
+        log_path: Any,
+        interpreter: Callable[[], Awaitable[Interpreter]] | None = None,
+    ) -> None:
         self.setup = setup
         self.size = size
         self._log_path = log_path  # slot index -> Path of that worker's log
         self._workers: dict[int, _Worker] = {}
         self.pids: list[int] = []
+        # Made (a venv built, say) when the job starts, not when it is invoked.
+        self._make_interpreter = interpreter
+        self._interpreter = Interpreter(sys.executable)
 
     async def start(self) -> None:
+        if self._make_interpreter is not None:
+            try:
+                self._interpreter = await self._make_interpreter()
+            except InstanceFailed as exc:
+                raise EngineFailed(str(exc)) from None
         started = await asyncio.gather(
             *(self._spawn(i) for i in range(self.size)), return_exceptions=True
         )
@@ -83,8 +105,9 @@ class LocalSlots:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env.update(setup.environment)
+        env.update(self._interpreter.environment)
         argv = [
-            sys.executable,
+            self._interpreter.python,
             "-P",
             "-m",
             "epdev.runtimes.worker.batch",

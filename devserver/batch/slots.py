@@ -33,6 +33,15 @@ class ScriptSetup:
     summary_only: bool = False
 
 
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs a job's worker processes, and the variables it needs; without one,
+    the devserver's own Python (the process runtime)."""
+
+    python: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
 class Slots(Protocol):
     size: int
 

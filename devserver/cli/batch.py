@@ -222,6 +222,11 @@ def _load_deployment(
 @click.option(
     "--set", "sets", multiple=True, help="Override a field: --set settings.mini_batch_size=5."
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "venv", "docker"]),
+    help="Where job workers run (default: the devserver's default; docker is refused).",
+)
 @click.option("--no-wait", is_flag=True, hidden=True)
 @output_option
 @az_compat
@@ -232,6 +237,7 @@ def create_deployment(
     endpoint_name: str | None,
     set_default: bool,
     sets: tuple[str, ...],
+    runtime: str | None,
     no_wait: bool,
     output: str,
 ) -> None:
@@ -239,7 +245,7 @@ def create_deployment(
     endpoint, loaded = _load_deployment(file, name, endpoint_name, sets)
     with client() as api:
         view = api.create_batch_deployment(
-            endpoint, payload(loaded), str(Path(file).resolve()), set_default
+            endpoint, payload(loaded), str(Path(file).resolve()), set_default, runtime
         )
     emit(view, output, "deployment")
 
@@ -250,6 +256,11 @@ def create_deployment(
 @click.option("-e", "--endpoint-name", help="Endpoint name.")
 @click.option("--set-default", is_flag=True, help="Make it the endpoint's default deployment.")
 @click.option("--set", "sets", multiple=True, help="Override a field.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "venv", "docker"]),
+    help="Where job workers run (default: the devserver's default; docker is refused).",
+)
 @click.option("--no-wait", is_flag=True, hidden=True)
 @output_option
 @az_compat
@@ -260,6 +271,7 @@ def update_deployment(
     endpoint_name: str | None,
     set_default: bool,
     sets: tuple[str, ...],
+    runtime: str | None,
     no_wait: bool,
     output: str,
 ) -> None:
@@ -273,12 +285,13 @@ def update_deployment(
                 spec=payload(loaded),
                 source=str(Path(file).resolve()),
                 set_default=set_default,
+                runtime=runtime,
             )
         else:
             if not (name and endpoint_name):
                 raise Failure("give --file, or --name and --endpoint-name with --set")
             view = api.update_batch_deployment(
-                endpoint_name, name, set=parse_set(sets), set_default=set_default
+                endpoint_name, name, set=parse_set(sets), set_default=set_default, runtime=runtime
             )
     emit(view, output, "deployment")
 

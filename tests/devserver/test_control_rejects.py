@@ -155,12 +155,12 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
             "does not define run()",
         ),
         (
-            "registered model reference",
+            "unregistered model reference",
             lambda: c.create_deployment(
                 "my-endpoint", h.spec(p.green_yml, model="azureml:m:1"), None, False
             ),
             BadRequest,
-            "registered model",
+            "model: 'azureml:m:1': model asset 'm' does not exist",
         ),
         (
             "duplicate deployment",

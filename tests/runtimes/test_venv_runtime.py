@@ -8,10 +8,8 @@ with --no-index, and the user's packages are wheels the tests make, or do not ex
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import fcntl
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -19,7 +17,6 @@ import socket
 import sys
 import textwrap
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +24,7 @@ import httpx
 import psutil
 import pytest
 from runtime_helpers import Sink, make_spec, write_script
+from support.wheels import make_wheel
 
 from epdev.runtimes import InstanceFailed, InstanceSpec, InstanceState
 from epdev.runtimes.environment import PythonEnvironment, RuntimeEnvironment, resolve
@@ -75,34 +73,6 @@ def init():
 def run(raw_data):
     return raw_data
 """
-
-
-def make_wheel(folder: Path, name: str, version: str, init_py: str) -> Path:
-    """A pure-Python wheel with one module, written directly (no build backend, no network)."""
-    dist = f"{name}-{version}"
-    files = {
-        f"{name}/__init__.py": init_py.encode(),
-        f"{dist}.dist-info/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        ).encode(),
-        f"{dist}.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: epdev-tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            # A fixed date: the same content gives the same wheel, so the same venv digest.
-            archive.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), data)
-    return wheel
 
 
 @pytest.fixture(scope="module")

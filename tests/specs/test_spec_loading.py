@@ -337,6 +337,21 @@ def test_registered_references_are_kept_as_text(write: WriteSpec) -> None:
     assert spec.environment == "azureml:my-env@latest"
 
 
+def test_registered_model_without_code_is_served_as_mlflow(write: WriteSpec) -> None:
+    # Only an MLflow model runs without a script; the devserver checks the registered type.
+    spec = deployment_of(load_spec(write("blue.yml", "name: blue\nmodel: azureml:iris@latest\n")))
+    assert spec.code_configuration is None
+    assert spec.is_mlflow
+    with_code = deployment_of(load_spec(write("green.yml", MINIMAL_DEPLOYMENT)))
+    assert not with_code.is_mlflow
+
+
+def test_registered_reference_as_model_path_says_where_it_goes(write: WriteSpec) -> None:
+    text = "name: blue\nmodel:\n  path: azureml:iris:2\n"
+    with pytest.raises(SpecError, match="write it as `model: azureml:iris:2`"):
+        load_spec(write("blue.yml", text))
+
+
 def test_numbers_where_azure_takes_text(write: WriteSpec) -> None:
     text = MINIMAL_DEPLOYMENT.replace("  path: model", "  path: model\n  version: 1") + (
         "environment_variables:\n  THREADS: 4\n  DEBUG: true\n  QUIET: false\n  RATIO: 0.5\n"

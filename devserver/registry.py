@@ -1,5 +1,6 @@
 """The data and model registry: named, versioned paths that specs and invocations refer to as
-`azureml:NAME:VERSION` or `azureml:NAME@latest`."""
+`azureml:NAME:VERSION` or `azureml:NAME@latest`. Batch jobs read data and models from it; online
+and batch deployments resolve their `model: azureml:...` references through it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ class Asset:
     path: Path
     description: str | None
     created_at: float
+
+    @property
+    def is_mlflow(self) -> bool:
+        """Registered as an MLflow model, or a folder holding MLmodel."""
+        return self.type == "mlflow_model" or (self.path / "MLmodel").is_file()
 
     def view(self) -> dict[str, Any]:
         return {
@@ -134,6 +140,27 @@ class Registry:
     def resolve(self, kind: AssetKind, reference: str) -> Asset:
         name, version = parse_reference(reference)
         return self.get(kind, name, version)
+
+    def model(self, reference: str, without_code: bool = False) -> Asset:
+        """A deployment's `model: azureml:...`; a 400 naming the reference when it is not one,
+        names nothing registered, or (`without_code`) is not an MLflow model, which is the only
+        kind that runs without a scoring script."""
+        if not is_reference(reference):
+            raise BadRequest(
+                f"model: {reference!r} is neither azureml:NAME:VERSION, azureml:NAME@latest nor "
+                "a mapping with the model's path"
+            )
+        try:
+            asset = self.resolve("model", reference)
+        except NotFound as exc:
+            raise BadRequest(f"model: {reference!r}: {exc}") from None
+        if without_code and not asset.is_mlflow:
+            raise BadRequest(
+                f"model: {reference!r} is {asset.name}:{asset.version}, a {asset.type} without "
+                "an MLmodel file, so it needs a code_configuration with a scoring script (only "
+                "MLflow models run without one: `epdev model create ... --type mlflow_model`)"
+            )
+        return asset
 
 
 def _asset(row: Any) -> Asset:
