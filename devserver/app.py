@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -12,8 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
+from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
@@ -44,15 +47,20 @@ class DevserverApp:
 
 
 def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_ready: Any) -> FastAPI:
+    batch = BatchControl(control.home, control.store, os.environ.get(DASK_SCHEDULER_ENV) or None)
+    batch.base_url = control.base_url
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await control.restore()
+        await batch.restore()
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
             await scoring.close()
+            await batch.shutdown()
             await control.shutdown()
 
     app = FastAPI(
@@ -63,10 +71,12 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
     )
     app.state.control = control
     app.state.admin_token = admin_token
+    app.state.batch = batch
     app.include_router(public)
     app.include_router(router)
     app.include_router(metrics_router)
     app.include_router(prometheus_router)
+    app.include_router(batch_router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

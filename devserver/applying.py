@@ -68,6 +68,9 @@ def plan(api: Client, target: Path) -> Plan:
     specs, skipped = load_specs(target)
     notes = [note for s in specs if (note := s.cloud_only_note())]
     existing = {e["name"]: set(e["deployments"]) for e in api.list_endpoints()}
+    batch_existing: dict[str, set[str]] = {}
+    if any(s.kind.startswith("batch-") for s in specs):
+        batch_existing = {e["name"]: set(e["deployments"]) for e in api.list_batch_endpoints()}
     described = {s.name for s in specs if s.kind == "online-endpoint"}
     deployments = {
         (str(getattr(s.spec, "endpoint_name", "")), s.name)
@@ -78,6 +81,9 @@ def plan(api: Client, target: Path) -> Plan:
     for loaded in specs:
         where = f"{loaded.path}: " if loaded.path else ""
         data = payload(loaded)
+        if loaded.kind.startswith("batch-"):
+            steps.append(_batch_step(api, loaded, data, batch_existing, specs, where))
+            continue
         if loaded.kind == "online-endpoint":
             traffic: dict[str, int] = data.get("traffic", {})
             known = existing.get(loaded.name, set()) | {
@@ -107,6 +113,43 @@ def plan(api: Client, target: Path) -> Plan:
     return Plan(steps, skipped, notes)
 
 
+def _batch_step(
+    api: Client,
+    loaded: LoadedSpec,
+    data: dict[str, Any],
+    existing: dict[str, set[str]],
+    specs: list[LoadedSpec],
+    where: str,
+) -> Step:
+    if loaded.kind == "batch-endpoint":
+        _check(api, loaded, data, where)
+        return Step("update" if loaded.name in existing else "create", loaded)
+    endpoint = str(data.get("endpoint_name") or "")
+    described = {s.name for s in specs if s.kind == "batch-endpoint"}
+    if endpoint not in existing and endpoint not in described:
+        raise ApplyError(
+            f"{where}batch endpoint {endpoint!r} neither exists on the devserver nor is "
+            "described by the applied files"
+        )
+    _check(api, loaded, data, where)
+    return Step("update" if loaded.name in existing.get(endpoint, set()) else "create", loaded)
+
+
+def _execute_batch(api: Client, step: Step, data: dict[str, Any], source: str | None) -> None:
+    name = step.spec.name
+    if step.spec.kind == "batch-endpoint":
+        if step.action == "create":
+            api.create_batch_endpoint(data, source)
+        else:
+            api.update_batch_endpoint(name, spec=data, source=source)
+        return
+    endpoint = str(data["endpoint_name"])
+    if step.action == "create":
+        api.create_batch_deployment(endpoint, data, source)
+    else:
+        api.update_batch_deployment(endpoint, name, spec=data, source=source)
+
+
 def _check(api: Client, loaded: LoadedSpec, data: dict[str, Any], where: str) -> None:
     try:
         api.validate(loaded.kind, data)
@@ -129,7 +172,9 @@ def execute(
         data = payload(step.spec)
         source = str(step.spec.path) if step.spec.path else None
         name = step.spec.name
-        if step.spec.kind == "online-endpoint":
+        if step.spec.kind.startswith("batch-"):
+            _execute_batch(api, step, data, source)
+        elif step.spec.kind == "online-endpoint":
             split: dict[str, Any] = {
                 k: data.pop(k) for k in ("traffic", "mirror_traffic") if k in data
             }

@@ -284,6 +284,96 @@ class Client:
         except httpx.HTTPError as exc:
             raise ClientError(f"calling {view['scoring_uri']} failed: {exc}") from None
 
+    # Batch endpoints, jobs and the registry
+
+    def list_batch_endpoints(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/batch-endpoints")
+        return result
+
+    def get_batch_endpoint(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/batch-endpoints/{name}")
+        return result
+
+    def create_batch_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/batch-endpoints", json={"spec": spec, "source": source}
+        )
+        return result
+
+    def update_batch_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
+        body = {k: v for k, v in changes.items() if v is not None}
+        result: dict[str, Any] = self._call("PATCH", f"/batch-endpoints/{name}", json=body)
+        return result
+
+    def delete_batch_endpoint(self, name: str) -> None:
+        self._call("DELETE", f"/batch-endpoints/{name}")
+
+    def list_batch_deployments(self, endpoint: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/batch-endpoints/{endpoint}/deployments")
+        return result
+
+    def get_batch_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "GET", f"/batch-endpoints/{endpoint}/deployments/{name}"
+        )
+        return result
+
+    def create_batch_deployment(
+        self, endpoint: str, spec: dict[str, Any], source: str | None, set_default: bool = False
+    ) -> dict[str, Any]:
+        body = {"spec": spec, "source": source, "set_default": set_default}
+        result: dict[str, Any] = self._call(
+            "POST", f"/batch-endpoints/{endpoint}/deployments", json=body
+        )
+        return result
+
+    def update_batch_deployment(self, endpoint: str, name: str, **changes: Any) -> dict[str, Any]:
+        body = {k: v for k, v in changes.items() if v is not None}
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/batch-endpoints/{endpoint}/deployments/{name}", json=body
+        )
+        return result
+
+    def delete_batch_deployment(self, endpoint: str, name: str) -> None:
+        self._call("DELETE", f"/batch-endpoints/{endpoint}/deployments/{name}")
+
+    def invoke_batch(self, endpoint: str, **request: Any) -> dict[str, Any]:
+        """Start a job (see JobRequest for the fields); returns it at once."""
+        body = {k: v for k, v in request.items() if v is not None}
+        result: dict[str, Any] = self._call("POST", f"/batch-endpoints/{endpoint}/jobs", json=body)
+        return result
+
+    def list_jobs(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/jobs", params=_params(endpoint=endpoint))
+        return result
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/jobs/{name}")
+        return result
+
+    def cancel_job(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/jobs/{name}/cancel")
+        return result
+
+    def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
+        """The job's log from byte `offset`, and the offset to continue from."""
+        result: dict[str, Any] = self._call("GET", f"/jobs/{name}/logs", params={"offset": offset})
+        return str(result["text"]), int(result["next_offset"])
+
+    def create_asset(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """`kind` is "data" or "models"."""
+        body = {k: v for k, v in fields.items() if v is not None}
+        result: dict[str, Any] = self._call("POST", f"/{kind}", json=body)
+        return result
+
+    def list_assets(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/{kind}", params=_params(name=name))
+        return result
+
+    def get_asset(self, kind: str, name: str, version: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/{kind}/{name}/versions/{version or 'latest'}")
+        return result
+
 
 def _params(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
@@ -513,3 +603,30 @@ class AsyncClient:
             )
         except httpx.HTTPError as exc:
             raise ClientError(f"calling {view['scoring_uri']} failed: {exc}") from None
+
+    # Batch jobs, for the dashboard's jobs view
+
+    async def list_jobs(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """Every job with its status and progress counts (items done, failed, total)."""
+        result: list[dict[str, Any]] = await self._call(
+            "GET", "/jobs", params=_params(endpoint=endpoint)
+        )
+        return result
+
+    async def get_job(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/jobs/{name}")
+        return result
+
+    async def cancel_job(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/jobs/{name}/cancel")
+        return result
+
+    async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
+        result: dict[str, Any] = await self._call(
+            "GET", f"/jobs/{name}/logs", params={"offset": offset}
+        )
+        return str(result["text"]), int(result["next_offset"])
+
+    async def list_batch_endpoints(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/batch-endpoints")
+        return result

@@ -1,5 +1,12 @@
 """What a user writes: Azure ML CLI v2 YAML specs as pydantic models, and their loading."""
 
+from epdev.specs.batch import (
+    BatchDeployment,
+    BatchEndpoint,
+    BatchResources,
+    BatchSettings,
+    RetrySettings,
+)
 from epdev.specs.deployment import (
     BuildContext,
     CodeConfiguration,
@@ -24,6 +31,10 @@ from epdev.specs.schema import json_schema
 from epdev.specs.traffic import parse_traffic, validate_traffic
 
 __all__ = [
+    "BatchDeployment",
+    "BatchEndpoint",
+    "BatchResources",
+    "BatchSettings",
     "BuildContext",
     "CodeConfiguration",
     "Environment",
@@ -33,6 +44,7 @@ __all__ = [
     "OnlineEndpoint",
     "Probe",
     "RequestSettings",
+    "RetrySettings",
     "ScaleSettings",
     "SpecError",
     "SpecIssue",

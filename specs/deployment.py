@@ -267,7 +267,7 @@ class OnlineDeployment(SpecModel):
     def _code_unless_mlflow(
         cls, value: CodeConfiguration | None, info: ValidationInfo
     ) -> CodeConfiguration | None:
-        if value is None and "model" in info.data and not _is_mlflow(info.data["model"]):
+        if value is None and "model" in info.data and not is_mlflow_model(info.data["model"]):
             raise ValueError(
                 "code_configuration (code and scoring_script) is required unless the model is "
                 "an MLflow model"
@@ -280,10 +280,10 @@ class OnlineDeployment(SpecModel):
 
     @property
     def is_mlflow(self) -> bool:
-        return _is_mlflow(self.model)
+        return is_mlflow_model(self.model)
 
 
-def _is_mlflow(model: str | ModelRef | None) -> bool:
+def is_mlflow_model(model: str | ModelRef | None) -> bool:
     """An MLflow model: declared as one, or a folder holding an `MLmodel` file."""
     if isinstance(model, ModelRef):
         if model.type == "mlflow_model":

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from epdev.specs.base import SpecModel
+from epdev.specs.batch import BatchDeployment, BatchEndpoint
 from epdev.specs.deployment import OnlineDeployment
 from epdev.specs.endpoint import OnlineEndpoint
 
-SpecKind = Literal["online-endpoint", "online-deployment"]
+SpecKind = Literal["online-endpoint", "online-deployment", "batch-endpoint", "batch-deployment"]
 
 MODELS: dict[SpecKind, type[SpecModel]] = {
     "online-endpoint": OnlineEndpoint,
     "online-deployment": OnlineDeployment,
+    "batch-endpoint": BatchEndpoint,
+    "batch-deployment": BatchDeployment,
 }
 
 # Azure's schema file names, lower-cased, mapped to our kinds.
@@ -21,7 +24,26 @@ _SCHEMAS: dict[str, SpecKind] = {
     "kubernetesonlineendpoint": "online-endpoint",
     "managedonlinedeployment": "online-deployment",
     "kubernetesonlinedeployment": "online-deployment",
+    "batchendpoint": "batch-endpoint",
+    "batchdeployment": "batch-deployment",
+    "modelbatchdeployment": "batch-deployment",
 }
+
+# Keys only a batch deployment has (both its current `settings:` form and the older root form).
+_BATCH_DEPLOYMENT_KEYS = frozenset(
+    {
+        "settings",
+        "resources",
+        "compute",
+        "mini_batch_size",
+        "max_concurrency_per_instance",
+        "error_threshold",
+        "retry_settings",
+        "output_action",
+        "output_file_name",
+        "logging_level",
+    }
+)
 
 
 def kind_from_schema(schema: str) -> SpecKind | None:
@@ -39,6 +61,10 @@ def guess_kind(data: dict[str, Any]) -> SpecKind | None:
     schema = data.get("$schema")
     if isinstance(schema, str):
         return kind_from_schema(schema)
+    if _BATCH_DEPLOYMENT_KEYS & data.keys():
+        return "batch-deployment"
+    if "defaults" in data:
+        return "batch-endpoint"
     deployment_keys = {"endpoint_name", "model", "code_configuration", "instance_count"}
     if deployment_keys & data.keys():
         return "online-deployment"

@@ -122,7 +122,12 @@ def load_specs(target: Path) -> tuple[list[LoadedSpec], list[Path]]:
     if problems:
         raise SpecError(problems)
     _check_unique(loaded, documents)
-    order: dict[SpecKind, int] = {"online-endpoint": 0, "online-deployment": 1}
+    order: dict[SpecKind, int] = {
+        "online-endpoint": 0,
+        "batch-endpoint": 0,
+        "online-deployment": 1,
+        "batch-deployment": 1,
+    }
     loaded.sort(key=lambda item: order[item.kind])
     return loaded, skipped
 
@@ -178,7 +183,7 @@ def _load_document(
     if resolved is None:
         raise SpecError.single(
             "cannot tell what this spec describes: add a $schema line naming "
-            "managedOnlineEndpoint or managedOnlineDeployment",
+            "managedOnlineEndpoint, managedOnlineDeployment, batchEndpoint or batchDeployment",
             file=path,
             line=document.line_of(()) or 1,
         )
@@ -286,7 +291,7 @@ def _declared_kind(document: YamlDocument, path: Path) -> SpecKind | None:
     kind = kind_from_schema(schema)
     if kind is None:
         raise SpecError.single(
-            f"{known_schema_name(schema)} is not an online endpoint or deployment schema",
+            f"{known_schema_name(schema)} is not an endpoint or deployment schema",
             file=path,
             line=document.line_of(("$schema",)),
             field="$schema",

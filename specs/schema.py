@@ -18,6 +18,16 @@ _TITLES: dict[SpecKind, tuple[str, str]] = {
         "An Azure ML CLI v2 managed online deployment, as epdev reads it. Relative paths "
         "resolve against the YAML file's folder.",
     ),
+    "batch-endpoint": (
+        "batchEndpoint (epdev)",
+        "An Azure ML CLI v2 batch endpoint, as epdev reads it.",
+    ),
+    "batch-deployment": (
+        "batchDeployment (epdev)",
+        "An Azure ML CLI v2 batch deployment (type: model), as epdev reads it: tuning under "
+        "settings: or, in the older form, at the root. Relative paths resolve against the YAML "
+        "file's folder.",
+    ),
 }
 
 

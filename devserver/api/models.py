@@ -45,7 +45,7 @@ class DeploymentUpdate(BaseModel):
 
 
 class SpecCheck(BaseModel):
-    kind: Literal["online-endpoint", "online-deployment"]
+    kind: Literal["online-endpoint", "online-deployment", "batch-endpoint", "batch-deployment"]
     spec: dict[str, Any]
 
 

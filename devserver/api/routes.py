@@ -167,7 +167,10 @@ async def deployment_logs(
 
 
 @router.post("/validate", tags=["server"])
-async def validate(body: SpecCheck, ctl: ControlDep) -> dict[str, bool]:
+async def validate(body: SpecCheck, ctl: ControlDep, request: Request) -> dict[str, bool]:
     """Check a spec as create or update would, without changing anything."""
-    ctl.check(body.kind, body.spec)
+    if body.kind.startswith("batch-"):
+        request.app.state.batch.check(body.kind, body.spec)
+    else:
+        ctl.check(body.kind, body.spec)
     return {"valid": True}

@@ -10,9 +10,12 @@ from typing import Any
 import click
 
 from epdev.devserver.cli.apply import apply_command
+from epdev.devserver.cli.assets import data, model
+from epdev.devserver.cli.batch import batch_deployment, batch_endpoint
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.cli.deployments import online_deployment
 from epdev.devserver.cli.endpoints import online_endpoint
+from epdev.devserver.cli.jobs import job
 from epdev.devserver.cli.serve import serve_command, stop_command
 from epdev.devserver.client import SERVER_ENV, Connection
 from epdev.devserver.embedded import EmbeddedServer
@@ -90,6 +93,11 @@ cli.add_command(stop_command)
 cli.add_command(apply_command)
 cli.add_command(online_endpoint)
 cli.add_command(online_deployment)
+cli.add_command(batch_endpoint)
+cli.add_command(batch_deployment)
+cli.add_command(job)
+cli.add_command(data)
+cli.add_command(model)
 
 
 def main() -> None:

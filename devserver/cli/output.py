@@ -20,6 +20,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "instance_count",
         "ready_instances",
     ),
+    "job": ("name", "status", "endpoint_name", "deployment_name", "progress"),
+    "asset": ("name", "version", "type", "path"),
 }
 
 

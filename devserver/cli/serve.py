@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -69,6 +70,14 @@ from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
     show_default=True,
     help="Seconds --wait waits for the deployments.",
 )
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    envvar="EPDEV_DASK_SCHEDULER",
+    default=None,
+    help="A Dask scheduler (tcp://host:port) for batch jobs with engine dask "
+    "(as EPDEV_DASK_SCHEDULER).",
+)
 @fails_cleanly
 def serve_command(
     host: str,
@@ -82,9 +91,13 @@ def serve_command(
     apply_target: str | None,
     wait: bool,
     timeout: float,
+    dask_scheduler: str | None,
 ) -> None:
     """Run the devserver headless (for CI and scripts)."""
     home = Home()
+    if dask_scheduler:
+        # The devserver (here or detached, which inherits the environment) reads it from there.
+        os.environ["EPDEV_DASK_SCHEDULER"] = dask_scheduler
     options = ServeOptions(
         host=host,
         port=port,

@@ -296,10 +296,7 @@ CASES: dict[str, Bad] = {
     ),
     "unknown-schema": Bad(
         deployment("managedOnlineDeployment.schema.json", "commandJob.schema.json"),
-        [
-            "{file}:1: $schema: commandJob.schema.json is not an online endpoint or "
-            "deployment schema"
-        ],
+        ["{file}:1: $schema: commandJob.schema.json is not an endpoint or deployment schema"],
     ),
     "schema-not-text": Bad(
         deployment(f"$schema: {DEPLOYMENT_SCHEMA}", "$schema: 2"),
@@ -309,7 +306,7 @@ CASES: dict[str, Bad] = {
         "name: something\ndescription: what am I?\n",
         [
             "{file}:1: cannot tell what this spec describes: add a $schema line naming "
-            "managedOnlineEndpoint or managedOnlineDeployment"
+            "managedOnlineEndpoint, managedOnlineDeployment, batchEndpoint or batchDeployment"
         ],
     ),
     # Several problems: all of them, in file order.

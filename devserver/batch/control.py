@@ -1,0 +1,556 @@
+"""The batch side of the control plane: batch endpoints and deployments, the data and model
+registry, and jobs (invoke, list, show, cancel, logs), kept in the store.
+
+Every request is validated in full before anything is written, so a rejected one changes
+nothing. Jobs run as asyncio tasks in the devserver; their workers are separate processes (or
+Dask tasks), so a user's script can never take the devserver down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from epdev.devserver.batch.inputs import resolve_input
+from epdev.devserver.batch.jobs import JobRow, JobState, JobStore
+from epdev.devserver.batch.local import LocalSlots
+from epdev.devserver.batch.output import JobFolder
+from epdev.devserver.batch.registry import Registry, is_reference
+from epdev.devserver.batch.runner import JobRunner, overview
+from epdev.devserver.batch.script import scoring_entry
+from epdev.devserver.batch.slots import ScriptSetup, Slots
+from epdev.devserver.errors import BadRequest, Conflict, NotFound
+from epdev.devserver.home import Home
+from epdev.devserver.store import Store
+from epdev.runtimes.instance import InstanceSpec
+from epdev.runtimes.staging import stage_model_dir
+from epdev.specs import BatchDeployment, BatchEndpoint, BatchSettings, SpecError, validate_spec
+from epdev.specs.kinds import SpecKind
+from epdev.specs.loader import apply_overrides
+
+log = logging.getLogger("epdev.devserver")
+
+DASK_SCHEDULER_ENV = "EPDEV_DASK_SCHEDULER"
+ENGINES = ("local", "dask")
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+
+
+class BatchControl:
+    def __init__(self, home: Home, store: Store, dask_scheduler: str | None = None) -> None:
+        self.home = home
+        self.store = store
+        self.registry = Registry(store)
+        self.jobs = JobStore(store)
+        self.dask_scheduler = dask_scheduler
+        self.base_url = ""
+        self._runners: dict[str, tuple[JobRunner, asyncio.Task[None]]] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home.root / "jobs"
+
+    # Life cycle
+
+    async def restore(self) -> None:
+        """Resume the jobs that were queued or running when the devserver stopped."""
+        for row in self.jobs.all():
+            if not row.state.finished:
+                JobFolder(Path(row.plan["job_dir"])).ensure().log("devserver restarted")
+                self._start(row.name)
+
+    async def shutdown(self) -> None:
+        tasks = [task for _, task in self._runners.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Endpoints
+
+    def _endpoint_row(self, name: str) -> Any:
+        rows = self.store.query("SELECT * FROM batch_endpoints WHERE name = ?", (name,))
+        if not rows:
+            raise NotFound(f"batch endpoint {name!r} does not exist")
+        return rows[0]
+
+    def endpoint_names(self) -> list[str]:
+        rows = self.store.query("SELECT name FROM batch_endpoints ORDER BY created_at")
+        return [row["name"] for row in rows]
+
+    async def create_endpoint(self, data: dict[str, Any], source: str | None) -> dict[str, Any]:
+        async with self._lock:
+            spec = _validated("batch-endpoint", data)
+            assert isinstance(spec, BatchEndpoint)
+            if self.store.query("SELECT 1 FROM batch_endpoints WHERE name = ?", (spec.name,)):
+                raise Conflict(
+                    f"batch endpoint {spec.name!r} already exists; use `batch-endpoint update`"
+                )
+            now = time.time()
+            self.store.execute(
+                "INSERT INTO batch_endpoints (name, spec, source, default_deployment, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (spec.name, _dump(spec), source, spec.defaults.deployment_name, now, now),
+            )
+            return self.endpoint_view(spec.name)
+
+    async def update_endpoint(
+        self,
+        name: str,
+        data: dict[str, Any] | None,
+        source: str | None,
+        default_deployment: str | None,
+    ) -> dict[str, Any]:
+        async with self._lock:
+            row = self._endpoint_row(name)
+            spec_text, default = row["spec"], row["default_deployment"]
+            if data is not None:
+                spec = _validated("batch-endpoint", data)
+                assert isinstance(spec, BatchEndpoint)
+                if spec.name != name:
+                    raise BadRequest(f"the spec names batch endpoint {spec.name!r}, not {name!r}")
+                spec_text = _dump(spec)
+                default = spec.defaults.deployment_name or default
+            if default_deployment is not None:
+                self.deployment_row(name, default_deployment)
+                default = default_deployment
+            self.store.execute(
+                "UPDATE batch_endpoints SET spec = ?, source = COALESCE(?, source), "
+                "default_deployment = ?, updated_at = ? WHERE name = ?",
+                (spec_text, source, default, time.time(), name),
+            )
+            return self.endpoint_view(name)
+
+    async def delete_endpoint(self, name: str) -> None:
+        async with self._lock:
+            self._endpoint_row(name)
+            running = [r.name for r in self.jobs.all(name) if not r.state.finished]
+            if running:
+                raise Conflict(
+                    f"batch endpoint {name!r} has unfinished jobs ({', '.join(running)}); "
+                    "cancel them first"
+                )
+            self.store.execute("DELETE FROM batch_endpoints WHERE name = ?", (name,))
+
+    def default_deployment(self, name: str) -> str | None:
+        """`defaults.deployment_name` (or `--set-default`) when it exists, else the first one
+        created."""
+        row = self._endpoint_row(name)
+        names = self.deployment_names(name)
+        if row["default_deployment"] in names:
+            return str(row["default_deployment"])
+        return names[0] if names else None
+
+    def endpoint_view(self, name: str) -> dict[str, Any]:
+        row = self._endpoint_row(name)
+        spec = BatchEndpoint.model_validate(json.loads(row["spec"]))
+        return {
+            "name": name,
+            "description": spec.description,
+            "tags": spec.tags,
+            "properties": spec.properties,
+            "auth_mode": spec.auth_mode,
+            "defaults": {"deployment_name": self.default_deployment(name)},
+            "deployments": self.deployment_names(name),
+            "provisioning_state": "Succeeded",
+            "scoring_uri": f"{self.base_url}/api/v1/batch-endpoints/{name}/jobs",
+            "source": row["source"],
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "cloud_only": spec.cloud_only_in_use(),
+        }
+
+    # Deployments
+
+    def deployment_names(self, endpoint: str) -> list[str]:
+        rows = self.store.query(
+            "SELECT name FROM batch_deployments WHERE endpoint = ? ORDER BY created_at",
+            (endpoint,),
+        )
+        return [row["name"] for row in rows]
+
+    def deployment_row(self, endpoint: str, name: str) -> Any:
+        self._endpoint_row(endpoint)
+        rows = self.store.query(
+            "SELECT * FROM batch_deployments WHERE endpoint = ? AND name = ?", (endpoint, name)
+        )
+        if not rows:
+            raise NotFound(f"deployment {name!r} does not exist in batch endpoint {endpoint!r}")
+        return rows[0]
+
+    def deployment_spec(self, endpoint: str, name: str) -> BatchDeployment:
+        row = self.deployment_row(endpoint, name)
+        spec = _validated("batch-deployment", json.loads(row["spec"]), check_files=False)
+        assert isinstance(spec, BatchDeployment)
+        return spec
+
+    def check(self, kind: SpecKind, data: dict[str, Any]) -> None:
+        """Validate a batch spec as create or update would, changing nothing."""
+        if kind == "batch-endpoint":
+            _validated(kind, data)
+            return
+        endpoint = data.get("endpoint_name")
+        if not isinstance(endpoint, str):
+            raise BadRequest("endpoint_name is not set")
+        self._validate_deployment(endpoint, data)
+
+    def _validate_deployment(self, endpoint: str, data: dict[str, Any]) -> BatchDeployment:
+        named = data.get("endpoint_name")
+        if named is not None and named != endpoint:
+            raise BadRequest(
+                f"the spec's endpoint_name is {named!r} but the request is for batch endpoint "
+                f"{endpoint!r}"
+            )
+        spec = _validated("batch-deployment", {**data, "endpoint_name": endpoint})
+        assert isinstance(spec, BatchDeployment)
+        if isinstance(spec.model, str):
+            if not is_reference(spec.model):
+                raise BadRequest(
+                    f"model: {spec.model!r} is neither azureml:NAME:VERSION nor a path"
+                )
+            self.registry.resolve("model", spec.model)
+        if spec.engine == "dask" and not self.dask_scheduler:
+            raise BadRequest(_NO_DASK)
+        return spec
+
+    async def create_deployment(
+        self, endpoint: str, data: dict[str, Any], source: str | None, set_default: bool
+    ) -> dict[str, Any]:
+        async with self._lock:
+            self._endpoint_row(endpoint)
+            spec = self._validate_deployment(endpoint, data)
+            if spec.name in self.deployment_names(endpoint):
+                raise Conflict(
+                    f"deployment {spec.name!r} already exists in batch endpoint {endpoint!r}; "
+                    "use `batch-deployment update`"
+                )
+            now = time.time()
+            with self.store.transaction() as db:
+                self.store.execute(
+                    "INSERT INTO batch_deployments (endpoint, name, spec, source, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (endpoint, spec.name, _dump(spec), source, now, now),
+                    db,
+                )
+                if set_default:
+                    self.store.execute(
+                        "UPDATE batch_endpoints SET default_deployment = ? WHERE name = ?",
+                        (spec.name, endpoint),
+                        db,
+                    )
+            return self.deployment_view(endpoint, spec.name)
+
+    async def update_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        data: dict[str, Any] | None,
+        overrides: dict[str, Any] | None,
+        source: str | None,
+        set_default: bool = False,
+    ) -> dict[str, Any]:
+        async with self._lock:
+            row = self.deployment_row(endpoint, name)
+            merged = dict(data) if data is not None else json.loads(row["spec"])
+            if overrides:
+                try:
+                    merged = apply_overrides(merged, overrides)
+                except SpecError as exc:
+                    raise BadRequest(str(exc)) from None
+            spec = self._validate_deployment(endpoint, merged)
+            if spec.name != name:
+                raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
+            self.store.execute(
+                "UPDATE batch_deployments SET spec = ?, source = COALESCE(?, source), "
+                "updated_at = ? WHERE endpoint = ? AND name = ?",
+                (_dump(spec), source, time.time(), endpoint, name),
+            )
+            if set_default:
+                self.store.execute(
+                    "UPDATE batch_endpoints SET default_deployment = ? WHERE name = ?",
+                    (name, endpoint),
+                )
+            return self.deployment_view(endpoint, name)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        async with self._lock:
+            self.deployment_row(endpoint, name)
+            running = [
+                r.name
+                for r in self.jobs.all(endpoint)
+                if r.deployment == name and not r.state.finished
+            ]
+            if running:
+                raise Conflict(
+                    f"deployment {name!r} has unfinished jobs ({', '.join(running)}); cancel "
+                    "them first"
+                )
+            self.store.execute(
+                "DELETE FROM batch_deployments WHERE endpoint = ? AND name = ?", (endpoint, name)
+            )
+
+    def deployment_view(self, endpoint: str, name: str) -> dict[str, Any]:
+        row = self.deployment_row(endpoint, name)
+        spec = self.deployment_spec(endpoint, name)
+        shown = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for key in ("$schema", *BatchSettings.model_fields):
+            shown.pop(key, None)  # the root-level tuning is shown merged under settings
+        return {
+            **shown,
+            "endpoint_name": endpoint,
+            "settings": spec.tuning.model_dump(mode="json"),
+            "engine": spec.engine,
+            "is_default": self.default_deployment(endpoint) == name,
+            "provisioning_state": "Succeeded",
+            "source": row["source"],
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "cloud_only": spec.cloud_only_in_use(),
+        }
+
+    # Jobs
+
+    async def invoke(
+        self,
+        endpoint: str,
+        *,
+        deployment: str | None,
+        input: str,
+        input_type: str | None,
+        output_path: str | None,
+        job_name: str | None,
+        mini_batch_size: int | None,
+        instance_count: int | None,
+        overrides: dict[str, Any],
+        engine: str | None,
+    ) -> dict[str, Any]:
+        """Create a job and start it; returns at once with the job Queued."""
+        async with self._lock:
+            self._endpoint_row(endpoint)
+            deployment = deployment or self.default_deployment(endpoint)
+            if deployment is None:
+                raise BadRequest(f"batch endpoint {endpoint!r} has no deployments to run a job")
+            spec = self.deployment_spec(endpoint, deployment)
+            name = job_name or str(uuid.uuid4())
+            if not _JOB_NAME.fullmatch(name):
+                raise BadRequest(
+                    f"job name {name!r}: use letters, digits, '-' and '_', starting with a letter "
+                    "or digit"
+                )
+            if self.jobs.exists(name):
+                raise Conflict(f"job {name!r} already exists")
+            settings, instances, engine = _job_settings(
+                spec, mini_batch_size, instance_count, overrides, engine
+            )
+            if engine == "dask" and not self.dask_scheduler:
+                raise BadRequest(_NO_DASK)
+            source = resolve_input(self.registry, input, input_type)
+            model_path, model_is_mlflow = self._model(spec)
+            app_root, entry_script = scoring_entry(spec, model_is_mlflow)
+            job_dir = self.jobs_dir / name
+            if output_path is not None and not Path(output_path).is_absolute():
+                raise BadRequest(f"--output-path {output_path!r} must be absolute")
+            output_dir = Path(output_path) if output_path else job_dir / "outputs"
+            environment = dict(settings.environment_variables)
+            environment["AZUREML_BI_OUTPUT_PATH"] = str(output_dir)
+            plan = {
+                "input": {
+                    "source": source.source,
+                    "path": str(source.path) if source.url is None else None,
+                    "type": source.type,
+                    "url": source.url,
+                },
+                "output_dir": str(output_dir),
+                "output_file": str(output_dir / settings.output_file_name),
+                "settings": settings.model_dump(mode="json"),
+                "instance_count": instances,
+                "slots": instances * settings.max_concurrency_per_instance,
+                "engine": engine,
+                "script": {
+                    "app_root": str(app_root),
+                    "entry_script": entry_script,
+                    "model_path": str(model_path) if model_path else None,
+                    "environment": environment,
+                },
+                "job_dir": str(job_dir),
+            }
+            folder = JobFolder(job_dir).ensure()
+            output_dir.mkdir(parents=True, exist_ok=True)
+            folder.log(
+                f"job {name} on {endpoint}/{deployment}: input {input} ({source.type}), "
+                f"output {plan['output_file']}, engine {engine}"
+            )
+            self.jobs.add(
+                JobRow(
+                    name=name,
+                    endpoint=endpoint,
+                    deployment=deployment,
+                    state=JobState.QUEUED,
+                    plan=plan,
+                )
+            )
+            self._start(name)
+            return self.job_view(name)
+
+    def _model(self, spec: BatchDeployment) -> tuple[Path | None, bool]:
+        if isinstance(spec.model, str):
+            asset = self.registry.resolve("model", spec.model)
+            mlflow = asset.type == "mlflow_model" or (asset.path / "MLmodel").is_file()
+            return asset.path, mlflow
+        return spec.model_path, spec.is_mlflow
+
+    def _start(self, name: str) -> None:
+        row = self.jobs.get(name)
+        assert row is not None
+        folder = JobFolder(Path(row.plan["job_dir"]))
+        runner = JobRunner(self.jobs, name, folder, lambda size: self._slots(row, folder, size))
+        task = asyncio.create_task(runner.run(), name=f"batch-job-{name}")
+        self._runners[name] = (runner, task)
+        task.add_done_callback(lambda _: self._runners.pop(name, None))
+
+    def _slots(self, row: JobRow, folder: JobFolder, size: int) -> Slots:
+        script = row.plan["script"]
+        model_path = Path(script["model_path"]) if script["model_path"] else None
+        staged = InstanceSpec(
+            endpoint=row.endpoint,
+            deployment=row.deployment,
+            index=0,
+            code_dir=Path(script["app_root"]),
+            scoring_script=script["entry_script"],
+            model_path=model_path,
+        )
+        setup = ScriptSetup(
+            app_root=Path(script["app_root"]),
+            entry_script=script["entry_script"],
+            model_dir=stage_model_dir(staged, folder.root),
+            environment=dict(script["environment"]),
+            summary_only=row.plan["settings"]["output_action"] == "summary_only",
+        )
+        if row.plan.get("engine") == "dask":
+            from epdev.devserver.batch.daskengine import DaskSlots
+
+            address = self.dask_scheduler
+            if not address:
+                from epdev.devserver.batch.slots import EngineFailed
+
+                raise EngineFailed(_NO_DASK)
+            return DaskSlots(address, setup, size)
+        return LocalSlots(setup, size, folder.worker_log)
+
+    def job(self, name: str) -> JobRow:
+        row = self.jobs.get(name)
+        if row is None:
+            raise NotFound(f"job {name!r} does not exist")
+        return row
+
+    def job_view(self, name: str) -> dict[str, Any]:
+        row = self.job(name)
+        view = row.view()
+        progress = view["progress"]
+        elapsed = progress["elapsed_seconds"]
+        handled = row.items_done + row.items_failed
+        rate = handled / elapsed if elapsed > 0 else 0.0
+        progress["items_per_second"] = round(rate, 3)
+        remaining = max(0, row.items_total - handled)
+        progress["eta_seconds"] = (
+            round(remaining / rate, 1) if rate > 0 and not row.state.finished else None
+        )
+        return view
+
+    def list_jobs(self, endpoint: str | None) -> list[dict[str, Any]]:
+        if endpoint is not None:
+            self._endpoint_row(endpoint)
+        return [self.job_view(row.name) for row in self.jobs.all(endpoint)]
+
+    async def cancel(self, name: str) -> dict[str, Any]:
+        row = self.job(name)
+        if row.state.finished:
+            raise Conflict(f"job {name!r} is already {row.state.value}")
+        found = self._runners.get(name)
+        if found is None:
+            self.jobs.set_state(name, JobState.CANCELED, "canceled by the user")
+        else:
+            runner, task = found
+            runner.canceled = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        return self.job_view(name)
+
+    def job_logs(self, name: str, offset: int) -> tuple[str, int]:
+        row = self.job(name)
+        return JobFolder(Path(row.plan["job_dir"])).read_logs(offset)
+
+    def job_overview(self, name: str) -> dict[str, Any]:
+        return overview(self.job(name))
+
+
+_NO_DASK = (
+    "engine dask needs a Dask scheduler: start the devserver with `epdev serve --dask-scheduler "
+    f"ADDRESS` (or {DASK_SCHEDULER_ENV}=ADDRESS)"
+)
+
+
+def _job_settings(
+    spec: BatchDeployment,
+    mini_batch_size: int | None,
+    instance_count: int | None,
+    overrides: dict[str, Any],
+    engine: str | None,
+) -> tuple[BatchSettings, int, str]:
+    """The deployment's settings with the invocation's flags and `--set` pairs on top."""
+    data = spec.tuning.model_dump(mode="json")
+    instances = spec.instance_count
+    engine = engine or spec.engine
+    rest: dict[str, Any] = {}
+    for key, value in overrides.items():
+        bare = key.removeprefix("settings.")
+        if bare in ("instance_count", "resources.instance_count"):
+            instances = value
+        elif bare in ("engine", "properties.engine"):
+            engine = str(value)
+        else:
+            rest[bare] = value
+    if mini_batch_size is not None:
+        rest["mini_batch_size"] = mini_batch_size
+    try:
+        data = apply_overrides(data, rest)
+        settings = BatchSettings.model_validate(data)
+    except SpecError as exc:
+        raise BadRequest(str(exc)) from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise BadRequest(f"invalid job settings: {problems}") from None
+    if instance_count is not None:
+        instances = instance_count
+    if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
+        raise BadRequest(f"instance_count must be a whole number of at least 1, not {instances!r}")
+    if engine not in ENGINES:
+        raise BadRequest(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    return settings, instances, engine
+
+
+def _validated(kind: SpecKind, data: dict[str, Any], check_files: bool = True) -> Any:
+    try:
+        return validate_spec(kind, data, check_files=check_files).spec
+    except SpecError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _dump(spec: BatchEndpoint | BatchDeployment) -> str:
+    return json.dumps(spec.model_dump(mode="json", by_alias=True, exclude_unset=True))
+
+
+def _iso(stamp: float) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")

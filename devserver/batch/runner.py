@@ -1,0 +1,236 @@
+"""Running one job: prepare its input, hand mini-batches to the engine's slots, retry, count
+failures against the error threshold, and commit each mini-batch's rows with its checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from epdev.devserver.batch.inputs import fetch, list_files, split
+from epdev.devserver.batch.jobs import Checkpoint, JobRow, JobState, JobStore
+from epdev.devserver.batch.output import JobFolder, OutputFile
+from epdev.devserver.batch.slots import EngineFailed, MiniBatchFailed, Slots
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class JobFailed(Exception):
+    """The job stops as Failed; the message is its reason."""
+
+
+class JobRunner:
+    def __init__(
+        self,
+        jobs: JobStore,
+        name: str,
+        folder: JobFolder,
+        make_slots: Callable[[int], Slots],
+    ) -> None:
+        self.jobs = jobs
+        self.name = name
+        self.folder = folder
+        self.make_slots = make_slots
+        self.canceled = False  # set by cancel(); otherwise a cancelled task is a shutdown
+        self._commit_lock = asyncio.Lock()
+        self._last_progress = 0.0
+
+    def _row(self) -> JobRow:
+        row = self.jobs.get(self.name)
+        assert row is not None
+        return row
+
+    async def run(self) -> None:
+        """Run (or resume) the job to a final state. A shutdown leaves it Running for the next
+        start to resume."""
+        row = self._row()
+        folder = self.folder.ensure()
+        try:
+            files = await self._prepare(row)
+            self.jobs.set_state(self.name, JobState.RUNNING)
+            await self._run_minibatches(self._row(), files)
+        except asyncio.CancelledError:
+            if self.canceled:
+                folder.log("job canceled")
+                self.jobs.set_state(self.name, JobState.CANCELED, "canceled by the user")
+                self._write_progress(force=True)
+            else:
+                folder.log("devserver stopping: the job resumes on the next start")
+            raise
+        except JobFailed as exc:
+            folder.log(f"job failed: {exc}")
+            folder.error(f"job failed: {exc}")
+            self.jobs.set_state(self.name, JobState.FAILED, str(exc))
+        except Exception as exc:  # the devserver must outlive any job
+            folder.log(f"job failed: internal error: {type(exc).__name__}: {exc}")
+            self.jobs.set_state(self.name, JobState.FAILED, f"internal error: {exc}")
+        else:
+            done = self._row()
+            folder.log(
+                f"job completed: {done.items_done} items succeeded, {done.items_failed} failed, "
+                f"{done.rows_written} rows"
+            )
+            self.jobs.set_state(self.name, JobState.COMPLETED)
+        self._write_progress(force=True)
+
+    async def _prepare(self, row: JobRow) -> list[list[str]]:
+        """The mini-batches, from items.json when resuming; else made (and checked) now."""
+        folder = self.folder
+        plan = row.plan
+        if folder.items_file.exists():
+            folder.log(
+                f"resuming: {row.minibatches_done} of {row.minibatches_total} mini-batches done"
+            )
+            return split(folder.read_items(), plan["settings"]["mini_batch_size"])
+        output = Path(plan["output_file"])
+        if plan["settings"]["output_action"] == "append_row" and output.exists():
+            raise JobFailed(
+                f"the output file {output} already exists; choose another --output-path or "
+                "output_file_name, or remove it"
+            )
+        source = plan["input"]
+        if source.get("url"):
+            folder.log(f"downloading {source['url']}")
+            try:
+                path = await asyncio.to_thread(fetch, source["url"], folder.root / "inputs")
+            except (httpx.HTTPError, OSError) as exc:
+                raise JobFailed(f"could not download the input {source['url']}: {exc}") from None
+        else:
+            path = Path(source["path"])
+            if not path.exists():
+                raise JobFailed(f"the input {path} no longer exists")
+        files = [str(p) for p in await asyncio.to_thread(list_files, path)]
+        if not files:
+            raise JobFailed(f"the input {path} holds no files")
+        size = plan["settings"]["mini_batch_size"]
+        batches = split(files, size)
+        self.jobs.store.execute(
+            "UPDATE batch_jobs SET items_total = ?, minibatches_total = ? WHERE name = ?",
+            (len(files), len(batches), self.name),
+        )
+        folder.write_items(files)  # from here on the job resumes rather than restarts
+        folder.log(f"{len(files)} items in {len(batches)} mini-batches of up to {size}")
+        return batches
+
+    async def _run_minibatches(self, row: JobRow, batches: list[list[str]]) -> None:
+        settings = row.plan["settings"]
+        done = self.jobs.checkpoints(self.name)
+        pending = [n for n in range(len(batches)) if n not in done]
+        append = settings["output_action"] == "append_row"
+        output = OutputFile(Path(row.plan["output_file"]), row.output_offset) if append else None
+        failed_so_far = row.items_failed
+        threshold = int(settings["error_threshold"])
+        retries = int(settings["retry_settings"]["max_retries"])
+        timeout = float(settings["retry_settings"]["timeout"])
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for number in pending:
+            queue.put_nowait(number)
+        if not pending:
+            return
+        size = min(int(row.plan["slots"]), len(pending))
+        slots = self.make_slots(size)
+        self.folder.log(
+            f"starting {size} worker(s) on the {row.plan.get('engine', 'local')} engine"
+        )
+        try:
+            try:
+                await slots.start()
+            except EngineFailed as exc:
+                raise JobFailed(str(exc)) from None
+            self.folder.log("workers ready")
+
+            async def work(slot: int) -> None:
+                nonlocal failed_so_far
+                while True:
+                    try:
+                        number = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    files = batches[number]
+                    attempts = 0
+                    rows, data, error = 0, b"", None
+                    while True:
+                        attempts += 1
+                        try:
+                            answer = await slots.run(slot, number, files, timeout)
+                        except MiniBatchFailed as exc:
+                            error = str(exc)
+                            self.folder.log(
+                                f"mini-batch {number} attempt {attempts} failed: {error}"
+                            )
+                            if attempts > retries:
+                                break
+                            continue
+                        except EngineFailed as exc:
+                            raise JobFailed(str(exc)) from None
+                        rows, data, error = answer.rows, answer.data, None
+                        break
+                    failed = len(files) if error is not None else max(0, len(files) - rows)
+                    if error is not None:
+                        self.folder.error(
+                            f"mini-batch {number} failed after {attempts} attempt(s): {error}; "
+                            f"items: {', '.join(files)}"
+                        )
+                    elif failed:
+                        self.folder.error(
+                            f"mini-batch {number}: run() returned {rows} rows for "
+                            f"{len(files)} items; {failed} counted as failed"
+                        )
+                    async with self._commit_lock:
+                        if output is not None and data:
+                            output.append(data)
+                        offset = output.offset if output is not None else 0
+                        self.jobs.commit(
+                            self.name,
+                            Checkpoint(number, len(files), failed, rows, attempts, error),
+                            offset,
+                        )
+                        failed_so_far += failed
+                        self._write_progress()
+                    if threshold != -1 and failed_so_far > threshold:
+                        raise JobFailed(
+                            f"{failed_so_far} items failed, more than the error_threshold of "
+                            f"{threshold} (see errors.txt in the job folder)"
+                        )
+
+            tasks = [asyncio.create_task(work(slot)) for slot in range(size)]
+            try:
+                await _first_error(tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(slots.stop())
+            if output is not None:
+                output.close()
+
+    def _write_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress = now
+        row = self.jobs.get(self.name)
+        if row is not None:
+            self.folder.write_progress(overview(row))
+
+
+def overview(row: JobRow) -> dict[str, Any]:
+    view = row.view()
+    return {"name": row.name, "status": view["status"], "error": row.error, **view["progress"]}
+
+
+async def _first_error(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every task; the first one to raise stops the wait and its error propagates."""
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
