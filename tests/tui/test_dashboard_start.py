@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 import pytest
 from click.testing import CliRunner
-from support.devserver import EPDEV
+from support.batch_project import make_batch_project
+from support.devserver import EPDEV, wait_until
 from support.sample_project import make_sample_project
 
 from epdev.devserver.cli.main import cli
@@ -90,6 +91,8 @@ def test_no_devserver_embeds_one_and_stops_its_instances_on_quit(
     home: Home, opened: Opened, tmp_path: Path
 ) -> None:
     project = make_sample_project(tmp_path / "project", endpoint="embedded-ep")
+    batch = make_batch_project(tmp_path / "batch", csv_files=1)
+    inputs = batch.folder("many", {f"f-{i:03d}.txt": b"x" for i in range(300)})
     seen: dict[str, Any] = {}
 
     def meanwhile() -> None:
@@ -99,7 +102,22 @@ def test_no_devserver_embeds_one_and_stops_its_instances_on_quit(
             home, "online-deployment", "list", "-e", "embedded-ep", "-o", "json"
         )
         seen["deployments"] = json.loads(listed)
+        # ... and a batch job is still running when the dashboard quits.
+        other_terminal(home, "apply", "-f", str(batch.endpoint_yml))
+        other_terminal(home, "batch-deployment", "create", "-f", str(batch.deployment_yml("slow")))
+        job = other_terminal(
+            home, "batch-endpoint", "invoke", "-n", "batch-sample", "-d", "slow",
+            "--input", str(inputs), "--mini-batch-size", "1", "-o", "json",
+        )  # fmt: skip
+        name = json.loads(job)["name"]
+
+        def running() -> bool:
+            shown = json.loads(other_terminal(home, "job", "show", "-n", name, "-o", "json"))
+            return bool(shown["progress"]["items_done"] > 0)
+
+        wait_until(running, timeout=120, interval=0.3)
         seen["workers"] = workers()
+        seen["batch"] = [p for p in seen["workers"] if "worker.batch" in " ".join(p.cmdline())]
 
     opened.meanwhile = meanwhile
     result = CliRunner().invoke(cli, [])
@@ -109,7 +127,7 @@ def test_no_devserver_embeds_one_and_stops_its_instances_on_quit(
     assert call["pid"] == os.getpid()  # the same process, not a detached one
     assert call["url"].startswith("https://127.0.0.1:")
     assert sorted(d["name"] for d in seen["deployments"]) == ["blue", "green"]
-    assert len(seen["workers"]) == 2
+    assert len(seen["workers"]) - len(seen["batch"]) == 2 and seen["batch"]
     # Quitting stopped every instance, the server and its thread, and withdrew server.json.
     _, alive = psutil.wait_procs(seen["workers"], timeout=30)
     assert not alive
