@@ -28,7 +28,7 @@ from epdev.devserver.batch.output import JobFolder
 from epdev.devserver.batch.registry import Registry, is_reference
 from epdev.devserver.batch.runner import JobRunner, overview
 from epdev.devserver.batch.script import scoring_entry
-from epdev.devserver.batch.slots import ScriptSetup, Slots
+from epdev.devserver.batch.slots import EngineFailed, ScriptSetup, Slots
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.store import Store
@@ -362,6 +362,7 @@ class BatchControl:
             output_dir = Path(output_path) if output_path else job_dir / "outputs"
             environment = dict(settings.environment_variables)
             environment["AZUREML_BI_OUTPUT_PATH"] = str(output_dir)
+            environment["AZUREML_LOG_LEVEL"] = settings.logging_level
             plan = {
                 "input": {
                     "source": source.source,
@@ -438,12 +439,9 @@ class BatchControl:
         if row.plan.get("engine") == "dask":
             from epdev.devserver.batch.daskengine import DaskSlots
 
-            address = self.dask_scheduler
-            if not address:
-                from epdev.devserver.batch.slots import EngineFailed
-
-                raise EngineFailed(_NO_DASK)
-            return DaskSlots(address, setup, size)
+            if not self.dask_scheduler:
+                raise EngineFailed(_NO_DASK)  # the devserver restarted without one
+            return DaskSlots(self.dask_scheduler, setup, size)
         return LocalSlots(setup, size, folder.worker_log)
 
     def job(self, name: str) -> JobRow:

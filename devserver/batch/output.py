@@ -67,7 +67,10 @@ class JobFolder:
         return self.logs / f"worker-{index}.log"
 
     def log(self, line: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
         with self.job_log.open("a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {line}\n")
 

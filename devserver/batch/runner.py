@@ -16,6 +16,7 @@ from epdev.devserver.batch.inputs import fetch, list_files, split
 from epdev.devserver.batch.jobs import Checkpoint, JobRow, JobState, JobStore
 from epdev.devserver.batch.output import JobFolder, OutputFile
 from epdev.devserver.batch.slots import EngineFailed, MiniBatchFailed, Slots
+from epdev.runtimes.instance import InstanceFailed
 
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -121,22 +122,27 @@ class JobRunner:
         settings = row.plan["settings"]
         done = self.jobs.checkpoints(self.name)
         pending = [n for n in range(len(batches)) if n not in done]
-        append = settings["output_action"] == "append_row"
-        output = OutputFile(Path(row.plan["output_file"]), row.output_offset) if append else None
         failed_so_far = row.items_failed
         threshold = int(settings["error_threshold"])
+        if threshold != -1 and failed_so_far > threshold:  # crossed just before a restart
+            raise JobFailed(_crossed(failed_so_far, threshold))
+        if not pending:
+            return
         retries = int(settings["retry_settings"]["max_retries"])
         timeout = float(settings["retry_settings"]["timeout"])
         queue: asyncio.Queue[int] = asyncio.Queue()
         for number in pending:
             queue.put_nowait(number)
-        if not pending:
-            return
         size = min(int(row.plan["slots"]), len(pending))
-        slots = self.make_slots(size)
         self.folder.log(
             f"starting {size} worker(s) on the {row.plan.get('engine', 'local')} engine"
         )
+        try:
+            slots = self.make_slots(size)
+        except (EngineFailed, InstanceFailed, OSError) as exc:
+            raise JobFailed(f"could not prepare the workers: {exc}") from None
+        append = settings["output_action"] == "append_row"
+        output = OutputFile(Path(row.plan["output_file"]), row.output_offset) if append else None
         try:
             try:
                 await slots.start()
@@ -193,10 +199,7 @@ class JobRunner:
                         failed_so_far += failed
                         self._write_progress()
                     if threshold != -1 and failed_so_far > threshold:
-                        raise JobFailed(
-                            f"{failed_so_far} items failed, more than the error_threshold of "
-                            f"{threshold} (see errors.txt in the job folder)"
-                        )
+                        raise JobFailed(_crossed(failed_so_far, threshold))
 
             tasks = [asyncio.create_task(work(slot)) for slot in range(size)]
             try:
@@ -219,6 +222,13 @@ class JobRunner:
         row = self.jobs.get(self.name)
         if row is not None:
             self.folder.write_progress(overview(row))
+
+
+def _crossed(failed: int, threshold: int) -> str:
+    return (
+        f"{failed} items failed, more than the error_threshold of {threshold} "
+        "(see errors.txt in the job folder)"
+    )
 
 
 def overview(row: JobRow) -> dict[str, Any]:

@@ -20,7 +20,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "instance_count",
         "ready_instances",
     ),
-    "job": ("name", "status", "endpoint_name", "deployment_name", "progress"),
+    "job": ("name", "status", "endpoint_name", "deployment_name", "items", "failed", "engine"),
     "asset": ("name", "version", "type", "path"),
 }
 
@@ -34,6 +34,17 @@ def emit(data: Any, fmt: str, kind: str | None = None) -> None:
         click.echo(_table(data, kind))
     else:
         click.echo(json.dumps(data, indent=2))
+
+
+def _job_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A job's progress as table cells: items handled of total, and failed ones."""
+    progress = row.get("progress") or {}
+    handled = progress.get("items_done", 0) + progress.get("items_failed", 0)
+    return {
+        **row,
+        "items": f"{handled}/{progress.get('items_total', 0)}",
+        "failed": progress.get("items_failed", 0),
+    }
 
 
 def _cell(value: Any) -> str:
@@ -50,6 +61,8 @@ def _table(data: Any, kind: str | None) -> str:
         return "(none)"
     if not all(isinstance(row, dict) for row in rows):
         return "\n".join(str(row) for row in rows)
+    if kind == "job":
+        rows = [_job_row(row) for row in rows]
     columns = TABLE_COLUMNS.get(kind or "") or tuple(rows[0])
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
     header = [col.replace("_", " ").title() for col in columns]

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from epdev.runtimes.worker import logs
 from epdev.runtimes.worker.batchrows import BadResult, run_minibatch
 from epdev.runtimes.worker.main import BOOT_ERROR, watch_parent
 from epdev.runtimes.worker.script import (
@@ -74,6 +75,7 @@ def load_batch_script(app_root: str, entry_script: str, model_dir: str | None) -
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     channel = _private_stdout()
+    logs.configure()  # at the deployment's logging_level (AZUREML_LOG_LEVEL)
     watch_parent(args.parent_pid)
     try:
         script = load_batch_script(args.app_root, args.entry_script, args.model_dir)

@@ -31,9 +31,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> BatchProject:
 @pytest.fixture(scope="module")
 def server(epdev_server: EpdevServer, project: BatchProject) -> RunningServer:
     server = RunningServer.of(epdev_server)
-    server.cli("apply", "-f", str(project.endpoint_yml))
-    for script in ("tabular", "listing", "picky", "flaky", "slow"):
-        server.cli("batch-deployment", "create", "-f", str(project.deployment_yml(script)))
+    applied = server.cli("apply", "-f", str(project.root))  # the endpoint and 6 deployments
+    assert "created batch-deployment batch-sample/tabular" in applied.stdout
     return server
 
 
@@ -42,13 +41,22 @@ def invoke(server: RunningServer, *args: str) -> dict[str, Any]:
     return job
 
 
-def finished(server: RunningServer, name: str, timeout: float = 120) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        view: dict[str, Any] = server.cli_json("job", "show", "-n", name)
-        return view if view["status"] in FINISHED else None
+def finished(server: RunningServer, name: str, timeout: float = 180) -> dict[str, Any]:
+    """Poll the job over the API (cheaper than a CLI process per poll) until it finishes."""
+    with server.api() as api:
 
-    result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.3)
+        def done() -> dict[str, Any] | None:
+            view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+            return view if view["status"] in FINISHED else None
+
+        result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.2)
     return result
+
+
+def job_view(server: RunningServer, name: str) -> dict[str, Any]:
+    with server.api() as api:
+        view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
+    return view
 
 
 def output_lines(view: dict[str, Any]) -> list[str]:
@@ -111,9 +119,23 @@ def test_list_script_over_image_files_and_download(
     assert view["outputs"]["file"].endswith("sizes.txt")
     server.cli("job", "download", "-n", "images-1", "--download-path", str(tmp_path))
     assert (tmp_path / "named-outputs" / "score" / "sizes.txt").is_file()
+    table = server.cli("job", "list", "-o", "table").stdout.splitlines()
+    assert any("images-1" in line and "Completed" in line and " 9/9 " in line for line in table)
     streamed = server.cli("job", "stream", "-n", "images-1")
     assert "9/9 items" in streamed.stderr
     assert "job completed" in streamed.stdout
+
+
+def test_summary_only_lets_the_script_write_its_own_files(
+    server: RunningServer, project: BatchProject, tmp_path: Path
+) -> None:
+    job = invoke(
+        server, "-d", "summary", "--input", str(project.images_dir), "--output-path", str(tmp_path)
+    )
+    view = finished(server, job["name"])
+    assert view["status"] == "Completed", view["error"]
+    assert view["settings"]["output_action"] == "summary_only"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"img-{i:03d}.png.seen" for i in range(9)]
 
 
 def _inputs(project: BatchProject, name: str, bad: int, good: int) -> Path:
@@ -183,6 +205,8 @@ def test_retries_recover_a_flaky_script(server: RunningServer, project: BatchPro
     assert sorted(output_lines(view)) == [f"good-{i}.txt" for i in range(6)]
     log = server.cli("job", "stream", "-n", job["name"]).stdout
     assert "attempt 1 failed: RuntimeError: flaky: first attempt fails" in log
+    worker_log = (Path(view["job_folder"]) / "logs" / "worker-0.log").read_text()
+    assert "INFO" in worker_log and "flaky: 2 files" in worker_log  # logging_level info
 
 
 def test_timeout_retries_then_counts_the_items_failed(
@@ -214,7 +238,7 @@ def test_cancel_stops_the_job_and_its_workers(server: RunningServer, project: Ba
     folder = project.folder("cancel", {f"f-{i}.txt": b"x" for i in range(200)})
     job = invoke(server, "-d", "slow", "--input", str(folder), "--mini-batch-size", "1")
     wait_until(
-        lambda: server.cli_json("job", "show", "-n", job["name"])["progress"]["items_done"] > 0,
+        lambda: job_view(server, job["name"])["progress"]["items_done"] > 0,
         timeout=60,
     )
     view = server.cli_json("job", "cancel", "-n", job["name"])
@@ -348,7 +372,9 @@ def test_registered_data_and_model(
 
 def test_default_deployment_and_rest(server: RunningServer, project: BatchProject) -> None:
     endpoint = server.cli_json("batch-endpoint", "show", "-n", "batch-sample")
-    assert endpoint["defaults"]["deployment_name"] == "tabular"  # the first one created
+    first = endpoint["deployments"][0]
+    assert first == "flaky"  # apply creates them in file order
+    assert endpoint["defaults"]["deployment_name"] == first  # the first one created
     server.cli(
         "batch-endpoint",
         "update",
@@ -379,7 +405,7 @@ def test_default_deployment_and_rest(server: RunningServer, project: BatchProjec
             "-n",
             "batch-sample",
             "--set",
-            "defaults.deployment_name=tabular",
+            f"defaults.deployment_name={first}",
         )
     shown = server.cli_json("batch-deployment", "show", "-n", "tabular", "-e", "batch-sample")
     assert shown["settings"]["mini_batch_size"] == 2

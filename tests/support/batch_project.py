@@ -8,6 +8,7 @@ root/
   code/picky.py                      (raises for a mini-batch holding a file named bad*)
   code/flaky.py                      (each mini-batch fails on its first attempt)
   code/slow.py                       (sleeps EPDEV_TEST_SLEEP seconds per file)
+  code/summary.py                    (summary_only: writes its own files)
   csv/part-NNN.csv                   (CSV files of `rows` rows each)
   images/img-NNN.png                 (random bytes)
   endpoint.yml, tabular.yml, ...     (one deployment per script)
@@ -79,6 +80,7 @@ SCRIPTS = {
             return [os.path.basename(p) for p in mini_batch]
         """,
     "flaky.py": """\
+        import logging
         import os
         from pathlib import Path
 
@@ -88,12 +90,28 @@ SCRIPTS = {
 
 
         def run(mini_batch):
+            logging.info("flaky: %d files", len(mini_batch))
             marker = Path(os.environ["EPDEV_TEST_MARKERS"]) / Path(mini_batch[0]).name
             if not marker.exists():
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()
                 raise RuntimeError("flaky: first attempt fails")
             return [os.path.basename(p) for p in mini_batch]
+        """,
+    "summary.py": """\
+        import os
+        from pathlib import Path
+
+
+        def init():
+            pass
+
+
+        def run(mini_batch):
+            out = Path(os.environ["AZUREML_BI_OUTPUT_PATH"])
+            for path in mini_batch:
+                (out / (Path(path).name + ".seen")).write_text("ok")
+            return mini_batch
         """,
     "slow.py": """\
         import os
@@ -145,11 +163,12 @@ class BatchProject:
 def train_model(path: Path) -> None:
     import joblib
     import numpy as np
+    import pandas as pd
     from sklearn.linear_model import LinearRegression
 
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(200, 2))
-    y = 3 * x[:, 0] - 2 * x[:, 1] + 0.5
+    x = pd.DataFrame(rng.normal(size=(200, 2)), columns=["x1", "x2"])
+    y = 3 * x["x1"] - 2 * x["x2"] + 0.5
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(LinearRegression().fit(x, y), path)
 
@@ -211,11 +230,13 @@ def make_batch_project(root: Path, csv_files: int = 12, csv_rows: int = 50) -> B
     project.endpoint_yml.write_text(
         f"$schema: {BATCH_ENDPOINT_SCHEMA}\nname: batch-sample\ndescription: tests\n"
     )
-    for script in ("tabular", "listing", "picky", "flaky", "slow"):
+    for script in ("tabular", "listing", "picky", "flaky", "slow", "summary"):
         env = ""
         if script == "flaky":
             env = f"  environment_variables:\n    EPDEV_TEST_MARKERS: {root / 'markers'}\n"
         if script == "slow":
             env = "  environment_variables:\n    EPDEV_TEST_SLEEP: '0.3'\n"
+        if script == "summary":
+            env = "  output_action: summary_only\n"
         project.deployment_yml(script).write_text(deployment_text(script, env=env))
     return project
