@@ -38,6 +38,10 @@ class EmbeddedServer:
         self._stop_lock = threading.RLock()
 
     @property
+    def running(self) -> bool:
+        return self._hosting is not None
+
+    @property
     def info(self) -> ServerInfo:
         if self._hosting is None:
             raise ServerError("the embedded devserver has not been started")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -82,6 +83,10 @@ def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool) -> None:
         for sig in watched:
             signal.signal(sig, signal.SIG_IGN)
         try:
+            if embedded.running:
+                # The dashboard is gone from the screen; say why the prompt is not back yet.
+                with contextlib.suppress(OSError):
+                    click.echo("stopping the devserver and its instances…", err=True)
             embedded.stop()
         finally:
             for sig, handler in previous.items():

@@ -136,6 +136,7 @@ def test_no_devserver_embeds_one_and_stops_its_instances_on_quit(
     assert not [t for t in threading.enumerate() if t.name == "epdev-devserver"]
     assert "listening on https://" in home.server_log.read_text()  # its log, not the terminal
     assert "listening on" not in result.output
+    assert "stopping the devserver and its instances" in result.output
 
 
 def test_a_running_devserver_is_attached_and_left_running(home: Home, opened: Opened) -> None:
