@@ -144,3 +144,15 @@ async def test_a_devserver_without_jobs_says_so(fixed_app: MakeApp) -> None:
         assert "would not list jobs: HTTP 404" in status(screen)
         assert not shown(screen)
         assert not screen.query_one("#banner").display  # it answers: no banner
+
+
+async def test_no_jobs_yet_says_how_to_start_one(fixed_app: MakeApp) -> None:
+    source = FixedSource()
+    source.jobs.clear()
+    app = fixed_app(source)
+    async with app.run_test() as pilot:
+        screen = await open_jobs(pilot)
+        assert "no jobs yet: `epdev batch-endpoint invoke` starts one" in status(screen)
+        await pilot.press("enter", "l", "c")  # nothing selected: nothing happens
+        await pilot.pause(0.1)
+        assert app.screen is screen and not source.calls

@@ -122,7 +122,11 @@ class JobsScreen(TableScreen):
             shown = self.table.row_count
             count = len(self.jobs)
             running = sum(1 for job in self.jobs.values() if job.get("status") not in FINISHED)
-            parts.append(f"{count} jobs" if shown == count else f"{shown}/{count} jobs")
+            noun = "job" if count == 1 else "jobs"
+            if not count:
+                parts.append("no jobs yet: `epdev batch-endpoint invoke` starts one")
+            else:
+                parts.append(f"{count} {noun}" if shown == count else f"{shown}/{count} {noun}")
             if running:
                 parts.append(f"{running} queued or running")
             parts.append(f"updated {self.epdev.clock().strftime('%H:%M:%S')}")
