@@ -58,6 +58,17 @@ async def test_b_lists_jobs_newest_first_and_slash_filters(fixed_app: MakeApp) -
         await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
 
 
+async def test_a_failed_jobs_error_shows_when_it_is_selected(fixed_app: MakeApp) -> None:
+    app = fixed_app()
+    async with app.run_test() as pilot:
+        screen = await open_jobs(pilot)
+        assert "error_threshold" not in status(screen)
+        await pilot.press("down", "down")  # churn-0501, failed
+        await until(pilot, lambda: "churn-0501: error_threshold exceeded" in status(screen))
+        await pilot.press("down")
+        await until(pilot, lambda: "error_threshold" not in status(screen))
+
+
 async def test_progress_follows_the_devserver(fixed_app: MakeApp) -> None:
     source = FixedSource()
     app = fixed_app(source, refresh_seconds=0.1)

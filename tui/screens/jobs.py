@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
@@ -135,7 +135,13 @@ class JobsScreen(TableScreen):
         shown_filter = self.filter_status()
         if shown_filter:
             parts.append(shown_filter)
+        job = self.selected() if self._loaded else None
+        if job is not None and job.get("error"):
+            parts.append(f"[red]{escape(str(job['name']))}: {escape(str(job['error']))}[/red]")
         self.query_one("#status", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_status()  # the selected job's error, if it has one
 
     # Actions
 
