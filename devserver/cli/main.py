@@ -36,8 +36,9 @@ from epdev.devserver.home import Home
 def cli(ctx: click.Context, server: str | None, read_only: bool) -> None:
     """epdev: managed ML endpoints on your own machine.
 
-    `epdev` alone opens the dashboard, attached to this home's devserver or to one it starts
-    (and stops on quit). `epdev serve` runs one headless; the az ml-style groups are below.
+    `epdev` alone opens the dashboard, attached to this home's devserver or to one it runs in
+    its own process (and stops on quit). `epdev serve` runs one headless; the az ml-style
+    groups are below.
     """
     if ctx.invoked_subcommand is None:
         _dashboard(server, read_only)
