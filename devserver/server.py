@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from epdev.devserver.app import DevserverApp
 from epdev.devserver.client import ssl_context
@@ -79,8 +81,33 @@ def _url_host(host: str) -> str:
     return host
 
 
-def serve(home: Home, options: ServeOptions) -> None:
-    """Run the devserver in the foreground until SIGINT or SIGTERM."""
+@dataclass
+class Hosting:
+    """A devserver ready to run: its bound socket, its uvicorn server and what it will advertise.
+
+    `epdev serve` runs it in the foreground; the dashboard runs it in a thread of its own
+    (`epdev.devserver.embedded`). Either way `server.json` is written once it is ready.
+    """
+
+    server: _Server
+    socket: socket.socket
+    info: ServerInfo
+    control: Control
+
+    def request_exit(self) -> None:
+        """Ask the server to stop (from any thread), as SIGTERM would."""
+        self.control.begin_closing()
+        self.server.should_exit = True
+
+
+def prepare(
+    home: Home,
+    options: ServeOptions,
+    *,
+    log_config: dict[str, Any] | None = LOGGING_CONFIG,
+    on_ready: Callable[[], None] | None = None,
+) -> Hosting:
+    """Bind, set up TLS, the admin token, the control plane and uvicorn; serve nothing yet."""
     home.ensure()
     running = home.running_server()
     if running is not None and running.pid != os.getpid():
@@ -113,22 +140,35 @@ def serve(home: Home, options: ServeOptions) -> None:
         max_request_bytes=int(options.max_request_mb * 1024 * 1024),
     )
     info = ServerInfo(url=url, pid=os.getpid(), ca_bundle=ca_bundle, home=str(home.root))
-    app = DevserverApp(control, token, on_ready=lambda: home.write_server(info))
+
+    def ready() -> None:
+        home.write_server(info)
+        if on_ready is not None:
+            on_ready()
+
+    app = DevserverApp(control, token, on_ready=ready)
     config = uvicorn.Config(
         app,
         log_level="warning",
+        log_config=log_config,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
         **ssl,  # type: ignore[arg-type]
     )
     server = _Server(config, on_exit=control.begin_closing)
-    log.info("epdev devserver listening on %s", url)
+    return Hosting(server=server, socket=sock, info=info, control=control)
+
+
+def serve(home: Home, options: ServeOptions) -> None:
+    """Run the devserver in the foreground until SIGINT or SIGTERM."""
+    hosting = prepare(home, options)
+    log.info("epdev devserver listening on %s", hosting.info.url)
     try:
-        server.run(sockets=[sock])
+        hosting.server.run(sockets=[hosting.socket])
     finally:
         home.clear_server(os.getpid())
-        sock.close()
+        hosting.socket.close()
 
 
 class _Server(uvicorn.Server):
@@ -173,7 +213,7 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
         if proc.poll() is not None:
             raise ServerError(
                 f"the devserver exited with code {proc.returncode} while starting; "
-                f"its log ({home.server_log}) ends with: {_last_line(home.server_log)}"
+                f"its log ({home.server_log}) ends with: {last_log_line(home.server_log)}"
             )
         info = home.read_server()
         if info is not None and info.pid == proc.pid and _answers(info):
@@ -215,7 +255,7 @@ def _answers(info: ServerInfo) -> bool:
     return response.status_code == 200
 
 
-def _last_line(path: Path) -> str:
+def last_log_line(path: Path) -> str:
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:

@@ -60,9 +60,10 @@ class EpdevApp(App[None]):
 
     def on_mount(self) -> None:
         if self.embedded:
-            # `kill` must still stop the embedded devserver, which the launcher does once the
-            # app has exited normally. (A closed terminal, SIGHUP, is the launcher's to handle:
-            # there is no terminal left to restore.)
+            # `kill` (and `epdev stop`, which signals the process that serves) quits normally,
+            # restoring the terminal; the launcher then stops the devserver this process hosts.
+            # (A closed terminal, SIGHUP, is the launcher's to handle: there is no terminal
+            # left to restore.)
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         self.push_screen(EndpointsScreen())

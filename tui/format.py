@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rich.text import Text
 
 DASH = "-"
 
@@ -96,3 +99,43 @@ def window(seconds: int) -> str:
 
 def masked(key: str) -> str:
     return f"{key[:4]}…{key[-2:]}" if len(key) > 8 else "…"
+
+
+def progress(done: int, failed: int, total: int, width: int = 16) -> Text:
+    """A bar of a batch job's items (done green, failed red, left dim) and `12/30`."""
+    if total <= 0:
+        return Text("─" * width + f" {DASH}", style="dim")
+    ok = min(width, round(width * done / total))
+    bad = min(width - ok, round(width * failed / total))
+    bar = Text.assemble(("━" * ok, "green"), ("━" * bad, "red"), ("─" * (width - ok - bad), "dim"))
+    bar.append(f" {done + failed}/{total}")
+    if failed:
+        bar.append(f" ({failed} failed)", style="red")
+    return bar
+
+
+def started(iso: str | None, now: dt.datetime) -> str:
+    """When something started, in `now`'s zone: the time today, else the date as well."""
+    if not iso:
+        return DASH
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return DASH
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    when = when.astimezone(now.tzinfo)
+    return when.strftime("%H:%M:%S" if when.date() == now.date() else "%b %d %H:%M")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds <= 0:
+        return DASH
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -50,3 +50,11 @@ class Done(Message):
     """A changing action finished; `text` is what to tell the user."""
 
     text: str
+
+
+@dataclass
+class JobsLoaded(Message):
+    """The batch jobs, or why the devserver would not list them."""
+
+    jobs: list[View]
+    problem: str | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
+from typing import Any
 
 import click
 
@@ -17,8 +19,8 @@ from epdev.devserver.cli.endpoints import online_endpoint
 from epdev.devserver.cli.jobs import job
 from epdev.devserver.cli.serve import serve_command, stop_command
 from epdev.devserver.client import SERVER_ENV, Connection
+from epdev.devserver.embedded import EmbeddedServer
 from epdev.devserver.home import Home
-from epdev.devserver.server import ServeOptions, start_detached, stop
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,8 +36,9 @@ from epdev.devserver.server import ServeOptions, start_detached, stop
 def cli(ctx: click.Context, server: str | None, read_only: bool) -> None:
     """epdev: managed ML endpoints on your own machine.
 
-    `epdev` alone opens the dashboard, attached to this home's devserver or to one it starts
-    (and stops on quit). `epdev serve` runs one headless; the az ml-style groups are below.
+    `epdev` alone opens the dashboard, attached to this home's devserver or to one it runs in
+    its own process (and stops on quit). `epdev serve` runs one headless; the az ml-style
+    groups are below.
     """
     if ctx.invoked_subcommand is None:
         _dashboard(server, read_only)
@@ -49,31 +52,46 @@ def _dashboard(server: str | None, read_only: bool) -> None:
     except ImportError as exc:
         raise Failure(f"the dashboard cannot start: {exc}") from None
     home = Home()
-    embedded = False
-    previous = signal.getsignal(signal.SIGHUP)
+    if server:
+        dashboard.run(Connection.at(server, home), read_only=read_only, embedded=False)
+    elif home.running_server() is not None:
+        dashboard.run(Connection.discover(home), read_only=read_only, embedded=False)
+    else:
+        click.echo(f"starting a devserver for {home.root}…", err=True)
+        _embedded_dashboard(dashboard, home, read_only)
+
+
+def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool) -> None:
+    """The devserver runs in this process for as long as the dashboard does."""
+    embedded = EmbeddedServer(home)
+    watched = (signal.SIGHUP, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in watched}
+
+    def stop_and_leave(signum: int, frame: object) -> None:
+        # The terminal is gone (or we are told to stop before the dashboard is up): nothing is
+        # left to restore on it, and a normal exit would block writing to it. Stop the
+        # instances and leave. (Once up, the dashboard turns SIGTERM into a normal quit.)
+        embedded.stop()
+        os._exit(128 + signum)
+
     try:
-        if server:
-            connection = Connection.at(server, home)
-        else:
-            if home.running_server() is None:
-                click.echo(f"starting a devserver for {home.root}…", err=True)
-                start_detached(home, ServeOptions())
-                embedded = True
-            connection = Connection.discover(home)
-        if embedded:
-
-            def hung_up(signum: int, frame: object) -> None:
-                # The terminal is gone: nothing is left to restore on it, and a normal exit
-                # would block writing to it. Stop the devserver and its instances, and leave.
-                stop(home)
-                os._exit(128 + signum)
-
-            signal.signal(signal.SIGHUP, hung_up)
-        dashboard.run(connection, read_only=read_only, embedded=embedded)
+        embedded.start()
+        for sig in watched:
+            signal.signal(sig, stop_and_leave)
+        dashboard.run(Connection.discover(home), read_only=read_only, embedded=True)
     finally:
-        signal.signal(signal.SIGHUP, previous)
-        if embedded:
-            stop(home)
+        # Already on the way out: a second request to stop has nothing more to do.
+        for sig in watched:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            if embedded.running:
+                # The dashboard is gone from the screen; say why the prompt is not back yet.
+                with contextlib.suppress(OSError):
+                    click.echo("stopping the devserver and its instances…", err=True)
+            embedded.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 cli.add_command(serve_command)

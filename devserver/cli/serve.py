@@ -146,7 +146,11 @@ def _wait_for_everything(api: Client, timeout: float) -> None:
 @click.command("stop")
 @fails_cleanly
 def stop_command() -> None:
-    """Stop this home's devserver and its instances (safe when none is running)."""
+    """Stop this home's devserver and its instances (safe when none is running).
+
+    A devserver embedded in a dashboard (`epdev` alone) stops the same way, and that dashboard
+    closes.
+    """
     info = stop(Home())
     if info is None:
         click.echo("no devserver was running")

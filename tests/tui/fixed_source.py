@@ -72,6 +72,40 @@ def _deployment(endpoint: str, name: str, state: str, instances: int, **metrics:
     }
 
 
+def _job(
+    name: str,
+    endpoint: str,
+    deployment: str,
+    status: str,
+    items: tuple[int, int, int],
+    started_ago: float | None,
+    elapsed: float,
+) -> View:
+    """A job as `GET /jobs` shows it; `items` is (done, failed, total)."""
+    done, failed, total = items
+    started = None if started_ago is None else CLOCK - dt.timedelta(seconds=started_ago)
+    created = CLOCK - dt.timedelta(seconds=(started_ago or 0) + 2)
+    return {
+        "name": name,
+        "type": "pipeline",
+        "status": status,
+        "endpoint_name": endpoint,
+        "deployment_name": deployment,
+        "error": "error_threshold exceeded" if status == "Failed" else None,
+        "progress": {
+            "items_total": total,
+            "items_done": done,
+            "items_failed": failed,
+            "elapsed_seconds": elapsed,
+        },
+        "creation_context": {
+            "created_at": created.isoformat(timespec="seconds"),
+            "started_at": started and started.isoformat(timespec="seconds"),
+            "ended_at": None,
+        },
+    }
+
+
 class FixedSource:
     """The Source surface over fixed views; `calls` records what a screen asked for."""
 
@@ -132,6 +166,23 @@ class FixedSource:
             f"2024-05-01T12:00:{i:02d}.000Z blue-{i % 2} stderr INFO | request {i} processed"
             for i in range(40)
         ]
+        self.jobs: dict[str, View] = {
+            job["name"]: job
+            for job in (
+                _job("nightly-0430", "fraud-batch", "v1", "Completed", (500, 0, 500), 86400, 252),
+                _job("fraud-0501-a", "fraud-batch", "v1", "Running", (180, 3, 500), 90, 90),
+                _job("churn-0501", "churn-batch", "main", "Failed", (20, 15, 120), 3000, 41.5),
+                _job("churn-0501-b", "churn-batch", "main", "Queued", (0, 0, 0), None, 0),
+                _job("fraud-0430-x", "fraud-batch", "v1", "Canceled", (64, 0, 500), 7200, 3725),
+            )
+        }
+        self.job_log_lines: dict[str, list[str]] = {
+            name: [
+                f"2024-05-01T11:58:{i:02d}Z INFO mini-batch {i} of {name}: 10 items"
+                for i in range(30)
+            ]
+            for name in self.jobs
+        }
         self.calls: list[tuple[str, Any]] = []
         self.down = False
 
@@ -294,3 +345,32 @@ class FixedSource:
             json=[11.05, -3.2],
             headers={"azureml-model-deployment": deployment or "blue", "x-request-id": "req-1"},
         )
+
+    def _job(self, name: str) -> View:
+        if name not in self.jobs:
+            raise ClientError(f"job {name!r} does not exist", 404)
+        return self.jobs[name]
+
+    async def list_jobs(self, endpoint: str | None = None) -> list[View]:
+        self._check()
+        jobs = [j for j in self.jobs.values() if endpoint in (None, j["endpoint_name"])]
+        return copy.deepcopy(jobs)
+
+    async def get_job(self, name: str) -> View:
+        self._check()
+        return copy.deepcopy(self._job(name))
+
+    async def cancel_job(self, name: str) -> View:
+        self._check()
+        self.calls.append(("cancel_job", name))
+        job = self._job(name)
+        if job["status"] in ("Completed", "Failed", "Canceled"):
+            raise ClientError(f"job {name!r} is already {job['status']}", 409)
+        job["status"] = "Canceled"
+        return copy.deepcopy(job)
+
+    async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
+        """Offsets count lines here (the devserver counts bytes): only their use is the same."""
+        self._check()
+        lines = self.job_log_lines[self._job(name)["name"]]
+        return "".join(f"{line}\n" for line in lines[offset:]), len(lines)

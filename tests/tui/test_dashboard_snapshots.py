@@ -109,3 +109,16 @@ def test_help(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
         await pilot.press("question_mark")
 
     assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_batch_jobs(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    from epdev.tui.screens.jobs import JobsScreen
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await _loaded(pilot)
+        await pilot.press("b")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, JobsScreen) and pilot.app.screen._loaded
+        )
+
+    assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)

@@ -139,7 +139,9 @@ def test_epdev_alone_embeds_a_devserver_and_stops_it_on_quit(
     term.keys("q")
     wait_until(lambda: not term.alive(), timeout=60)
     wait_until(lambda: not info.is_alive(), timeout=30)
-    assert Home(tmp_path / "home").running_server() is None
+    home = Home(tmp_path / "home")
+    assert home.running_server() is None
+    assert "stopped with its instances" in home.server_log.read_text()
 
 
 def test_closing_the_terminal_still_stops_the_embedded_devserver(
@@ -148,3 +150,22 @@ def test_closing_the_terminal_still_stops_the_embedded_devserver(
     term, info = embedded(tmp_path, terminals)
     term.close()  # the terminal goes away: SIGHUP
     wait_until(lambda: not info.is_alive(), timeout=30)
+    assert "stopped with its instances" in (tmp_path / "home/logs/server.log").read_text()
+
+
+def test_epdev_stop_elsewhere_closes_the_dashboard_that_embeds_the_devserver(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    term, info = embedded(tmp_path, terminals)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}
+    env["EPDEV_HOME"] = str(tmp_path / "home")
+    stopped = subprocess.run(
+        [*epdev_command(), "stop"], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"pid {info.pid}" in stopped.stdout
+    wait_until(lambda: not term.alive(), timeout=60)
+    assert not info.is_alive()
+    home = Home(tmp_path / "home")
+    assert home.running_server() is None
+    assert "stopped with its instances" in home.server_log.read_text()  # quit, not killed

@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
-from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Failed, Reachability
-from epdev.tui.screens.confirm import ConfirmScreen
+from epdev.tui.changes import confirm_then, report
+from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Reachability
 from epdev.tui.screens.endpoints import CHANGING_ACTIONS, state_cell
 from epdev.tui.source import ClientError, NotRunning, View
 from epdev.tui.widgets.banner import Banner
@@ -336,21 +336,13 @@ class EndpointScreen(Screen[None]):
             else ""
         )
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.delete(name)
-
         question = f"Delete deployment [b]{escape(name)}[/b] of {escape(self.endpoint_name)}?"
-        self.app.push_screen(ConfirmScreen("Delete deployment", question + warning), answered)
+        confirm_then(self.app, "Delete deployment", question + warning, lambda: self.delete(name))
 
     @work(exit_on_error=False, group="change")
     async def delete(self, name: str) -> None:
-        try:
-            await self.epdev.source.delete_deployment(self.endpoint_name, name)
-        except ClientError as exc:
-            self.post_message(Failed(f"could not delete {name}: {exc}"))
-            return
-        self.post_message(Done(f"deleted deployment {name}"))
+        call = self.epdev.source.delete_deployment(self.endpoint_name, name)
+        await report(self, call, f"deleted deployment {name}", f"could not delete {name}")
 
     def on_done(self, message: Done) -> None:
         self.notify(message.text)

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from rich.text import Text
-from textual import events, work
-from textual.app import ComposeResult
+from textual import work
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
-from epdev.tui.messages import Done, EndpointsLoaded, Failed, Reachability
-from epdev.tui.screens.confirm import ConfirmScreen
+from epdev.tui.changes import confirm_then, report
+from epdev.tui.messages import EndpointsLoaded, Reachability
+from epdev.tui.screens.table_screen import TableScreen
 from epdev.tui.source import ClientError, NotRunning, View
-from epdev.tui.widgets.banner import Banner
-from epdev.tui.widgets.live_table import Cell, LiveTable
-
-if TYPE_CHECKING:
-    from epdev.tui.app import EpdevApp
+from epdev.tui.widgets.live_table import Cell
 
 COLUMNS = (
     ("NAME", "name"),
@@ -56,8 +49,10 @@ def state_cell(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, "yellow"))
 
 
-class EndpointsScreen(Screen[None]):
+class EndpointsScreen(TableScreen):
     AUTO_FOCUS = "#endpoints"
+    TABLE_ID = "endpoints"
+    COLUMNS = COLUMNS
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -65,39 +60,15 @@ class EndpointsScreen(Screen[None]):
         Binding("i", "invoke", "Invoke"),
         Binding("n", "deploy", "Deploy spec"),
         Binding("ctrl+d", "delete", "Delete"),
+        Binding("b", "jobs", "Batch jobs"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.endpoints: dict[str, View] = {}
         self.deployments: dict[str, list[View]] = {}
-        self.filter = ""
-        self.filtering = False
-        self._worker: Worker[None] | None = None
         self._rotation = 0
         self._ticks = 0
-        self._loaded = False
-
-    @property
-    def epdev(self) -> EpdevApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield Banner(id="banner")
-        yield Static(id="status", classes="status")
-        table = LiveTable(id="endpoints", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self._show_status()
-        self.set_interval(self.epdev.refresh_seconds, self._tick)
-        self.refresh_now()
-
-    def on_screen_resume(self) -> None:
-        self.refresh_now()
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -110,12 +81,9 @@ class EndpointsScreen(Screen[None]):
 
     # Loading
 
-    def refresh_now(self) -> None:
-        """Start a refresh unless one is under way (a slow devserver must not pile them up)."""
-        if not self.is_current or (self._worker is not None and self._worker.is_running):
-            return
+    def start_load(self) -> Worker[None]:
         self._rotation += ROTATION
-        self._worker = self.load(self._rotation)
+        return self.load(self._rotation)
 
     @work(exclusive=True, exit_on_error=False, group="load")
     async def load(self, rotation: int) -> None:
@@ -176,7 +144,7 @@ class EndpointsScreen(Screen[None]):
             for name, view in sorted(self.endpoints.items())
             if needle in name.lower() or needle in str(view.get("description") or "").lower()
         }
-        self.query_one("#endpoints", LiveTable).sync(rows)
+        self.table.sync(rows)
 
     def _row(self, view: View) -> tuple[Cell, ...]:
         name = str(view["name"])
@@ -204,61 +172,21 @@ class EndpointsScreen(Screen[None]):
         if app.read_only:
             parts.append("[reverse] read-only [/reverse]")
         if self._loaded:
-            shown = self.query_one("#endpoints", LiveTable).row_count
+            shown = self.table.row_count
             count = len(self.endpoints)
             parts.append(f"{count} endpoints" if shown == count else f"{shown}/{count} endpoints")
             parts.append(f"updated {app.clock().strftime('%H:%M:%S')}")
         else:
             parts.append("loading…")
-        if self.filtering:
-            parts.append(f"[reverse] /{escape(self.filter)}▏[/reverse] (enter keeps, esc clears)")
-        elif self.filter:
-            parts.append(f"filter: {escape(self.filter)}")
+        shown_filter = self.filter_status()
+        if shown_filter:
+            parts.append(shown_filter)
         self.query_one("#status", Static).update(" · ".join(parts))
-
-    # Filter
-
-    def action_filter(self) -> None:
-        # Typed into the status line while the table keeps the focus: moving the focus to an
-        # input box would make the table draw every row again, the slowest thing a key can do.
-        self.filtering = True
-        self._show_status()
-
-    def action_clear_filter(self) -> None:
-        self.filtering = False
-        self._set_filter("")
-
-    def _set_filter(self, text: str) -> None:
-        self.filter = text
-        self._show_rows()
-        self._show_status()
-
-    def on_key(self, event: events.Key) -> None:
-        if not self.filtering:
-            return
-        if event.key == "escape":
-            self.action_clear_filter()
-        elif event.key == "enter":
-            self.filtering = False
-            self._show_status()
-        elif event.key == "backspace":
-            self._set_filter(self.filter[:-1])
-        elif event.is_printable and event.character:
-            self._set_filter(self.filter + event.character)
-        else:
-            return
-        event.stop()
-        event.prevent_default()
 
     # Actions on the selected endpoint
 
-    def selected(self) -> View | None:
-        name = self.query_one("#endpoints", LiveTable).selected_key()
-        return None if name is None else self.endpoints.get(name)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_open()
+    def views(self) -> dict[str, View]:
+        return self.endpoints
 
     def action_open(self) -> None:
         from epdev.tui.screens.endpoint import EndpointScreen
@@ -300,6 +228,11 @@ class EndpointsScreen(Screen[None]):
 
         self.app.push_screen(DeployScreen())
 
+    def action_jobs(self) -> None:
+        from epdev.tui.screens.jobs import JobsScreen
+
+        self.app.push_screen(JobsScreen())
+
     def action_delete(self) -> None:
         view = self.selected()
         if view is None:
@@ -311,21 +244,9 @@ class EndpointsScreen(Screen[None]):
             "Its instances stop and its keys stop working."
         )
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.delete(name)
-
-        self.app.push_screen(ConfirmScreen("Delete endpoint", question), answered)
+        confirm_then(self.app, "Delete endpoint", question, lambda: self.delete(name))
 
     @work(exit_on_error=False, group="change")
     async def delete(self, name: str) -> None:
-        try:
-            await self.epdev.source.delete_endpoint(name)
-        except ClientError as exc:
-            self.post_message(Failed(f"could not delete {name}: {exc}"))
-            return
-        self.post_message(Done(f"deleted endpoint {name}"))
-
-    def on_done(self, message: Done) -> None:
-        self.notify(message.text)
-        self.refresh_now()
+        call = self.epdev.source.delete_endpoint(name)
+        await report(self, call, f"deleted endpoint {name}", f"could not delete {name}")

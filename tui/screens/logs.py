@@ -137,8 +137,7 @@ class LogsScreen(Screen[None]):
         log = self.query_one("#log", Log)
         if log.is_vertical_scroll_end:
             self.unseen = 0
-        where = self.instance or "all instances"
-        parts = [f"[b]logs[/b] {escape(self.endpoint)}/{escape(self.deployment)} · {where}"]
+        parts = [self.heading()]
         if self.ended:
             parts.append(f"[yellow]stopped: {escape(self.ended)}[/yellow]")
         elif log.is_vertical_scroll_end:
@@ -149,6 +148,10 @@ class LogsScreen(Screen[None]):
         if self.filter:
             parts.append(f"filter: {escape(self.filter)}")
         self.query_one("#status", Static).update(" · ".join(parts))
+
+    def heading(self) -> str:
+        where = self.instance or "all instances"
+        return f"[b]logs[/b] {escape(self.endpoint)}/{escape(self.deployment)} · {where}"
 
     # Actions
 

@@ -1,0 +1,184 @@
+"""Batch jobs: state and progress of every job, one key from the endpoints; their logs."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+from textual.worker import Worker
+
+from epdev.tui import format as fmt
+from epdev.tui.changes import confirm_then, report
+from epdev.tui.messages import JobsLoaded, Reachability
+from epdev.tui.screens.job_logs import FINISHED, JobLogsScreen
+from epdev.tui.screens.table_screen import TableScreen
+from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.widgets.live_table import Cell
+
+COLUMNS = (
+    ("NAME", "name"),
+    ("ENDPOINT", "endpoint"),
+    ("DEPLOYMENT", "deployment"),
+    ("STATE", "state"),
+    ("PROGRESS (ITEMS)", "progress"),
+    ("STARTED", "started"),
+    ("DURATION", "duration"),
+)
+
+JOB_STYLES = {
+    "Completed": "green",
+    "Failed": "bold red",
+    "Canceled": "dim",
+    "Queued": "cyan",
+    "Running": "yellow",
+}
+
+
+class JobsScreen(TableScreen):
+    AUTO_FOCUS = "#jobs"
+    TABLE_ID = "jobs"
+    COLUMNS = COLUMNS
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "open", "Logs"),
+        Binding("c", "cancel_job", "Cancel job"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: dict[str, View] = {}
+        self.problem: str | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "cancel_job" and self.epdev.read_only)
+
+    # Loading
+
+    def start_load(self) -> Worker[None]:
+        return self.load()
+
+    @work(exclusive=True, exit_on_error=False, group="load")
+    async def load(self) -> None:
+        try:
+            jobs = await self.epdev.source.list_jobs()
+        except NotRunning as exc:
+            self.post_message(Reachability(str(exc)))
+            return
+        except ClientError as exc:
+            self.post_message(Reachability(None))
+            self.post_message(JobsLoaded([], f"the devserver would not list jobs: {exc}"))
+            return
+        self.post_message(Reachability(None))
+        self.post_message(JobsLoaded(jobs))
+
+    def on_jobs_loaded(self, message: JobsLoaded) -> None:
+        self._loaded = True
+        self.problem = message.problem
+        if message.problem is None:
+            # Newest first: the job just started is the one being watched.
+            ordered = sorted(message.jobs, key=_created, reverse=True)
+            self.jobs = {str(job["name"]): job for job in ordered}
+        self._show_rows()
+        self._show_status()
+
+    def _show_rows(self) -> None:
+        needle = self.filter.lower()
+        rows = {
+            name: self._row(job)
+            for name, job in self.jobs.items()
+            if any(
+                needle in str(job.get(key) or "").lower()
+                for key in ("name", "endpoint_name", "deployment_name", "status")
+            )
+        }
+        self.table.sync(rows)
+
+    def _row(self, job: View) -> tuple[Cell, ...]:
+        progress = job.get("progress") or {}
+        status = str(job.get("status", "?"))
+        context = job.get("creation_context") or {}
+        return (
+            Text(str(job["name"]), style="bold"),
+            str(job.get("endpoint_name", "")),
+            str(job.get("deployment_name", "")),
+            Text(status, style=JOB_STYLES.get(status, "")),
+            fmt.progress(
+                int(progress.get("items_done") or 0),
+                int(progress.get("items_failed") or 0),
+                int(progress.get("items_total") or 0),
+            ),
+            fmt.started(context.get("started_at"), self.epdev.clock()),
+            fmt.duration(progress.get("elapsed_seconds")),
+        )
+
+    def _show_status(self) -> None:
+        parts = ["[b]batch jobs[/b]"]
+        if self.problem:
+            parts.append(f"[red]{escape(self.problem)}[/red]")
+        elif self._loaded:
+            shown = self.table.row_count
+            count = len(self.jobs)
+            running = sum(1 for job in self.jobs.values() if job.get("status") not in FINISHED)
+            noun = "job" if count == 1 else "jobs"
+            if not count:
+                parts.append("no jobs yet: `epdev batch-endpoint invoke` starts one")
+            else:
+                parts.append(f"{count} {noun}" if shown == count else f"{shown}/{count} {noun}")
+            if running:
+                parts.append(f"{running} queued or running")
+            parts.append(f"updated {self.epdev.clock().strftime('%H:%M:%S')}")
+        else:
+            parts.append("loading…")
+        shown_filter = self.filter_status()
+        if shown_filter:
+            parts.append(shown_filter)
+        job = self.selected() if self._loaded else None
+        if job is not None and job.get("error"):
+            parts.append(f"[red]{escape(str(job['name']))}: {escape(str(job['error']))}[/red]")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_status()  # the selected job's error, if it has one
+
+    # Actions
+
+    def action_back(self) -> None:
+        if self.filter:
+            self.action_clear_filter()
+            return
+        self.dismiss(None)
+
+    def views(self) -> dict[str, View]:
+        return self.jobs
+
+    def action_open(self) -> None:
+        job = self.selected()
+        if job is not None:
+            self.app.push_screen(JobLogsScreen(job))
+
+    def action_cancel_job(self) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        name, status = str(job["name"]), str(job.get("status"))
+        if status in FINISHED:
+            self.notify(f"job {name} is already {status}")
+            return
+        question = (
+            f"Cancel batch job [b]{escape(name)}[/b] ({escape(status)})?\n"
+            "Its work stops; rows already written stay in its output."
+        )
+        confirm_then(self.app, "Cancel job", question, lambda: self.cancel(name))
+
+    @work(exit_on_error=False, group="change")
+    async def cancel(self, name: str) -> None:
+        call = self.epdev.source.cancel_job(name)
+        await report(self, call, f"canceled job {name}", f"could not cancel {name}")
+
+
+def _created(job: View) -> tuple[str, str]:
+    context = job.get("creation_context") or {}
+    return (str(context.get("created_at") or ""), str(job["name"]))
