@@ -50,9 +50,13 @@ class Opened:
 
 
 def workers() -> list[psutil.Process]:
-    """The deployment instances this process started (the embedded devserver's)."""
+    """The deployment instances this process started (the embedded devserver's).
+
+    Only direct children: in a full run, the session devserver of other tests is a child of
+    pytest too, and its instances are this process's grandchildren.
+    """
     found = []
-    for child in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children(recursive=False):
         try:
             if "epdev.runtimes.worker" in " ".join(child.cmdline()):
                 found.append(child)
