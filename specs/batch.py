@@ -192,17 +192,11 @@ class BatchDeployment(SpecModel):
 
     @property
     def model_path(self) -> Path | None:
-        """The local model file or folder, if the model is given by path."""
-        if isinstance(self.model, ModelRef) and isinstance(self.model.path, Path):
-            return self.model.path
-        return None
+        return self.model.local_path if isinstance(self.model, ModelRef) else None
 
     @property
     def model_uri(self) -> str | None:
-        """The MLflow registry URI (models:/name/version or models:/name@alias), if given."""
-        if isinstance(self.model, ModelRef) and isinstance(self.model.path, str):
-            return self.model.path
-        return None
+        return self.model.registry_uri if isinstance(self.model, ModelRef) else None
 
     @property
     def is_mlflow(self) -> bool:

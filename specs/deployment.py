@@ -174,6 +174,16 @@ class ModelRef(SpecModel):
 
     cloud_only_fields: ClassVar[frozenset[str]] = frozenset({"stage", "job_name", "datastore"})
 
+    @property
+    def local_path(self) -> Path | None:
+        """The local model file or folder, if the model is given by path."""
+        return self.path if isinstance(self.path, Path) else None
+
+    @property
+    def registry_uri(self) -> str | None:
+        """The MLflow registry URI (models:/name/version or models:/name@alias), if given."""
+        return self.path if isinstance(self.path, str) else None
+
     @field_validator("path", mode="before")
     @classmethod
     def _not_a_reference(cls, value: Any) -> Any:
@@ -349,17 +359,11 @@ class OnlineDeployment(SpecModel):
 
     @property
     def model_path(self) -> Path | None:
-        """The local model file or folder, if the model is given by path."""
-        if isinstance(self.model, ModelRef) and isinstance(self.model.path, Path):
-            return self.model.path
-        return None
+        return self.model.local_path if isinstance(self.model, ModelRef) else None
 
     @property
     def model_uri(self) -> str | None:
-        """The MLflow registry URI (models:/name/version or models:/name@alias), if given."""
-        if isinstance(self.model, ModelRef) and isinstance(self.model.path, str):
-            return self.model.path
-        return None
+        return self.model.registry_uri if isinstance(self.model, ModelRef) else None
 
     @property
     def is_mlflow(self) -> bool:
