@@ -6,16 +6,14 @@ import csv
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
+from support.batch_jobs import finished, job_view
 from support.batch_project import BatchProject, make_batch_project
 from support.devserver import RunningServer, running_server, start_server, wait_until
 
 pytestmark = pytest.mark.slow
-
-FINISHED = ("Completed", "Failed", "Canceled")
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +25,6 @@ def _setup(server: RunningServer, project: BatchProject, *scripts: str) -> None:
     server.cli("batch-endpoint", "create", "-f", str(project.endpoint_yml))
     for script in scripts:
         server.cli("batch-deployment", "create", "-f", str(project.deployment_yml(script)))
-
-
-def _finished(server: RunningServer, name: str, timeout: float = 180) -> dict[str, Any]:
-    """Poll the job over the API (cheaper than a CLI process per poll) until it finishes."""
-    with server.api() as api:
-
-        def done() -> dict[str, Any] | None:
-            view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
-            return view if view["status"] in FINISHED else None
-
-        result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.2)
-    return result
-
-
-def job_view(server: RunningServer, name: str) -> dict[str, Any]:
-    with server.api() as api:
-        view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
-    return view
 
 
 def _workers_of(folder: Path) -> list[psutil.Process]:
@@ -89,7 +69,7 @@ def test_kill_9_mid_job_resumes_with_every_item_once(project: BatchProject, tmp_
         server.kill()
         raise
     with running_server(home) as again:
-        view = _finished(again, "resumable")
+        view = finished(again, "resumable")
         assert view["status"] == "Completed", view["error"]
         assert view["progress"]["items_done"] == 40
         assert view["progress"]["minibatches_done"] == 40
@@ -131,7 +111,7 @@ def test_dask_engine_gives_the_local_engines_output(
                 "--engine",
                 engine,
             )
-            view = _finished(server, job["name"])
+            view = finished(server, job["name"])
             assert view["status"] == "Completed", view["error"]
             assert view["engine"] == engine
             outputs[engine] = sorted(Path(view["outputs"]["file"]).read_text().splitlines())
@@ -160,7 +140,7 @@ def test_dask_engine_gives_the_local_engines_output(
             "--set",
             "retry_settings.max_retries=1",
         )
-        view = _finished(server, job["name"])
+        view = finished(server, job["name"])
         assert view["status"] == "Failed"
         assert "more than the error_threshold of 1" in view["error"]
         log = (Path(view["job_folder"]) / "logs" / "job.log").read_text()

@@ -13,14 +13,13 @@ from typing import Any
 
 import psutil
 import pytest
+from support.batch_jobs import finished, job_view
 from support.batch_project import BatchProject, make_batch_project
 from support.devserver import RunningServer, wait_until
 
 from epdev.devserver.pytest_plugin import EpdevServer
 
 pytestmark = pytest.mark.slow
-
-FINISHED = ("Completed", "Failed", "Canceled")
 
 
 @pytest.fixture(scope="module")
@@ -39,24 +38,6 @@ def server(epdev_server: EpdevServer, project: BatchProject) -> RunningServer:
 def invoke(server: RunningServer, *args: str) -> dict[str, Any]:
     job: dict[str, Any] = server.cli_json("batch-endpoint", "invoke", "-n", "batch-sample", *args)
     return job
-
-
-def finished(server: RunningServer, name: str, timeout: float = 180) -> dict[str, Any]:
-    """Poll the job over the API (cheaper than a CLI process per poll) until it finishes."""
-    with server.api() as api:
-
-        def done() -> dict[str, Any] | None:
-            view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
-            return view if view["status"] in FINISHED else None
-
-        result: dict[str, Any] = wait_until(done, timeout=timeout, interval=0.2)
-    return result
-
-
-def job_view(server: RunningServer, name: str) -> dict[str, Any]:
-    with server.api() as api:
-        view: dict[str, Any] = api.get(f"/api/v1/jobs/{name}").json()
-    return view
 
 
 def output_lines(view: dict[str, Any]) -> list[str]:
