@@ -87,7 +87,7 @@ def live_app(live: Live) -> Iterator[Callable[..., EpdevApp]]:
     live.api.update_endpoint(ENDPOINT, traffic=SPLIT, mirror_traffic={"blue": 0, "green": 0})
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 15.0) -> Any:
+async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 45.0) -> Any:
     """Let the app run until `predicate()` is truthy; fail with what it was otherwise."""
     deadline = time.monotonic() + timeout
     while True:
