@@ -45,15 +45,22 @@ class ProbeCount:
 async def check(session: aiohttp.ClientSession, url: str, timeout: float) -> str | None:
     """None when `GET url` answers 200 within `timeout` seconds, else what went wrong."""
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            await response.read()
-            if response.status != 200:
-                return f"GET / answered {response.status}"
+        # asyncio's own timeout, not aiohttp's: when a cancel lands as aiohttp's timer fires,
+        # aiohttp can turn it into a TimeoutError (its nested timers each uncancel the task),
+        # and a prober that swallowed its cancel would run forever.
+        async with asyncio.timeout(timeout):
+            async with session.get(url, timeout=_NO_CLIENT_TIMEOUT) as response:
+                await response.read()
+                if response.status != 200:
+                    return f"GET / answered {response.status}"
     except TimeoutError:
         return f"GET / did not answer within {timeout:g} s"
     except aiohttp.ClientError as exc:
         return f"GET / failed: {type(exc).__name__}: {exc}"
     return None
+
+
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 async def watch(

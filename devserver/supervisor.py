@@ -435,7 +435,7 @@ class DeploymentRunner:
         generation.instances.append(instance)
         health = InstanceHealth(spec.name)
         generation.health.append(health)
-        timeout = generation.spec.readiness_probe.budget_seconds
+        timeout = generation.spec.start_budget_seconds
         await instance.start(timeout)
         health.state, health.pid = HealthState.READY, instance.pid
         if instance.pid is not None:
@@ -482,7 +482,7 @@ class DeploymentRunner:
                 instance = self.runtime.create_instance(spec, self._sink(spec.name))
                 generation.instances[index] = instance
                 try:
-                    await instance.start(generation.spec.readiness_probe.budget_seconds)
+                    await instance.start(generation.spec.start_budget_seconds)
                 except InstanceFailed as exc:
                     failures += 1
                     reason = f"failed to restart: {exc}"

@@ -239,7 +239,7 @@ class DockerInstance:
         """Build the image if needed, run the container, wait for `init()`.
 
         `ready_timeout` counts from the container's start: a cold image build comes before and
-        is bounded by the engine's silence (images.BUILD_TIMEOUT), not by the readiness budget.
+        is bounded by the engine's silence (images.BUILD_TIMEOUT), not by the start budget.
         """
         if self._started:
             raise RuntimeError(f"instance {self.spec.name} was already started")

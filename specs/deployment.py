@@ -271,8 +271,9 @@ class Probe(SpecModel):
 
     @property
     def budget_seconds(self) -> float:
-        """How long an instance may take to pass this probe before it counts as failed."""
-        return float(self.initial_delay + self.period * self.failure_threshold)
+        """How long an instance that never answers lasts before this probe gives up on it: the
+        initial delay, then `failure_threshold` probes, each a period apart or its timeout long."""
+        return float(self.initial_delay + max(self.period, self.timeout) * self.failure_threshold)
 
 
 class ScaleSettings(SpecModel):
@@ -356,6 +357,13 @@ class OnlineDeployment(SpecModel):
         ):
             return batching.max_batch_size
         return settings.max_concurrent_requests_per_instance
+
+    @property
+    def start_budget_seconds(self) -> float:
+        """How long a new instance may take to finish init(). As on Kubernetes, a starting
+        instance that does not answer is restarted only once its liveness probe gives up, while
+        readiness merely keeps it out of the pool: the longer of the two budgets."""
+        return max(self.liveness_probe.budget_seconds, self.readiness_probe.budget_seconds)
 
     @property
     def model_path(self) -> Path | None:

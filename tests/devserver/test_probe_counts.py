@@ -1,8 +1,15 @@
-"""Probe verdicts from consecutive results, as the kubelet counts them."""
+"""Probe verdicts from consecutive results, as the kubelet counts them, and probes that stop
+when told to."""
 
 from __future__ import annotations
 
-from epdev.devserver.probes import ProbeCount
+import asyncio
+import socket
+
+import aiohttp
+import pytest
+
+from epdev.devserver.probes import ProbeCount, check
 from epdev.specs.deployment import Probe
 
 
@@ -26,3 +33,42 @@ def test_passing_again_takes_success_threshold_in_a_row() -> None:
     assert count.record(None) is None
     assert count.record(None) is True
     assert count.passing
+
+
+@pytest.mark.slow
+def test_a_probe_cancelled_as_its_timeout_fires_stays_cancelled() -> None:
+    """The prober of an instance that failed or died is cancelled while its probes may be
+    timing out; a cancel turned into a timeout would leave it probing forever (and the
+    supervisor waiting on it, so the instance never restarted)."""
+
+    async def race() -> int:
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # accepts connections into its backlog, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        lost = 0
+        try:
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)
+            ) as session:
+                for attempt in range(100):
+
+                    async def probe_forever() -> None:
+                        while True:
+                            await check(session, url, 0.05)
+
+                    task = asyncio.create_task(probe_forever())
+                    # Cancel at moments spread around the probe's own timeout.
+                    await asyncio.sleep(0.05 + (attempt % 10) * 0.0005)
+                    task.cancel()
+                    done, _ = await asyncio.wait({task}, timeout=1)
+                    if not done:
+                        lost += 1
+                        while not task.done():
+                            task.cancel()
+                            await asyncio.wait({task}, timeout=0.5)
+        finally:
+            silent.close()
+        return lost
+
+    assert asyncio.run(race()) == 0

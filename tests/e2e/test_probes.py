@@ -68,7 +68,7 @@ readiness_probe:
   timeout: 1
   failure_threshold: 2
 liveness_probe:
-  initial_delay: 0
+  initial_delay: 4
   period: 1
   timeout: 1
   failure_threshold: {liveness_failures}

@@ -173,6 +173,19 @@ def test_partial_settings_keep_the_other_defaults(write: WriteSpec) -> None:
     assert spec.readiness_probe == Probe()
 
 
+def test_an_instance_may_start_until_the_more_patient_probe_gives_up(write: WriteSpec) -> None:
+    text = MINIMAL_DEPLOYMENT + (
+        "readiness_probe:\n  initial_delay: 0\n  period: 1\n  failure_threshold: 2\n"
+        "liveness_probe:\n  initial_delay: 4\n  period: 1\n  timeout: 3\n"
+        "  failure_threshold: 5\n"
+    )
+    spec = deployment_of(load_spec(write("blue.yml", text)))
+    # A probe that times out takes its timeout, not its period, before the next one.
+    assert spec.readiness_probe.budget_seconds == 2 * 2.0
+    assert spec.liveness_probe.budget_seconds == 4 + 3 * 5.0
+    assert spec.start_budget_seconds == 19.0
+
+
 def test_endpoint_defaults_are_azures(write: WriteSpec) -> None:
     spec = endpoint_of(load_spec(write("ep.yml", "name: my-endpoint\n"), "online-endpoint"))
     assert spec.auth_mode == "key"
