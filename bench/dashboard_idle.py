@@ -346,6 +346,9 @@ def main() -> None:
         f"  first {rss[1] / 1024 / 1024:.1f} MiB   last {rss[-1] / 1024 / 1024:.1f} MiB   "
         f"growth {grow:+.1f} MiB   peak {max(rss) / 1024 / 1024:.1f} MiB"
     )
+    # One sample a minute shows the shape: filling caches level off, a leak keeps climbing.
+    minutes = " ".join(f"{value / 1024 / 1024:.1f}" for value in rss[1::12])
+    print(f"  each minute (MiB): {minutes}")
 
 
 if __name__ == "__main__":
