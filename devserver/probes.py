@@ -42,6 +42,9 @@ class ProbeCount:
         return None
 
 
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
 async def check(session: aiohttp.ClientSession, url: str, timeout: float) -> str | None:
     """None when `GET url` answers 200 within `timeout` seconds, else what went wrong."""
     try:
@@ -58,9 +61,6 @@ async def check(session: aiohttp.ClientSession, url: str, timeout: float) -> str
     except aiohttp.ClientError as exc:
         return f"GET / failed: {type(exc).__name__}: {exc}"
     return None
-
-
-_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 async def watch(
