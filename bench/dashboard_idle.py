@@ -11,8 +11,8 @@ then runs in a pseudo-terminal of 140x40, as in a user's terminal emulator:
 - key press latency: from writing `/` (the filter box) or `?` (help) to the pseudo-terminal to
   the first output that shows it, median and worst of --presses each;
 - memory: RSS of the dashboard sampled every 5 s while it shows one endpoint's live graphs
-  (1 min window); growth from the first to the last sample. `--memory 600` is the issue's
-  ten minutes.
+  (1 min window); growth from the first to the last sample, RSS each minute, and the trend
+  (least squares) over the second half. `--memory 600` is the issue's ten minutes.
 
 Targets (issue 6): idle CPU under 5% of a core, a key answered within 100 ms, flat memory.
 
@@ -349,6 +349,14 @@ def main() -> None:
     # One sample a minute shows the shape: filling caches level off, a leak keeps climbing.
     minutes = " ".join(f"{value / 1024 / 1024:.1f}" for value in rss[1::12])
     print(f"  each minute (MiB): {minutes}")
+    late = rss[len(rss) // 2 :]
+    if len(late) >= 3:
+        # Least squares over the second half: the warm-up (caches filling) is behind by then,
+        # and a fit is steadier than two samples against the allocator's page-sized steps.
+        slope = statistics.linear_regression(
+            [5 * i / 60 for i in range(len(late))], [value / 1024 / 1024 for value in late]
+        ).slope
+        print(f"  trend over the second half: {slope:+.3f} MiB/min   (target: flat)")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 from conftest import until
 from fixed_source import FixedSource
+from textual.widgets import Log
 
 from epdev.tui.app import EpdevApp
 from epdev.tui.screens.confirm import ConfirmScreen
 from epdev.tui.screens.endpoint import EndpointScreen
 from epdev.tui.screens.endpoints import EndpointsScreen
+from epdev.tui.screens.logs import LogLines, LogsScreen
 from epdev.tui.screens.traffic import TrafficScreen
 
 pytestmark = pytest.mark.asyncio
@@ -89,3 +92,30 @@ async def test_an_endpoint_deleted_elsewhere_closes_its_view(fixed_app: MakeApp)
         del source.endpoints["fraud-scorer"]
         await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
         await until(pilot, lambda: "fraud-scorer" not in app.screen.endpoints)
+
+
+async def test_end_resumes_following_even_as_lines_arrive(fixed_app: MakeApp) -> None:
+    app = fixed_app()
+    async with app.run_test(size=(140, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+        await pilot.press("l")
+        screen = await until(pilot, lambda: isinstance(app.screen, LogsScreen) and app.screen)
+        log = screen.query_one("#log", Log)
+        status = screen.query_one("#status")
+        await until(pilot, lambda: log.line_count == 40 and log.is_vertical_scroll_end)
+        await pilot.press("home")
+        await until(pilot, lambda: "paused" in str(status.render()))
+
+        # A chatty deployment: a line lands as soon as the view starts to move down.
+        app.simulate_key("end")  # pilot.press (and pause) would wait for any scroll to end
+        async with asyncio.timeout(5):
+            while log.scroll_y == 0:
+                await asyncio.sleep(0.01)
+        screen.post_message(LogLines(["a line written just after end"], screen._generation))
+        await until(pilot, lambda: log.line_count == 41)
+        await until(pilot, lambda: "following" in str(status.render()), timeout=5)
+        assert log.is_vertical_scroll_end
+        screen.post_message(LogLines(["and one more"], screen._generation))
+        await until(pilot, lambda: log.line_count == 42 and log.is_vertical_scroll_end, timeout=5)

@@ -27,6 +27,15 @@ BACKLOG = 200
 """Lines of history shown when the pane opens or switches instance."""
 
 
+class _Pane(Log):
+    """The log itself. `end` jumps to the last line at once: an animated scroll aims at the
+    last line as it was when it started, so a line written meanwhile left the pane paused one
+    line short of the end, with nothing left to resume it."""
+
+    def action_scroll_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+
 @dataclass
 class LogLines(Message):
     lines: list[str]
@@ -69,7 +78,7 @@ class LogsScreen(Screen[None]):
         yield Banner(id="banner")
         yield Static(id="status", classes="status")
         yield Input(placeholder="show only lines containing… (esc clears)", id="filter")
-        yield Log(id="log", max_lines=KEEP_LINES, auto_scroll=True)
+        yield _Pane(id="log", max_lines=KEEP_LINES, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -194,7 +203,7 @@ class LogsScreen(Screen[None]):
         self._start()
 
     def action_follow(self) -> None:
-        self.query_one("#log", Log).scroll_end(animate=False)
+        self.query_one("#log", _Pane).action_scroll_end()
         self.unseen = 0
         self._show_status()
 
