@@ -12,6 +12,7 @@ import textwrap
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -237,13 +238,30 @@ def test_get_logs_follows_one_instance(
         assert all(line.split()[1] == "blue-1" for line in followed)
     finally:
         follower.send_signal(signal.SIGINT)  # as Ctrl-C would
-        code = follower.wait(timeout=30)
+        state = ""
+        try:
+            code: int | None = follower.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Say what held it (signal masks, kernel wait) and leave no process behind.
+            code, state = None, _signal_state(follower.pid)
+            follower.kill()
+            follower.wait()
         assert follower.stderr is not None
         errors = follower.stderr.read()
         follower.stderr.close()
         reader.join(timeout=10)  # it ends at the closed pipe's end
         stdout.close()
+    assert code is not None, f"get-logs --follow still ran 30 s after SIGINT: {state}\n{errors}"
     assert code == 0, errors
+
+
+def _signal_state(pid: int) -> str:
+    proc = Path(f"/proc/{pid}")
+    wanted = ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    fields = [
+        line for line in (proc / "status").read_text().splitlines() if line.split(":")[0] in wanted
+    ]
+    return "; ".join([*fields, f"wchan: {(proc / 'wchan').read_text()}"])
 
 
 def test_a_restart_is_counted_and_cpu_keeps_growing(
