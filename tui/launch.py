@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from epdev.devserver.client import AsyncClient, Connection
 from epdev.tui.app import EpdevApp
 from epdev.tui.style_meta import compact_style_meta
@@ -15,4 +17,12 @@ def run(connection: Connection, *, read_only: bool = False, embedded: bool = Fal
         read_only=read_only,
         embedded=embedded,
     )
+    # Full collections stop the dashboard (100-200 ms in which no key is answered), and live
+    # figures made them frequent: each redraw's strips and styles live about a second, long
+    # enough to be promoted, which soon calls for a full collection. With a young generation
+    # of 10,000 they die young. And what exists by now (modules, classes, an embedded
+    # devserver) lives as long as the process: frozen, no collection walks it again.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     app.run()
