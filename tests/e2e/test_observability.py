@@ -8,6 +8,7 @@ import queue
 import signal
 import ssl
 import subprocess
+import sys
 import textwrap
 import threading
 from collections import Counter
@@ -20,7 +21,7 @@ import psutil
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from support.devserver import EPDEV, RunningServer, running_server, wait_until
+from support.devserver import RunningServer, running_server, wait_until
 from support.sample_project import SampleProject, make_sample_project
 
 from epdev.devserver.metrics import bucket_of
@@ -30,6 +31,14 @@ pytestmark = pytest.mark.slow
 ENDPOINT = "obs-ep"
 SHOW_BLUE = ("online-deployment", "show", "-n", "blue", "-e", ENDPOINT)
 LOGS_BLUE = ("online-deployment", "get-logs", "-n", "blue", "-e", ENDPOINT)
+# `epdev` as a terminal starts it, whatever started pytest: a background job of a
+# non-interactive shell inherits SIGINT ignored, and Python rightly keeps ignoring it then.
+EPDEV_AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'epdev'; runpy.run_module('epdev.devserver.cli.main', run_name='__main__')",
+]
 
 # Logs a marker per call, and fails on request so that the 500s are ours to count.
 SCORE_PY = textwrap.dedent(
@@ -211,7 +220,7 @@ def test_get_logs_follows_one_instance(
     assert only and all(line.split()[1] == "blue-1" for line in only)
 
     follower = subprocess.Popen(
-        [*EPDEV, *LOGS_BLUE, "--follow", "--instance", "blue-1", "--lines", "1"],
+        [*EPDEV_AT_A_TERMINAL, *LOGS_BLUE, "--follow", "--instance", "blue-1", "--lines", "1"],
         env=server.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

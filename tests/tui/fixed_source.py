@@ -340,11 +340,14 @@ class FixedSource:
         content_type: str = "application/json",
     ) -> httpx.Response:
         self.calls.append(("invoke", (endpoint, deployment)))
-        return httpx.Response(
+        response = httpx.Response(
             200,
             json=[11.05, -3.2],
             headers={"azureml-model-deployment": deployment or "blue", "x-request-id": "req-1"},
         )
+        # As the real client sets it: a fixed figure, not this machine's speed, in snapshots.
+        response.elapsed = dt.timedelta(milliseconds=3)
+        return response
 
     def _job(self, name: str) -> View:
         if name not in self.jobs:
