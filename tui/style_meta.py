@@ -21,8 +21,8 @@ from types import ModuleType
 import rich.style
 import textual.style
 
-# The modules that pickle style metadata through a module-level `dumps` (as of Rich 13-15 and
-# Textual 1-8). One that stops doing so is left as it is.
+# The modules that pickle style metadata through a module-level `dumps` (checked with Rich 15
+# and Textual 8). One that stops doing so is left as it is.
 _PICKLING_MODULES: tuple[ModuleType, ...] = (rich.style, textual.style)
 
 
@@ -31,13 +31,13 @@ def _exact_dumps(meta: object) -> bytes:
 
 
 def compact_style_meta() -> list[str]:
-    """Make Rich and Textual store style metadata compactly; returns the modules changed."""
-    changed = []
+    """Make Rich and Textual store style metadata compactly; returns the modules that do."""
+    compact = []
     for module in _PICKLING_MODULES:
         current = getattr(module, "dumps", None)
         if current is pickle.dumps:
             module.dumps = _exact_dumps  # type: ignore[attr-defined]
-            changed.append(module.__name__)
+            compact.append(module.__name__)
         elif current is _exact_dumps:
-            changed.append(module.__name__)
-    return changed
+            compact.append(module.__name__)
+    return compact
