@@ -19,10 +19,12 @@ def run(connection: Connection, *, read_only: bool = False, embedded: bool = Fal
     )
     # Full collections stop the dashboard (100-200 ms in which no key is answered), and live
     # figures made them frequent: each redraw's strips and styles live about a second, long
-    # enough to be promoted, which soon calls for a full collection. With a young generation
-    # of 10,000 they die young. And what exists by now (modules, classes, an embedded
-    # devserver) lives as long as the process: frozen, no collection walks it again.
+    # enough to be promoted, which soon calls for a full collection (every 5-10 s with the
+    # default 700). With a young generation of 3,000 most of them die young: a full collection
+    # about once a minute. 10,000 makes them rarer still but holds about 5 MiB more garbage
+    # (bench/dashboard_idle.py, one hour each). What exists by now (modules, classes, an
+    # embedded devserver) lives as long as the process: frozen, no collection walks it again.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
+    gc.set_threshold(3_000, 10, 10)
     app.run()

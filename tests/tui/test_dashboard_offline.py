@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
 from conftest import until
 from fixed_source import FixedSource
+from textual.widget import Widget
 from textual.widgets import Log
 
 from epdev.tui.app import EpdevApp
@@ -119,3 +121,38 @@ async def test_end_resumes_following_even_as_lines_arrive(fixed_app: MakeApp) ->
         assert log.is_vertical_scroll_end
         screen.post_message(LogLines(["and one more"], screen._generation))
         await until(pilot, lambda: log.line_count == 42 and log.is_vertical_scroll_end, timeout=5)
+
+
+async def test_views_that_come_and_go_leave_no_widget_behind(fixed_app: MakeApp) -> None:
+    """Help over the endpoint view rebuilds its footer's keys, and closing the endpoint view
+    removes its banner: Textual kept both alive through their watchers (Textual issue #6666),
+    which made a long-running dashboard grow by about 0.6 MiB each time."""
+
+    def removed_but_alive() -> dict[int, str]:
+        gc.collect()
+        return {
+            id(o): type(o).__name__
+            for o in gc.get_objects()
+            if isinstance(o, Widget) and not o.is_attached
+        }
+
+    app = fixed_app()
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        before = removed_but_alive()  # this worker's earlier tests are not this one's business
+        for _ in range(4):
+            await pilot.press("down", "enter")
+            await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+            await pilot.press("question_mark")
+            await until(pilot, lambda: not isinstance(app.screen, EndpointScreen))
+            await pilot.press("question_mark")
+            await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
+        left: list[str] = []
+        for _ in range(100):  # the view closed last can take a moment to be taken down
+            await pilot.pause(0.1)
+            left = sorted(name for key, name in removed_but_alive().items() if key not in before)
+            if not left:
+                break
+        assert left == []

@@ -17,12 +17,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DirectoryTree, Footer, Input, Log, Static
+from textual.widgets import DirectoryTree, Input, Log, Static
 
 from epdev.specs import LoadedSpec, SpecError, SpecIssue, load_spec
 from epdev.tui.messages import Reachability
 from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from epdev.tui.app import EpdevApp

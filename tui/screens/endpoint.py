@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
@@ -23,6 +23,7 @@ from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Reachability
 from epdev.tui.screens.endpoints import CHANGING_ACTIONS, state_cell
 from epdev.tui.source import ClientError, NotRunning, View
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.live_table import Cell, LiveTable
 from epdev.tui.widgets.plot import Plot, Series
 

@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Input, Select, Static
 
 from epdev.tui.messages import Failed, Reachability
 from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from epdev.tui.app import EpdevApp

@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Input, Log, Static
 
 from epdev.tui.messages import Reachability
 from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from epdev.tui.app import EpdevApp

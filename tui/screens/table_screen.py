@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from epdev.tui.messages import Done
 from epdev.tui.screens.typed_filter import TypedFilter
 from epdev.tui.source import View
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:

@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from epdev.tui import split
 from epdev.tui.messages import Done, Failed
 from epdev.tui.screens.confirm import ConfirmScreen
 from epdev.tui.source import ClientError
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.slider import TrafficSlider
 
 if TYPE_CHECKING:

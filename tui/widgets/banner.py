@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from epdev.tui.watchers import forget_closed_watchers
+
 
 class Banner(Static):
     """Shows the app's `problem`; hidden while there is none."""
@@ -11,6 +13,10 @@ class Banner(Static):
     def on_mount(self) -> None:
         # Every screen has its own banner; all of them follow the one app-wide state.
         self.watch(self.app, "problem", self._show)
+
+    def on_unmount(self) -> None:
+        # The app keeps its watchers; without this, each closed screen's banner stays with it.
+        forget_closed_watchers(self.app)
 
     def _show(self, problem: str | None) -> None:
         self.display = problem is not None
