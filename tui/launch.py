@@ -6,11 +6,13 @@ import gc
 
 from epdev.devserver.client import AsyncClient, Connection
 from epdev.tui.app import EpdevApp
+from epdev.tui.rendered_lines import free_rendered_lines_promptly
 from epdev.tui.style_meta import compact_style_meta
 
 
 def run(connection: Connection, *, read_only: bool = False, embedded: bool = False) -> None:
     compact_style_meta()
+    free_rendered_lines_promptly()
     app = EpdevApp(
         AsyncClient(connection),
         server_url=connection.url,

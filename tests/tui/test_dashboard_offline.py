@@ -16,6 +16,7 @@ from epdev.tui.app import EpdevApp
 from epdev.tui.screens.confirm import ConfirmScreen
 from epdev.tui.screens.endpoint import EndpointScreen
 from epdev.tui.screens.endpoints import EndpointsScreen
+from epdev.tui.screens.help import HelpScreen
 from epdev.tui.screens.logs import LogLines, LogsScreen
 from epdev.tui.screens.traffic import TrafficScreen
 
@@ -124,7 +125,7 @@ async def test_end_resumes_following_even_as_lines_arrive(fixed_app: MakeApp) ->
 
 
 async def test_views_that_come_and_go_leave_no_widget_behind(fixed_app: MakeApp) -> None:
-    """Help over the endpoint view rebuilds its footer's keys, and closing the endpoint view
+    """A change of the keys shown rebuilds the footer's keys, and closing the endpoint view
     removes its banner: Textual kept both alive through their watchers (Textual issue #6666),
     which made a long-running dashboard grow by about 0.6 MiB each time."""
 
@@ -136,23 +137,67 @@ async def test_views_that_come_and_go_leave_no_widget_behind(fixed_app: MakeApp)
             if isinstance(o, Widget) and not o.is_attached
         }
 
-    app = fixed_app()
+    def copy_key_is(off: bool) -> bool:
+        return any(
+            key.action == "copy_key" and key.has_class("-disabled") == off  # type: ignore[attr-defined]
+            for key in app.screen.query("FooterKey")
+        )
+
+    source = FixedSource()
+    app = fixed_app(source, refresh_seconds=0.1)
     async with app.run_test() as pilot:
         await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
         before = removed_but_alive()  # this worker's earlier tests are not this one's business
-        for _ in range(4):
+        for turn in range(4):
+            if turn:
+                await pilot.press("escape")
+                await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
             await pilot.press("down", "enter")
             await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
             await pilot.press("question_mark")
             await until(pilot, lambda: not isinstance(app.screen, EndpointScreen))
             await pilot.press("question_mark")
             await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
-            await pilot.press("escape")
-            await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
+        for off in (True, False, True, False):  # the key-copy key turns off and on: new keys
+            for view in source.endpoints.values():
+                view["auth_mode"] = "aml_token" if off else "key"
+            await until(pilot, lambda: copy_key_is(off))  # noqa: B023 (awaited at once)
         left: list[str] = []
-        for _ in range(100):  # the view closed last can take a moment to be taken down
+        for _ in range(100):  # the views closed last can take a moment to be taken down
             await pilot.pause(0.1)
             left = sorted(name for key, name in removed_but_alive().items() if key not in before)
             if not left:
                 break
         assert left == []
+
+
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(fixed_app: MakeApp) -> None:
+    """Textual rebuilds a footer's keys each time a screen comes back, even with the same keys:
+    throwaway widgets and style nodes that brought full garbage collections every half minute
+    while help was opened and closed over the live graphs."""
+    source = FixedSource()
+    app = fixed_app(source, refresh_seconds=0.1)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+        screen = app.screen
+
+        def keys() -> dict[str, Widget]:
+            return {key.action: key for key in screen.query("FooterKey")}  # type: ignore[attr-defined]
+
+        await until(pilot, lambda: "copy_key" in keys())
+        before = keys()
+        for _ in range(2):
+            await pilot.press("question_mark")
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.press("question_mark")
+            await until(pilot, lambda: app.screen is screen)
+            await pilot.pause(0.2)
+            assert keys() == before  # the very same widgets
+
+        assert isinstance(screen, EndpointScreen)
+        name = screen.endpoint_name
+        source.endpoints[name]["auth_mode"] = "aml_token"  # the key-copy key turns off
+        await until(pilot, lambda: keys().get("copy_key") not in (None, before["copy_key"]))
+        assert keys()["copy_key"].has_class("-disabled")
