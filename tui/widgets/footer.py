@@ -26,9 +26,10 @@ class Footer(TextualFooter):
     `refresh_bindings`, even when it would show the same keys. Each rebuild mounts a new widget
     per key, and styling a key makes throwaway style nodes (two per styling, for its component
     classes): opening and closing help over the endpoint view left 26 key widgets and some 150
-    style nodes to the cycle collector, the main source of the full collections (130-300 ms,
-    no key answered) that came every half minute with help opened every few seconds. So a
-    rebuild happens here only when the keys shown differ.
+    style nodes to the cycle collector (counted in a Pilot run), one of the two main sources of
+    the cyclic garbage behind the full collections (130-300 ms, no key answered) that came
+    every half minute with help opened every few seconds. So a rebuild happens here only when
+    the keys shown differ.
 
     Each key is data-bound to the footer's `compact`, which epdev never changes, so each
     removed key stayed referenced by the footer (see `epdev.tui.watchers`): about 0.6 MiB each
