@@ -178,8 +178,8 @@ class EndpointScreen(Screen[None]):
         if message.metrics is not None:
             self._show_graphs(message.metrics)
         if auth_changed:
-            # Only the key-copy binding depends on the data; refreshing bindings rebuilds the
-            # footer's widgets, which must not happen every second.
+            # Only the key-copy binding depends on the data, and the footer rebuilds its keys
+            # only when they change: no need to recompute every screen's bindings each second.
             self.refresh_bindings()
 
     def on_endpoint_gone(self, message: EndpointGone) -> None:
