@@ -57,8 +57,11 @@ class EpdevApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.cwd = cwd or Path.cwd()
         self.last_request_file: str | None = None
+        self.help_screen = HelpScreen()
 
     def on_mount(self) -> None:
+        # Installed, so closing help keeps the screen for the next `?` instead of removing it.
+        self.install_screen(self.help_screen, "help")
         if self.embedded:
             # `kill` (and `epdev stop`, which signals the process that serves) quits normally,
             # restoring the terminal; the launcher then stops the devserver this process hosts.
@@ -86,7 +89,8 @@ class EpdevApp(App[None]):
             if active.enabled and binding.show and binding.description:
                 key = binding.key_display or self.get_key_display(binding)
                 shown.setdefault(key, binding.description)
-        self.push_screen(HelpScreen(list(shown.items())))
+        self.help_screen.show_keys(list(shown.items()))
+        self.push_screen(self.help_screen)
 
     def action_retry(self) -> None:
         refresh = getattr(self.screen, "refresh_now", None)

@@ -37,6 +37,8 @@ class EndpointLoaded(Message):
     deployments: list[View]
     metrics: View | None
     key: str | None
+    window: int
+    """The window, in seconds, the metrics were asked for."""
 
 
 @dataclass

@@ -185,6 +185,8 @@ class FixedSource:
         }
         self.calls: list[tuple[str, Any]] = []
         self.down = False
+        self.metrics_gate: asyncio.Event | None = None
+        """When set, metrics are answered only once it is: a slow devserver."""
 
     def _check(self) -> None:
         if self.down:
@@ -296,6 +298,8 @@ class FixedSource:
         self, endpoint: str, window: str | None = None, step: str | None = None
     ) -> View:
         self._check()
+        if self.metrics_gate is not None:
+            await self.metrics_gate.wait()
         view = self._endpoint(endpoint)
         seconds = int(str(window or "300s").rstrip("s"))
         step_s = int(str(step or "5s").rstrip("s"))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from conftest import until
 from fixed_source import FixedSource
+from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Log
 
@@ -19,6 +20,7 @@ from epdev.tui.screens.endpoints import EndpointsScreen
 from epdev.tui.screens.help import HelpScreen
 from epdev.tui.screens.logs import LogLines, LogsScreen
 from epdev.tui.screens.traffic import TrafficScreen
+from epdev.tui.widgets.plot import Plot
 
 pytestmark = pytest.mark.asyncio
 
@@ -201,3 +203,59 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(fixed_app: MakeAp
         source.endpoints[name]["auth_mode"] = "aml_token"  # the key-copy key turns off
         await until(pilot, lambda: keys().get("copy_key") not in (None, before["copy_key"]))
         assert keys()["copy_key"].has_class("-disabled")
+
+
+def _shown(widget: Widget) -> str:
+    return "\n".join(line.text for line in widget.render_lines(Region(0, 0, *widget.outer_size)))
+
+
+async def test_help_is_one_screen_that_lists_the_keys_of_the_view_beneath(
+    fixed_app: MakeApp,
+) -> None:
+    """A new help screen at each `?` was cyclic garbage once closed: most of what full
+    collections had to free while help came and went over the live graphs."""
+    source = FixedSource()
+    app = fixed_app(source)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        await pilot.press("question_mark")
+        help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
+        keys = help_screen.query_one("#keys")
+        await until(pilot, lambda: "Filter" in _shown(keys))
+        assert "Copy key" not in _shown(keys)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+        for _ in range(2):
+            await pilot.press("question_mark")
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            assert app.screen is help_screen
+            assert help_screen.query_one("#keys") is keys  # the very same widgets
+            await until(pilot, lambda: "Copy key" in _shown(keys))
+            assert "Filter" not in _shown(keys)
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
+
+
+async def test_the_window_asked_for_last_is_the_one_graphed(fixed_app: MakeApp) -> None:
+    """`w` pressed while graphs are still loading: the load for the window left behind is
+    replaced, not waited for, and what it brings is not shown under the new window's label."""
+    source = FixedSource()
+    app = fixed_app(source, refresh_seconds=60)  # no periodic refresh to mend things later
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, EndpointScreen) and app.screen)
+        latency = screen.query_one("#latency", Plot)
+        await until(pilot, lambda: latency.title.endswith("last 5m"))
+        source.metrics_gate = gate = asyncio.Event()
+        await pilot.press("w")  # 15m, whose metrics are slow to come
+        await pilot.pause(0.2)
+        await pilot.press("w")  # 1h, before they came
+        await pilot.pause(0.2)
+        gate.set()
+        await until(pilot, lambda: latency.title.endswith("last 1h"), timeout=10)
+        await pilot.pause(0.3)
+        assert latency.title.endswith("last 1h")
+        assert "1h" in _shown(screen.query_one("#window"))

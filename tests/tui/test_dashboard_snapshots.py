@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from epdev.tui.app import EpdevApp
 from epdev.tui.screens.endpoint import EndpointScreen
 from epdev.tui.screens.endpoints import EndpointsScreen
+from epdev.tui.widgets.plot import Plot
 
 SIZE = (130, 34)
 Snap = Callable[..., bool]
@@ -58,6 +59,7 @@ async def _open_endpoint(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen, EndpointScreen))
     screen = pilot.app.screen
     await until(pilot, lambda: screen.query_one("#latency").series and screen.key)  # type: ignore[attr-defined]
+    await until(pilot, lambda: all(plot.drawn for plot in screen.query(Plot)))
 
 
 def test_endpoint_with_graphs(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:

@@ -119,7 +119,11 @@ class EndpointScreen(Screen[None]):
         return max(1, math.ceil(self.window / POINTS))
 
     def refresh_now(self, force_metrics: bool = False) -> None:
-        if not self.is_current or (self._worker is not None and self._worker.is_running):
+        if not self.is_current:
+            return
+        # A load already on its way is left to finish, unless it asks for what is no longer
+        # wanted (another window): then a new one replaces it (the group is exclusive).
+        if not force_metrics and self._worker is not None and self._worker.is_running:
             return
         step = self._step()
         age = time.monotonic() - self._metrics_at
@@ -155,7 +159,7 @@ class EndpointScreen(Screen[None]):
             except ClientError:
                 metrics = None  # metrics switched off in that devserver: graphs stay empty
         self.post_message(Reachability(None))
-        self.post_message(EndpointLoaded(endpoint, deployments, metrics, key))
+        self.post_message(EndpointLoaded(endpoint, deployments, metrics, key, window))
 
     def on_endpoint_loaded(self, message: EndpointLoaded) -> None:
         auth_changed = self.view is None or self.view.get("auth_mode") != message.endpoint.get(
@@ -175,7 +179,8 @@ class EndpointScreen(Screen[None]):
             # Arriving from a deploy: the cursor starts on the deployment just applied.
             table.move_cursor(row=list(rows).index(self._select), animate=False)
             self._select = None
-        if message.metrics is not None:
+        if message.metrics is not None and message.window == self.window:
+            # (A load for the window before a quick `w` can land after it: not shown.)
             self._show_graphs(message.metrics)
         if auth_changed:
             # Only the key-copy binding depends on the data, and the footer rebuilds its keys

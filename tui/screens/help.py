@@ -18,13 +18,35 @@ ABOUT = (
 
 
 class HelpScreen(ModalScreen[None]):
+    """One for the app's life, shown again with the keys of the moment at each `?`.
+
+    A new screen at each `?` left its widgets, their rendered lines and style nodes as cyclic
+    garbage when closed: over live graphs, most of what the full collections that delay a key
+    had to free.
+    """
+
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.keys = keys
+        self.keys: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("[b]Keys[/b]", classes="title")
+            yield Static(self._table(), id="keys")
+            yield Static(ABOUT, classes="hint")
+
+    def show_keys(self, keys: list[tuple[str, str]]) -> None:
+        """The keys to list from now on (the first of each key wins)."""
+        if keys == self.keys:
+            return
+        self.keys = keys
+        # Before its first showing the screen has no children yet: compose reads `keys`.
+        for shown in self.query("#keys").results(Static):
+            shown.update(self._table())
+
+    def _table(self) -> Table:
         table = Table(show_header=False, box=None, padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
@@ -33,10 +55,7 @@ class HelpScreen(ModalScreen[None]):
             if key not in seen:
                 seen.add(key)
                 table.add_row(key, description)
-        with Vertical(id="dialog"):
-            yield Static("[b]Keys[/b]", classes="title")
-            yield Static(table)
-            yield Static(ABOUT, classes="hint")
+        return table
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,17 +1,68 @@
 """A line chart drawn with plotext, sized to the widget.
 
-plotext 6 draws on one module-wide figure; every chart here clears it, draws and takes the
-text in one synchronous step on the event loop's thread, so charts never see each other's
-signals. The text is kept until the data or the size changes, so an idle screen costs nothing.
+plotext draws on a thread of its own: over a 1 min window the three charts of the endpoint
+view change every second, and drawn on the event loop's thread they took 40-70 ms of it each
+time, which a key pressed meanwhile waited for (`bench/dashboard_idle.py`). plotext 6 draws on
+one module-wide figure, so one chart draws at a time, under a lock. The text is kept until the
+data or the size changes, so an idle screen costs nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import plotext  # type: ignore[import-untyped]
 from rich.text import Text
+from textual import work
 from textual.widget import Widget
 
 Series = dict[str, list[float | None]]
+
+_figure = threading.Lock()
+# One thread for every chart: a thread per drawing (Textual's thread workers, three a second)
+# left the dashboard about 10 MiB larger and less steady (124-136 MiB against 115-122 over ten
+# minutes of live graphs), the allocator's per-thread arenas most likely.
+_drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epdev-plot")
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Everything a chart's text depends on."""
+
+    width: int
+    height: int
+    title: str
+    xs: list[float]
+    series: Series
+
+
+def draw(drawing: Drawing) -> Text:
+    """The chart as text; safe from any thread."""
+    if drawing.width < 10 or drawing.height < 4:
+        return Text("")
+    with _figure:
+        figure = plotext.figure
+        figure.clear()
+        figure.theme("simple")
+        figure.plot_size(drawing.width, drawing.height)
+        drawn = False
+        for label, values in drawing.series.items():
+            points = [(x, y) for x, y in zip(drawing.xs, values, strict=False) if y is not None]
+            if not points:
+                continue
+            xs, ys = zip(*points, strict=True)
+            figure.draw(figure.signal(list(xs), list(ys)).label(label).lines())
+            drawn = True
+        if not drawn:
+            return Text(f"{drawing.title}\n\n  (nothing measured in this window)", style="dim")
+        if drawing.xs:
+            figure.ruler("x").lim(drawing.xs[0], drawing.xs[-1])
+        figure.title(drawing.title)
+        ansi = str(figure.build())
+    return Text.from_ansi(ansi)
 
 
 class Plot(Widget):
@@ -24,7 +75,13 @@ class Plot(Widget):
         self.title = title
         self.xs: list[float] = []
         self.series: Series = {}
-        self._cache: tuple[tuple[int, int], Text] | None = None
+        self._shown: tuple[Drawing, Text] | None = None
+        self._asked: Drawing | None = None
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the chart on screen is of the current data and size."""
+        return self._shown is not None and self._shown[0] == self._wanted()
 
     def show(self, xs: list[float], series: Series, title: str | None = None) -> None:
         """Replace the data; redraws only when it differs from what is on screen."""
@@ -32,35 +89,29 @@ class Plot(Widget):
         if xs == self.xs and series == self.series and title == self.title:
             return
         self.xs, self.series, self.title = list(xs), dict(series), title
-        self._cache = None
-        self.refresh()
+        self._ask()
+
+    def on_resize(self) -> None:
+        self._ask()
 
     def render(self) -> Text:
-        size = (self.size.width, self.size.height)
-        if self._cache is not None and self._cache[0] == size:
-            return self._cache[1]
-        text = self._draw(*size)
-        self._cache = (size, text)
-        return text
+        # Until the first drawing comes (a few ms), an empty chart; after a change, the last
+        # one until the new one comes.
+        return Text("") if self._shown is None else self._shown[1]
 
-    def _draw(self, width: int, height: int) -> Text:
-        if width < 10 or height < 4:
-            return Text("")
-        figure = plotext.figure
-        figure.clear()
-        figure.theme("simple")
-        figure.plot_size(width, height)
-        drawn = False
-        for label, values in self.series.items():
-            points = [(x, y) for x, y in zip(self.xs, values, strict=False) if y is not None]
-            if not points:
-                continue
-            xs, ys = zip(*points, strict=True)
-            figure.draw(figure.signal(list(xs), list(ys)).label(label).lines())
-            drawn = True
-        if not drawn:
-            return Text(f"{self.title}\n\n  (nothing measured in this window)", style="dim")
-        if self.xs:
-            figure.ruler("x").lim(self.xs[0], self.xs[-1])
-        figure.title(self.title)
-        return Text.from_ansi(str(figure.build()))
+    def _wanted(self) -> Drawing:
+        return Drawing(self.size.width, self.size.height, self.title, self.xs, self.series)
+
+    def _ask(self) -> None:
+        wanted = self._wanted()
+        if wanted == self._asked or (self._shown is not None and self._shown[0] == wanted):
+            return
+        self._asked = wanted
+        self._draw(wanted)
+
+    @work(exclusive=True, group="draw", exit_on_error=False)
+    async def _draw(self, drawing: Drawing) -> None:
+        text = await asyncio.get_running_loop().run_in_executor(_drawer, draw, drawing)
+        if drawing == self._wanted():  # else a later drawing is on its way
+            self._shown = (drawing, text)
+            self.refresh()
