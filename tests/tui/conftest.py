@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from fixed_source import BASE, FixedSource, fixed_clock
 from support.sample_project import SampleProject, make_sample_project
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from epdev.devserver.client import AsyncClient, Client, ClientError, Connection
 from epdev.devserver.home import Home
@@ -85,6 +87,11 @@ def live_app(live: Live) -> Iterator[Callable[..., EpdevApp]]:
 
     yield make
     live.api.update_endpoint(ENDPOINT, traffic=SPLIT, mirror_traffic={"blue": 0, "green": 0})
+
+
+def shown_text(widget: Widget) -> str:
+    """The text a widget shows now, line by line, as its rendered lines hold it."""
+    return "\n".join(line.text for line in widget.render_lines(Region(0, 0, *widget.outer_size)))
 
 
 async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 45.0) -> Any:

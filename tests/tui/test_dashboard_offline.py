@@ -7,9 +7,8 @@ import gc
 from collections.abc import Callable
 
 import pytest
-from conftest import until
+from conftest import shown_text, until
 from fixed_source import FixedSource
-from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Log
 
@@ -205,10 +204,6 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(fixed_app: MakeAp
         assert keys()["copy_key"].has_class("-disabled")
 
 
-def _shown(widget: Widget) -> str:
-    return "\n".join(line.text for line in widget.render_lines(Region(0, 0, *widget.outer_size)))
-
-
 async def test_help_is_one_screen_that_lists_the_keys_of_the_view_beneath(
     fixed_app: MakeApp,
 ) -> None:
@@ -221,8 +216,8 @@ async def test_help_is_one_screen_that_lists_the_keys_of_the_view_beneath(
         await pilot.press("question_mark")
         help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
         keys = help_screen.query_one("#keys")
-        await until(pilot, lambda: "Filter" in _shown(keys))
-        assert "Copy key" not in _shown(keys)
+        await until(pilot, lambda: "Filter" in shown_text(keys))
+        assert "Copy key" not in shown_text(keys)
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
         await pilot.press("enter")
@@ -232,8 +227,8 @@ async def test_help_is_one_screen_that_lists_the_keys_of_the_view_beneath(
             await until(pilot, lambda: isinstance(app.screen, HelpScreen))
             assert app.screen is help_screen
             assert help_screen.query_one("#keys") is keys  # the very same widgets
-            await until(pilot, lambda: "Copy key" in _shown(keys))
-            assert "Filter" not in _shown(keys)
+            await until(pilot, lambda: "Copy key" in shown_text(keys))
+            assert "Filter" not in shown_text(keys)
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
 
@@ -258,4 +253,4 @@ async def test_the_window_asked_for_last_is_the_one_graphed(fixed_app: MakeApp) 
         await until(pilot, lambda: latency.title.endswith("last 1h"), timeout=10)
         await pilot.pause(0.3)
         assert latency.title.endswith("last 1h")
-        assert "1h" in _shown(screen.query_one("#window"))
+        assert "1h" in shown_text(screen.query_one("#window"))

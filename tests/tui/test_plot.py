@@ -7,9 +7,8 @@ from typing import Any
 
 import plotext  # type: ignore[import-untyped]
 import pytest
-from conftest import until
+from conftest import shown_text, until
 from textual.app import App, ComposeResult
-from textual.geometry import Region
 
 from epdev.tui.widgets.plot import Plot
 
@@ -21,10 +20,6 @@ XS = [float(x) for x in range(-59, 1)]
 class _PlotApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Plot("latency, ms", id="plot")
-
-
-def _shown(plot: Plot) -> str:
-    return "\n".join(line.text for line in plot.render_lines(Region(0, 0, *plot.outer_size)))
 
 
 async def test_charts_are_drawn_off_the_event_loops_thread(monkeypatch: Any) -> None:
@@ -42,7 +37,7 @@ async def test_charts_are_drawn_off_the_event_loops_thread(monkeypatch: Any) -> 
         plot.show(XS, {"blue p50": [float(x % 7) for x in range(60)]})
         await until(pilot, lambda: plot.drawn)
         assert built_on and threading.get_ident() not in built_on
-        assert "latency, ms" in _shown(plot)
+        assert "latency, ms" in shown_text(plot)
 
 
 async def test_the_latest_data_and_size_are_what_is_shown() -> None:
@@ -52,10 +47,10 @@ async def test_the_latest_data_and_size_are_what_is_shown() -> None:
         for second in range(5):  # faster than charts are drawn: earlier ones are dropped
             plot.show(XS, {"blue": [float(second)] * 60}, f"requests/s, second {second}")
         await until(pilot, lambda: plot.drawn)
-        assert "second 4" in _shown(plot)
+        assert "second 4" in shown_text(plot)
         await pilot.resize_terminal(70, 16)
         await until(pilot, lambda: plot.drawn and plot.outer_size.width == 70)
-        assert max(len(line) for line in _shown(plot).splitlines()) == 70
+        assert max(len(line) for line in shown_text(plot).splitlines()) == 70
         plot.show(XS, {"blue": [None] * 60}, "requests/s")
         await until(pilot, lambda: plot.drawn)
-        assert "nothing measured in this window" in _shown(plot)
+        assert "nothing measured in this window" in shown_text(plot)

@@ -3,14 +3,13 @@
 plotext draws on a thread of its own: over a 1 min window the three charts of the endpoint
 view change every second, and drawn on the event loop's thread they took 40-70 ms of it each
 time, which a key pressed meanwhile waited for (`bench/dashboard_idle.py`). plotext 6 draws on
-one module-wide figure, so one chart draws at a time, under a lock. The text is kept until the
-data or the size changes, so an idle screen costs nothing.
+one module-wide figure, which that one thread alone touches: charts draw one at a time. The
+text is kept until the data or the size changes, so an idle screen costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from textual.widget import Widget
 
 Series = dict[str, list[float | None]]
 
-_figure = threading.Lock()
 # One thread for every chart: a thread per drawing (Textual's thread workers, three a second)
 # left the dashboard about 10 MiB larger and less steady (124-136 MiB against 115-122 over ten
 # minutes of live graphs), the allocator's per-thread arenas most likely.
@@ -39,30 +37,28 @@ class Drawing:
     series: Series
 
 
-def draw(drawing: Drawing) -> Text:
-    """The chart as text; safe from any thread."""
+def _draw_on_figure(drawing: Drawing) -> Text:
+    """The chart as text; only ever run on `_drawer`, the figure's one thread."""
     if drawing.width < 10 or drawing.height < 4:
         return Text("")
-    with _figure:
-        figure = plotext.figure
-        figure.clear()
-        figure.theme("simple")
-        figure.plot_size(drawing.width, drawing.height)
-        drawn = False
-        for label, values in drawing.series.items():
-            points = [(x, y) for x, y in zip(drawing.xs, values, strict=False) if y is not None]
-            if not points:
-                continue
-            xs, ys = zip(*points, strict=True)
-            figure.draw(figure.signal(list(xs), list(ys)).label(label).lines())
-            drawn = True
-        if not drawn:
-            return Text(f"{drawing.title}\n\n  (nothing measured in this window)", style="dim")
-        if drawing.xs:
-            figure.ruler("x").lim(drawing.xs[0], drawing.xs[-1])
-        figure.title(drawing.title)
-        ansi = str(figure.build())
-    return Text.from_ansi(ansi)
+    figure = plotext.figure
+    figure.clear()
+    figure.theme("simple")
+    figure.plot_size(drawing.width, drawing.height)
+    drawn = False
+    for label, values in drawing.series.items():
+        points = [(x, y) for x, y in zip(drawing.xs, values, strict=False) if y is not None]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        figure.draw(figure.signal(list(xs), list(ys)).label(label).lines())
+        drawn = True
+    if not drawn:
+        return Text(f"{drawing.title}\n\n  (nothing measured in this window)", style="dim")
+    if drawing.xs:
+        figure.ruler("x").lim(drawing.xs[0], drawing.xs[-1])
+    figure.title(drawing.title)
+    return Text.from_ansi(str(figure.build()))
 
 
 class Plot(Widget):
@@ -104,14 +100,14 @@ class Plot(Widget):
 
     def _ask(self) -> None:
         wanted = self._wanted()
-        if wanted == self._asked or (self._shown is not None and self._shown[0] == wanted):
+        if self.drawn or wanted == self._asked:
             return
         self._asked = wanted
         self._draw(wanted)
 
     @work(exclusive=True, group="draw", exit_on_error=False)
     async def _draw(self, drawing: Drawing) -> None:
-        text = await asyncio.get_running_loop().run_in_executor(_drawer, draw, drawing)
+        text = await asyncio.get_running_loop().run_in_executor(_drawer, _draw_on_figure, drawing)
         if drawing == self._wanted():  # else a later drawing is on its way
             self._shown = (drawing, text)
             self.refresh()
