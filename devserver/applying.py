@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epdev.devserver.client import Client, ClientError
-from epdev.specs import LoadedSpec, load_specs
+
+if TYPE_CHECKING:
+    from epdev.specs import LoadedSpec
 
 TERMINAL_STATES = ("Succeeded", "Failed")
 
@@ -65,6 +67,9 @@ def payload(loaded: LoadedSpec) -> dict[str, Any]:
 
 def plan(api: Client, target: Path) -> Plan:
     """Load every spec under `target` and check each with the devserver; change nothing."""
+    # Here rather than at the top: commands that load no spec skip the pydantic models.
+    from epdev.specs.loader import load_specs
+
     specs, skipped = load_specs(target)
     notes = [note for s in specs if (note := s.cloud_only_note())]
     existing = {e["name"]: set(e["deployments"]) for e in api.list_endpoints()}

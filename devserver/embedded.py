@@ -15,8 +15,9 @@ import threading
 import time
 from types import TracebackType
 
+from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home, ServerInfo
-from epdev.devserver.server import Hosting, ServeOptions, ServerError, last_log_line, prepare
+from epdev.devserver.server import Hosting, ServeOptions, last_log_line, prepare
 
 # What the server logs goes to the home's server log: the host owns the terminal.
 _LOGGERS = ("epdev.devserver", "uvicorn")

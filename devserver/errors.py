@@ -1,4 +1,4 @@
-"""Errors the control plane reports to its callers."""
+"""Errors the devserver reports: the control plane's to its callers, and its own start and stop."""
 
 from __future__ import annotations
 
@@ -26,3 +26,7 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "Conflict"
+
+
+class ServerError(Exception):
+    """The devserver cannot start or stop; the message says why in one line."""

@@ -25,6 +25,7 @@ from uvicorn.config import LOGGING_CONFIG
 from epdev.devserver.app import DevserverApp
 from epdev.devserver.client import ssl_context
 from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
+from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
 from epdev.devserver.tokens import DEFAULT_LIFETIME
@@ -36,10 +37,6 @@ log = logging.getLogger("epdev.devserver")
 # Servers this process started with --detach. Holding their Popen objects lets `stop` reap them
 # (no zombie, and no ResourceWarning from a Popen collected while its process runs).
 _DETACHED: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class ServerError(Exception):
-    """The devserver cannot start or stop; the message says why in one line."""
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,21 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
 
 from epdev.devserver.cli.output import FORMATS
 from epdev.devserver.client import Client, ClientError, Connection
+from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home
-from epdev.devserver.server import ServerError
 from epdev.runtimes.registry import RUNTIME_NAMES
-from epdev.specs import SpecError
-from epdev.specs.kinds import SpecKind
-from epdev.specs.loader import LoadedSpec, load_spec
+from epdev.specs.errors import SpecError
+
+if TYPE_CHECKING:
+    from epdev.specs.kinds import SpecKind
+    from epdev.specs.loader import LoadedSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,6 +114,9 @@ def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
 
 
 def load_file(path: str, kind: SpecKind, overrides: dict[str, Any] | None = None) -> LoadedSpec:
+    # Here rather than at the top: commands that load no file skip the pydantic models.
+    from epdev.specs.loader import load_spec
+
     loaded = load_spec(Path(path), kind, overrides=overrides)
     note = loaded.cloud_only_note()
     if note:

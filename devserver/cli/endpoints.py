@@ -21,7 +21,7 @@ from epdev.devserver.cli.common import (
     parse_set,
 )
 from epdev.devserver.cli.output import emit
-from epdev.specs import parse_traffic
+from epdev.specs.traffic import parse_traffic
 
 
 @click.group("online-endpoint")

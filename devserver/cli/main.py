@@ -19,7 +19,6 @@ from epdev.devserver.cli.endpoints import online_endpoint
 from epdev.devserver.cli.jobs import job
 from epdev.devserver.cli.serve import serve_command, stop_command
 from epdev.devserver.client import SERVER_ENV, Connection
-from epdev.devserver.embedded import EmbeddedServer
 from epdev.devserver.home import Home
 
 
@@ -63,6 +62,10 @@ def _dashboard(server: str | None, read_only: bool) -> None:
 
 def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool) -> None:
     """The devserver runs in this process for as long as the dashboard does."""
+    # Here rather than at the top: the server (FastAPI, uvicorn, the control plane) is needed
+    # only by this command and `serve`; every other command is a light HTTP client.
+    from epdev.devserver.embedded import EmbeddedServer
+
     embedded = EmbeddedServer(home)
     watched = (signal.SIGHUP, signal.SIGTERM)
     previous = {sig: signal.getsignal(sig) for sig in watched}

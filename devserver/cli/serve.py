@@ -14,7 +14,6 @@ from epdev.devserver.cli.apply import apply_folder
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.client import Client, Connection
 from epdev.devserver.home import Home
-from epdev.devserver.server import ServeOptions, serve, start_detached, stop
 from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
 
 
@@ -94,6 +93,10 @@ def serve_command(
     dask_scheduler: str | None,
 ) -> None:
     """Run the devserver headless (for CI and scripts)."""
+    # Here rather than at the top: only `serve` and `stop` need the server's modules; every
+    # other command is a light HTTP client.
+    from epdev.devserver.server import ServeOptions, serve, start_detached
+
     home = Home()
     if dask_scheduler:
         # The devserver (here or detached, which inherits the environment) reads it from there.
@@ -151,6 +154,8 @@ def stop_command() -> None:
     A devserver embedded in a dashboard (`epdev` alone) stops the same way, and that dashboard
     closes.
     """
+    from epdev.devserver.server import stop
+
     info = stop(Home())
     if info is None:
         click.echo("no devserver was running")

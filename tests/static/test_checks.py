@@ -44,3 +44,21 @@ def test_headless_rooms_import_without_textual() -> None:
     )
     result = _run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stderr
+
+
+def test_cli_entry_is_a_light_client() -> None:
+    # Scripts call the CLI dozens of times: a control command must not pay for the server.
+    heavy = ("fastapi", "uvicorn", "aiohttp", "pydantic", "epdev.devserver.control", "textual")
+    code = (
+        "import sys\n"
+        "sys.argv = ['epdev', '--help']\n"
+        "from epdev.devserver.cli import entry\n"
+        "try:\n"
+        "    entry.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('loaded:', ','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "loaded: ", result.stdout

@@ -19,7 +19,7 @@ import httpx
 
 from epdev.devserver.pytest_plugin import EpdevServer
 
-EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
+EPDEV = [sys.executable, "-m", "epdev.devserver.cli.entry"]
 
 
 @dataclass
