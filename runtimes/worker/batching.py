@@ -1,8 +1,9 @@
 """Adaptive batching: concurrent requests to one model merged into one predict call.
 
 Requests queue while the model predicts; the next predict takes what has queued (up to
-`max_batch_size` requests), after waiting at most `max_latency_ms` from the oldest one's arrival
-for more to join. Only requests with the same merge key (for DataFrames: columns and dtypes;
+`max_batch_size` requests). While callers come together (the last call served more than one
+request), it waits at most `max_latency_ms` from the oldest one's arrival for more to join; a
+lone caller is dispatched at once, so batching costs it nothing. Only requests with the same merge key (for DataFrames: columns and dtypes;
 for other data, a key the caller gives) and equal params merge; each gets back exactly its own
 rows. When a merged call fails, its requests are split in halves and tried again, down to
 single requests, so a caller with bad rows gets its own error and the others their results
@@ -59,6 +60,9 @@ class Batcher:
         self.max_latency = max(0.0, max_latency_ms) / 1000
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Whether the last predict call served more than one request: only then is waiting
+        # for more worth its latency.
+        self._crowded = False
         # Figures for the logs and the benchmark: predict calls and requests they served.
         self.calls = 0
         self.requests = 0
@@ -112,6 +116,8 @@ class Batcher:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
+            if not self._crowded:
+                break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -119,6 +125,7 @@ class Batcher:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except TimeoutError:
                 break
+        self._crowded = len(batch) > 1
         return batch
 
     def _predict_batch(self, batch: list[_Request]) -> list[tuple[int, Any]]:

@@ -124,3 +124,33 @@ def test_with_no_latency_budget_a_lone_request_goes_at_once() -> None:
     [(result, merged)] = run(model, [(frame(1, 1), None)], ms=0)
     assert merged == 1 and list(result["y"]) == [2.0]
     assert model.calls == [1]
+
+
+def test_a_lone_caller_does_not_wait_for_the_latency_budget() -> None:
+    # A 60 s budget: a batcher that waited it for company would not answer within the test's
+    # bound, which is not a measure of speed but of not waiting at all.
+    async def lone() -> Any:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(Model().predict, executor, 16, 60_000)
+            first = await asyncio.wait_for(batcher.predict(frame(1, 1), None), 30)
+            second = await asyncio.wait_for(batcher.predict(frame(2, 1), None), 30)
+            return first, second
+
+    (first, shared_first), (second, shared_second) = asyncio.run(lone())
+    assert (shared_first, shared_second) == (1, 1)
+    assert list(first["y"]) == [2.0] and list(second["y"]) == [2.0]
+
+
+def test_callers_that_came_together_still_wait_for_company() -> None:
+    async def crowd() -> list[Any]:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(Model().predict, executor, 16, 500)
+            await _gather(batcher, [(frame(c, 1), None) for c in range(3)])
+            # Crowded now: a caller arriving just after another joins its call.
+            first = asyncio.ensure_future(batcher.predict(frame(7, 1), None))
+            await asyncio.sleep(0.05)
+            second = asyncio.ensure_future(batcher.predict(frame(8, 1), None))
+            return list(await asyncio.gather(first, second))
+
+    results = asyncio.run(crowd())
+    assert [shared for _, shared in results] == [2, 2]
