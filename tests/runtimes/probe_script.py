@@ -56,6 +56,7 @@ def run(raw_data, request_headers):
         return "printed"
     if op == "modules":
         heavy = ("numpy", "pydantic", "fastapi", "starlette", "epdev.specs", "epdev.devserver")
+        heavy += ("inference_schema",)
         return [name for name in heavy if name in sys.modules]
     if op == "paths":
         root = os.environ["AML_APP_ROOT"]
