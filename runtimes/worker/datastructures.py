@@ -280,6 +280,8 @@ class FileStorage:
 
     def __getattr__(self, name: str) -> Any:
         # read, seek, tell, readline...: a FileStorage passes for the file itself (PIL, pandas).
+        if name == "stream":  # not set yet (copy, pickle): never recurse
+            raise AttributeError(name)
         return getattr(self.stream, name)
 
     def __iter__(self) -> Iterator[bytes]:

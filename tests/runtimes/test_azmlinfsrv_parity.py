@@ -1,7 +1,12 @@
 """The worker answers like Azure's own inference server (azmlinfsrv) for the same script.
 
-Needs the `azmlinfsrv` program (pip install azureml-inference-server-http, in any environment):
-found on PATH or named by EPDEV_AZMLINFSRV. Skipped when it is absent, as in CI.
+Covered: a plain run() (the probe script), run() decorated with inference-schema (standard,
+numpy and pandas parameters; an "Inputs"-wrapped one), @rawhttp with AMLRequest/AMLResponse,
+and /swagger.json, generated or read from the code folder; status, Content-Type and body are
+compared byte for byte. Needs the `azmlinfsrv` program (pip install
+azureml-inference-server-http, in any environment): found on PATH or named by
+EPDEV_AZMLINFSRV; skipped when it is absent, as in CI. The schema cases also need
+inference-schema and pandas in azmlinfsrv's Python, and are skipped without them.
 """
 
 from __future__ import annotations
