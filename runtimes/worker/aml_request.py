@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -149,6 +148,8 @@ class AMLRequest:
 
     @property
     def cookies(self) -> MultiDict[str]:
+        from http.cookies import SimpleCookie  # few scripts read cookies
+
         jar: SimpleCookie = SimpleCookie()
         for value in self.headers.getlist("cookie"):
             jar.load(value)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
-from epdev.runtimes.worker.aml_request import AMLRequest
 from epdev.runtimes.worker.aml_response import AMLResponse
 from epdev.runtimes.worker.datastructures import Headers as DictHeaders
 from epdev.runtimes.worker.logs import logger
@@ -177,6 +176,11 @@ class ScoringApp:
         self.extra: Headers = [(b"x-ms-server-version", version.encode())] if version else []
         self.raw = script.mode == RAW
         self.schema = script.mode == SCHEMA
+        if self.raw:
+            # Imported by the script already (its @rawhttp); other scripts never need it.
+            from epdev.runtimes.worker.aml_request import AMLRequest
+
+            self.request_class = AMLRequest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -327,7 +331,7 @@ class ScoringApp:
         """@rawhttp: run() gets the request itself, whatever its method and body."""
         named = run_headers(headers)
         client = scope.get("client")
-        request = AMLRequest(
+        request = self.request_class(
             scope["method"],
             scope["path"],
             scope["query_string"],

@@ -23,8 +23,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from epdev.runtimes.worker import aml_request
-
 TEXT = "text"
 SCHEMA = "schema"
 RAW = "raw"
@@ -110,7 +108,7 @@ class UserScript:
             raise ScriptError("run() needs to accept an argument for input data.")
         self.data_param = others[0].name
         self.params = [(p.name, p.default) for p in others]
-        raw = aml_request.raw_requested()
+        raw = raw_requested()
         decorated = is_schema_decorated(self._run)
         if raw and decorated:
             raise ScriptError("run() cannot be decorated with both @rawhttp and @input_schema")
@@ -131,6 +129,12 @@ class UserScript:
         if self.wants_headers:
             return self._run(**arguments, request_headers=headers or {})
         return self._run(**arguments)
+
+
+def raw_requested() -> bool:
+    """Whether the script used @rawhttp (the module is imported only by scripts that use it)."""
+    module = sys.modules.get("epdev.runtimes.worker.aml_request")
+    return module is not None and bool(module.raw_requested())
 
 
 def is_schema_decorated(run: Callable[..., Any]) -> bool:
