@@ -176,10 +176,8 @@ class ScoringRouter:
                 raise _Reply(401, problem)
         elif not key_matches(token, *route.keys):
             raise _Reply(401, "the key is not valid for this endpoint")
-        if action == "swagger.json":
-            raise _Reply(404, "this endpoint's deployments publish no swagger document")
-
-        worker_path = "/score"
+        # The endpoint's openapi_uri: the document of the deployment the call is routed to.
+        worker_path = "/swagger.json" if action == "swagger.json" else "/score"
         targeted = _header(scope, DEPLOYMENT_HEADER.encode())
         if v2:
             try:
@@ -242,6 +240,7 @@ class ScoringRouter:
             mirror = route.mirror
             if (
                 attempt == 1
+                and worker_path == "/score"
                 and mirror is not None
                 and not targeted
                 and random.randrange(100) < mirror[1]

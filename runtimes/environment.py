@@ -20,9 +20,12 @@ import yaml
 
 from epdev.runtimes.instance import InstanceFailed
 
-# Azure's inference server and its meta-package: epdev's worker plays their part, and they pin
-# versions (pydantic, flask) that would fight the user's own dependencies.
-PROVIDED_BY_EPDEV = frozenset({"azureml-inference-server-http", "azureml-defaults"})
+# Azure's inference server, its meta-package and its raw-HTTP module (azureml.contrib.services):
+# epdev's worker plays their part, and they pin versions (pydantic, flask) that would fight the
+# user's own dependencies.
+PROVIDED_BY_EPDEV = frozenset(
+    {"azureml-inference-server-http", "azureml-defaults", "azureml-contrib-services"}
+)
 
 # Conda packages with no PyPI counterpart of the same name (native toolchains and libraries).
 CONDA_ONLY = frozenset(

@@ -1,15 +1,19 @@
-"""The worker's HTTP API as a raw ASGI app, answering as azmlinfsrv does for an undecorated run().
+"""The worker's HTTP API as a raw ASGI app, answering as Azure's inference server (azmlinfsrv).
 
-``GET /`` is the liveness probe ("Healthy"). ``POST /score`` passes the body, decoded as UTF-8,
-to ``run()``; ``GET /score`` passes the query parameters (values JSON-decoded, repeated keys as
-lists) as a JSON string. The return value is JSON-encoded, or passed through when it is a flask
-``Response`` (or a subclass such as azureml's ``AMLResponse``). As in azmlinfsrv, other response
-objects (a bare werkzeug Response, say) are not passed through: they fail to encode, with a 500.
+``GET /`` is the liveness probe ("Healthy"); ``GET /swagger.json?version=2|3|3.1`` the script's
+API document (epdev.runtimes.worker.swagger). On ``/score``, for an undecorated run(), ``POST``
+passes the body, decoded as UTF-8, and ``GET`` the query parameters (values JSON-decoded,
+repeated keys as lists) as a JSON string. For a run() decorated with inference-schema, the JSON
+object of the body (or the query parameters) gives run() its keyword arguments. With
+``@rawhttp``, run() gets an ``AMLRequest`` for any method. The return value is JSON-encoded, or
+passed through when it is an ``AMLResponse`` or a flask ``Response``. As in azmlinfsrv, other
+response objects (a bare werkzeug Response, say) are not passed through: they fail to encode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
@@ -18,10 +22,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
+from epdev.runtimes.worker.aml_response import AMLResponse
+from epdev.runtimes.worker.datastructures import Headers as DictHeaders
 from epdev.runtimes.worker.logs import logger
-from epdev.runtimes.worker.script import UserScript, format_traceback
+from epdev.runtimes.worker.script import RAW, SCHEMA, UserScript, describe, format_traceback
+from epdev.runtimes.worker.swagger import SwaggerDocuments
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -154,13 +161,26 @@ async def respond(send: Send, status: int, body: bytes, headers: Headers) -> Non
 
 
 class ScoringApp:
-    """Serves one loaded scoring script; run() executes on `executor` so the loop stays free."""
+    """Serves one loaded scoring script; run() executes on `executor` so the loop stays free.
 
-    def __init__(self, script: UserScript, executor: Executor) -> None:
+    How a request becomes run()'s arguments (the script's mode) is decided once, here.
+    """
+
+    def __init__(
+        self, script: UserScript, executor: Executor, swagger: SwaggerDocuments | None = None
+    ) -> None:
         self.script = script
         self.executor = executor
+        self.swagger = swagger
         version = os.environ.get("HTTP_X_MS_SERVER_VERSION", "")
         self.extra: Headers = [(b"x-ms-server-version", version.encode())] if version else []
+        self.raw = script.mode == RAW
+        self.schema = script.mode == SCHEMA
+        if self.raw:
+            # Imported by the script already (its @rawhttp); other scripts never need it.
+            from epdev.runtimes.worker.aml_request import AMLRequest
+
+            self.request_class = AMLRequest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,6 +190,8 @@ class ScoringApp:
             await self.score(scope, receive, send)
         elif path == "/":
             await self.health(scope, send)
+        elif path == "/swagger.json" and self.swagger is not None:
+            await self.swagger_document(scope, send)
         else:
             out = error(404, NOT_FOUND)
             await respond(send, out.status, out.body, out.headers)
@@ -189,6 +211,32 @@ class ScoringApp:
             out = Outcome(200, b"Healthy", [(b"content-type", HTML)])
         await respond(send, out.status, out.body, [*out.headers, *self.extra, *ids])
 
+    async def swagger_document(self, scope: Scope, send: Send) -> None:
+        """GET /swagger.json?version=2|3|3.1: the document made at load, or 404 saying why."""
+        assert self.swagger is not None
+        started = time.perf_counter()
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            out = error(405, NOT_ALLOWED)
+            await respond(send, out.status, out.body, out.headers)
+            return
+        ids, too_long = request_ids(_header_map(scope["headers"]))
+        if too_long is not None:
+            out = error(431, too_long)
+        elif method == "OPTIONS":
+            out = Outcome(200, b"", [(b"content-type", HTML), (b"allow", b"OPTIONS, GET, HEAD")])
+        else:
+            query = scope["query_string"].decode("latin-1")
+            found = parse_qs(query, keep_blank_values=True).get("version")
+            status, document = self.swagger.get(None if found is None else found[0])
+            if isinstance(document, bytes):
+                found_headers = [(b"content-type", JSON), (RUN_FAILED_HEADER, FALSE)]
+                out = Outcome(status, document, found_headers)
+            else:
+                out = error(status, document)
+        await respond(send, out.status, out.body, [*out.headers, *self.extra, *ids])
+        _log_call(method, "/swagger.json", scope["query_string"], out, started)
+
     async def score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method = scope["method"]
@@ -200,11 +248,20 @@ class ScoringApp:
         ids, too_long = request_ids(headers)
         if too_long is not None:
             out = error(431, too_long)
+        elif self.raw:
+            out = await self.raw_call(scope, headers, await read_body(receive))
         elif method == "POST":
-            out = await self.post(headers, await read_body(receive))
+            body = await read_body(receive)
+            if self.schema:
+                out = await self.post_schema(headers, body)
+            else:
+                out = await self.post(headers, body)
         elif method == "GET":
-            data = json.dumps(parse_query(scope["query_string"]))
-            out = await self.invoke(data, headers)
+            query = parse_query(scope["query_string"])
+            if self.schema:
+                out = await self.invoke_schema(query, headers)
+            else:
+                out = await self.invoke(json.dumps(query), headers)
         elif method == "OPTIONS":
             out = Outcome(200, b"", [(b"content-type", HTML), (RUN_FAILED_HEADER, FALSE)])
         else:
@@ -215,10 +272,7 @@ class ScoringApp:
         response_headers += self.extra
         response_headers += ids
         await respond(send, out.status, out.body, response_headers)
-        query = scope["query_string"]
-        target = f"/score?{query.decode('latin-1')}" if query else "/score"
-        duration = (time.perf_counter() - started) * 1e3
-        logger.info("%s %s %d %.3fms %d", method, target, out.status, duration, len(out.body))
+        _log_call(method, "/score", scope["query_string"], out, started)
 
     async def post(self, headers: dict[bytes, bytes], body: bytes) -> Outcome:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
@@ -238,22 +292,80 @@ class ScoringApp:
             return error(400, f"Input cannot be decoded as UTF-8: {exc}")
         return await self.invoke(data, headers)
 
+    async def post_schema(self, headers: dict[bytes, bytes], body: bytes) -> Outcome:
+        """A decorated run(): the body must be a JSON object holding run()'s arguments."""
+        mimetype = headers.get(b"content-type", b"").decode("latin-1")
+        mimetype = mimetype.split(";", 1)[0].strip().lower()
+        if not (
+            mimetype == "application/json"
+            or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+        ):
+            return error(415, "Expects Content-Type to be application/json")
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError as exc:
+            if body:
+                return error(400, f"POST body could not be decoded as JSON: {exc}")
+            return error(400, "POST body is empty. Expecting a JSON dictionary.")
+        except ValueError as exc:  # bytes that are no Unicode text at all
+            logger.error("the request body cannot be decoded: %s", describe(exc))
+            return error(500, INTERNAL_ERROR)
+        if not isinstance(value, dict):
+            return error(400, "POST body should be a JSON dictionary.")
+        return await self.invoke_schema(value, headers)
+
+    async def invoke_schema(self, values: dict[str, Any], headers: dict[bytes, bytes]) -> Outcome:
+        arguments: dict[str, Any] = {}
+        for name, default in self.script.params:
+            value = values.get(name, default)
+            if value is inspect.Parameter.empty:
+                return error(400, f"A value is not provided for the {name!r} parameter.")
+            arguments[name] = value
+        passed = run_headers(headers) if self.script.wants_headers else None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, self.call, self.script.call_run_with, arguments, passed
+        )
+
+    async def raw_call(self, scope: Scope, headers: dict[bytes, bytes], body: bytes) -> Outcome:
+        """@rawhttp: run() gets the request itself, whatever its method and body."""
+        named = run_headers(headers)
+        client = scope.get("client")
+        request = self.request_class(
+            scope["method"],
+            scope["path"],
+            scope["query_string"],
+            DictHeaders(named.items()),
+            body,
+            scheme=scope.get("scheme", "http"),
+            remote_addr=client[0] if client else None,
+        )
+        passed = named if self.script.wants_headers else None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, self.call, self.script.call_run, request, passed
+        )
+
     async def invoke(self, data: str, headers: dict[bytes, bytes]) -> Outcome:
         passed = run_headers(headers) if self.script.wants_headers else None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.call, data, passed)
+        return await loop.run_in_executor(
+            self.executor, self.call, self.script.call_run, data, passed
+        )
 
-    def call(self, data: str, headers: dict[str, str] | None) -> Outcome:
+    def call(
+        self, run: Callable[[Any, dict[str, str] | None], Any], data: Any, headers: Any
+    ) -> Outcome:
         """Run the user's run() and encode its result; runs on an executor thread."""
         started = time.perf_counter()
         try:
-            result = self.script.call_run(data, headers)
+            result = run(data, headers)
         except BaseException as exc:
             logger.error("run() raised:\n%s", format_traceback(exc))
             return error(500, RUN_FAILED, run_failed=True)
         elapsed_ms = (time.perf_counter() - started) * 1e3
         try:
-            if is_flask_response(result):
+            if isinstance(result, AMLResponse) or is_flask_response(result):
                 logger.info("run() returned an HTTP response; passing it through")
                 out = passthrough(result)
             else:
@@ -278,6 +390,12 @@ class ScoringApp:
             return error(500, INTERNAL_ERROR)
         out.elapsed_ms = elapsed_ms
         return out
+
+
+def _log_call(method: str, path: str, query: bytes, out: Outcome, started: float) -> None:
+    target = f"{path}?{query.decode('latin-1')}" if query else path
+    duration = (time.perf_counter() - started) * 1e3
+    logger.info("%s %s %d %.3fms %d", method, target, out.status, duration, len(out.body))
 
 
 def is_flask_response(value: object) -> bool:

@@ -27,9 +27,11 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from epdev.runtimes.worker import logs, modes
+from epdev.runtimes.worker import aliases, logs, modes, swagger
 from epdev.runtimes.worker.logs import logger
 from epdev.runtimes.worker.script import (
+    RAW,
+    SCHEMA,
     ScriptError,
     ScriptImportError,
     UserScript,
@@ -161,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(modes.SCORING_MODE) == modes.MLFLOW:
         return serve_mlflow(args, reporter, sock)
 
+    # Before the script runs: its imports of Azure's raw-HTTP modules resolve to the worker's.
+    aliases.install()
     script = UserScript(app_root / args.entry_script)
     try:
         script.load()
@@ -173,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("%s", exc)
         reporter.failed(str(exc))
         return BOOT_ERROR
-    logger.info("scoring script %s loaded; run() receives the request body as text", script.path)
+    logger.info("scoring script %s loaded; %s", script.path, _how_run_is_called(script))
     logger.info("calling init()")
     try:
         script.init()
@@ -183,6 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.failed(f"init() failed: {describe(exc)}")
         return BOOT_ERROR
     logger.info("init() finished")
+    try:
+        documents = swagger.build(app_root, script.run_function)
+    except swagger.SwaggerFileError as exc:
+        logger.error("%s", exc)
+        reporter.failed(str(exc))
+        return BOOT_ERROR
+    logger.info("swagger documents served for versions [%s]", ", ".join(documents.supported))
 
     # Imported only now: a script that fails to load reports as early as it can.
     from concurrent.futures import ThreadPoolExecutor
@@ -197,9 +208,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("worker %d is serving requests", os.getpid())
         reporter.ready()
 
-    serve(ScoringApp(script, executor), sock, started)
+    serve(ScoringApp(script, executor, documents), sock, started)
     executor.shutdown(wait=False, cancel_futures=True)
     return 0
+
+
+def _how_run_is_called(script: UserScript) -> str:
+    if script.mode == RAW:
+        return "run() is decorated with @rawhttp: it receives the request itself"
+    if script.mode == SCHEMA:
+        names = ", ".join(name for name, _ in script.params)
+        return f"run() is decorated with @input_schema: it receives the JSON body's {names}"
+    return "run() receives the request body as text"
 
 
 def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.socket) -> int:

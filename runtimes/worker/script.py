@@ -2,19 +2,30 @@
 
 The script is executed from its file as a module named ``entry_module``; it must define
 ``init()`` and ``run()``. ``run()`` may not take positional-only arguments, ``*args`` or
-``**kwargs``; its first parameter other than ``request_headers`` receives the request data as
-text, and ``request_headers`` (a dict of the request's headers) is passed only when declared.
+``**kwargs``; ``request_headers`` (a dict of the request's headers) is passed only when declared.
+What the other parameters receive is decided once, at load, as azmlinfsrv decides it:
+
+- ``@rawhttp`` anywhere in the script (RAW): the first one gets the request itself;
+- ``run()`` decorated with inference-schema's ``@input_schema`` (SCHEMA): each one gets the
+  value of the same name in the JSON body (or its default), which inference-schema's wrapper
+  then converts to the declared type;
+- otherwise (TEXT): the first one gets the request body as text.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+TEXT = "text"
+SCHEMA = "schema"
+RAW = "raw"
 
 
 class ScriptError(Exception):
@@ -49,6 +60,9 @@ class UserScript:
         self._run: Callable[..., Any] = _not_loaded
         self.data_param = ""
         self.wants_headers = False
+        self.mode = TEXT
+        # SCHEMA: each parameter's name and default (inspect.Parameter.empty when it has none).
+        self.params: list[tuple[str, Any]] = []
 
     def load(self) -> None:
         """Execute the script and check its functions; raises ScriptError."""
@@ -93,11 +107,40 @@ class UserScript:
                 raise ScriptError('run() needs to accept an argument other than "request_headers".')
             raise ScriptError("run() needs to accept an argument for input data.")
         self.data_param = others[0].name
+        self.params = [(p.name, p.default) for p in others]
+        raw = raw_requested()
+        decorated = is_schema_decorated(self._run)
+        if raw and decorated:
+            raise ScriptError("run() cannot be decorated with both @rawhttp and @input_schema")
+        self.mode = RAW if raw else SCHEMA if decorated else TEXT
 
-    def call_run(self, data: str, headers: dict[str, str] | None) -> Any:
+    @property
+    def run_function(self) -> Callable[..., Any]:
+        return self._run
+
+    def call_run(self, data: Any, headers: dict[str, str] | None) -> Any:
+        """run() with `data` for its first parameter (TEXT and RAW)."""
         if self.wants_headers:
             return self._run(**{self.data_param: data, "request_headers": headers or {}})
         return self._run(**{self.data_param: data})
+
+    def call_run_with(self, arguments: dict[str, Any], headers: dict[str, str] | None) -> Any:
+        """run() with keyword arguments (SCHEMA)."""
+        if self.wants_headers:
+            return self._run(**arguments, request_headers=headers or {})
+        return self._run(**arguments)
+
+
+def raw_requested() -> bool:
+    """Whether the script used @rawhttp (the module is imported only by scripts that use it)."""
+    module = sys.modules.get("epdev.runtimes.worker.aml_request")
+    return module is not None and bool(module.raw_requested())
+
+
+def is_schema_decorated(run: Callable[..., Any]) -> bool:
+    """Whether inference-schema decorated `run`; False when the script did not import it."""
+    schema_util = sys.modules.get("inference_schema.schema_util")
+    return schema_util is not None and bool(schema_util.is_schema_decorated(run))
 
 
 def _not_loaded(*args: Any, **kwargs: Any) -> Any:

@@ -56,7 +56,17 @@ def run(raw_data, request_headers):
         return "printed"
     if op == "modules":
         heavy = ("numpy", "pydantic", "fastapi", "starlette", "epdev.specs", "epdev.devserver")
+        heavy += ("inference_schema",)
         return [name for name in heavy if name in sys.modules]
+    if op == "paths":
+        root = os.environ["AML_APP_ROOT"]
+        entry = os.path.join(root, os.environ["AZUREML_ENTRY_SCRIPT"])
+        return {
+            "entry_script_is_this_file": os.path.realpath(entry) == os.path.realpath(__file__),
+            "app_root_is_the_code_folder": os.path.realpath(root)
+            == os.path.dirname(os.path.realpath(__file__)),
+            "app_root_on_sys_path": root in sys.path,
+        }
     if op == "env":
         return {
             "AML_APP_ROOT": os.environ.get("AML_APP_ROOT"),

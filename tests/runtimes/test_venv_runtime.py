@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import contract_scripts
 import httpx
 import psutil
 import pytest
@@ -455,3 +456,47 @@ def test_pip_failures_are_told_in_one_line() -> None:
         "pip failed: Invalid requirement: 'a b'"
     )
     assert pip_failure_reason(["boom", ""], env, 2) == "pip failed: boom (exit code 2)"
+
+
+RAW_CONDA = """\
+name: raw
+dependencies:
+  - python=3.11
+  - pip
+  - pip:
+    - azureml-inference-server-http
+    - azureml-contrib-services
+"""
+
+
+@pytest.mark.slow
+def test_azures_raw_http_modules_work_in_a_venv_without_azures_packages(
+    prepared_cache: Path, tmp_path: Path
+) -> None:
+    """Both packages are the worker's part: the venv gets neither, the script's imports work."""
+    environment = conda_environment(tmp_path, RAW_CONDA)
+    code_dir = write_script(tmp_path / "code", contract_scripts.RAW)
+    cache = fresh_cache(prepared_cache, tmp_path)
+    image = bytes(range(256)) * 4
+    sink = Sink()
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        instance = VenvRuntime().create_instance(
+            venv_spec(tmp_path, code_dir, environment, cache), sink
+        )
+        try:
+            await instance.start(60)
+            async with httpx.AsyncClient(base_url=instance.url) as client:
+                files = {"file": ("a.png", image, "image/png")}
+                echo = await client.post("/score?op=echo", files=files)
+                info = await client.get("/score?op=info&a=1")
+            return echo, info
+        finally:
+            await instance.stop()
+
+    echo, info = asyncio.run(scenario())
+    assert (echo.status_code, echo.content) == (200, image), sink.text()
+    assert echo.headers["content-type"] == "image/png"
+    assert info.json()["args"] == {"op": ["info"], "a": ["1"]}
+    venv = cache / "venvs" / environment.python.digest
+    assert not list(venv.glob("lib/python*/site-packages/azureml*"))
