@@ -59,11 +59,12 @@ def _spec_message(exc: SpecError) -> str:
 
 
 def output_option(func: F) -> F:
+    """A command's own `-o` (every command gets az's global one; see azstyle)."""
     return click.option(
         "-o",
         "--output",
         "output",
-        type=click.Choice(FORMATS),
+        type=click.Choice(FORMATS, case_sensitive=False),
         default="json",
         show_default=True,
         help="Output format.",
@@ -71,16 +72,21 @@ def output_option(func: F) -> F:
 
 
 def az_compat(func: F) -> F:
-    """Accept az ml's workspace flags so scripts port unchanged; they mean nothing locally."""
-    for name, short in (
-        ("--resource-group", "-g"),
-        ("--workspace-name", "-w"),
-        ("--subscription", None),
-    ):
-        decls = [name] if short is None else [name, short]
-        func = click.option(*decls, hidden=True, default=None, expose_value=False)(func)
-    func = click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
-    return func
+    """Accept az ml's `--local` where it changes nothing locally (the workspace flags come
+    with every command; see azstyle)."""
+    return click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
+
+
+def endpoint_option(required: bool = False, help: str = "Endpoint name.") -> Callable[[F], F]:
+    """az's `-e/--endpoint-name`, also spelt `--endpoint`."""
+    return click.option(
+        "-e", "--endpoint-name", "--endpoint", "endpoint_name", required=required, help=help
+    )
+
+
+def deployment_option(help: str) -> Callable[[F], F]:
+    """az's `-d/--deployment-name`, also spelt `--deployment`."""
+    return click.option("-d", "--deployment-name", "--deployment", "deployment_name", help=help)
 
 
 def runtime_option(func: F) -> F:
