@@ -77,6 +77,14 @@ def az_compat(func: F) -> F:
     return click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
 
 
+def studio_flags(func: F) -> F:
+    """az's `--web` (open the studio page) and, on deployments, flags that only tune az's own
+    local Docker mode: accepted so scripts run, with nothing to do here."""
+    for name in ("--web", "--skip-script-validation", "--local-enable-gpu"):
+        func = click.option(name, is_flag=True, hidden=True, expose_value=False)(func)
+    return func
+
+
 def endpoint_option(required: bool = False, help: str = "Endpoint name.") -> Callable[[F], F]:
     """az's `-e/--endpoint-name`, also spelt `--endpoint`."""
     return click.option(

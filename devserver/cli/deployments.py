@@ -20,6 +20,7 @@ from epdev.devserver.cli.common import (
     parse_set,
     progress,
     runtime_option,
+    studio_flags,
 )
 from epdev.devserver.cli.output import emit
 from epdev.devserver.cli.provisioning import ProvisioningProgress, utc_stamp
@@ -79,6 +80,7 @@ def _load(
 @runtime_option
 @click.option("--watch", is_flag=True, help="Restart the instances whenever the code changes.")
 @az_compat
+@studio_flags
 @fails_cleanly
 def create(
     file: str,
@@ -115,6 +117,7 @@ def create(
     help="Restart the instances whenever the code changes (or stop doing so).",
 )
 @az_compat
+@studio_flags
 @fails_cleanly
 def update(
     file: str | None,
@@ -157,6 +160,7 @@ def update(
 @click.option("-n", "--name", required=True)
 @endpoint_option(required=True)
 @az_compat
+@studio_flags
 @fails_cleanly
 def show(name: str, endpoint_name: str) -> None:
     """Show a deployment and its provisioning state."""

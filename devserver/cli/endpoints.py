@@ -18,6 +18,7 @@ from epdev.devserver.cli.common import (
     fails_cleanly,
     load_file,
     parse_set,
+    studio_flags,
 )
 from epdev.devserver.cli.output import emit, settings
 from epdev.specs import parse_traffic
@@ -51,6 +52,7 @@ def _traffic(text: str | None, flag: str) -> dict[str, int] | None:
     help="As az's local endpoints: calls from this machine need no key (others still do).",
 )
 @click.option("--no-wait", is_flag=True, hidden=True, help="Accepted for az compatibility.")
+@studio_flags
 @fails_cleanly
 def create(
     file: str | None,
@@ -91,6 +93,7 @@ def create(
 @click.option("--set", "sets", multiple=True, help="Override a field of the file.")
 @click.option("--no-wait", is_flag=True, hidden=True)
 @az_compat
+@studio_flags
 @fails_cleanly
 def update(
     name: str | None,
@@ -134,6 +137,7 @@ def update(
 @online_endpoint.command("show")
 @click.option("-n", "--name", required=True, help="Endpoint name.")
 @az_compat
+@studio_flags
 @fails_cleanly
 def show(name: str) -> None:
     """Show an endpoint, with its scoring URI, traffic and provisioning state."""
@@ -205,6 +209,7 @@ def regenerate_keys(name: str, key_type: str) -> None:
 @click.option("-r", "--request-file", required=True, type=click.Path(dir_okay=False, exists=True))
 @deployment_option("Send to this deployment, whatever its traffic.")
 @az_compat
+@studio_flags
 @fails_cleanly
 def invoke(name: str, request_file: str, deployment_name: str | None) -> None:
     """Score the request file on the endpoint and print the answer (shaped by -o and --query)."""

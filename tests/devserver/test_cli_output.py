@@ -257,3 +257,31 @@ def test_a_query_with_no_result_prints_nothing() -> None:
 def test_every_format_is_offered() -> None:
     for fmt in FORMATS:
         assert run("ml", "workspace", "show", "-o", fmt).exit_code == 0
+
+
+# Batch paths as az writes them
+
+
+def test_datastore_output_paths_land_under_the_home(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from epdev.devserver.cli.batch import _input, output_folder
+    from epdev.devserver.cli.common import Failure
+
+    monkeypatch.setenv("EPDEV_HOME", str(tmp_path))
+    where = output_folder("azureml://datastores/workspaceblobstore/paths/my-ep/run-1")
+    assert where == str(tmp_path / "datastores" / "workspaceblobstore" / "my-ep" / "run-1")
+    assert output_folder("folder:azureml://datastores/ws/paths/out") == str(
+        tmp_path / "datastores" / "ws" / "out"
+    )
+    for bad in ("azureml://subscriptions/x/paths/y", "azureml://datastores/ws/paths/../../etc"):
+        with pytest.raises(Failure):
+            output_folder(bad)
+    assert _input("folder:https://example.org/data") == "https://example.org/data"
+    assert _input("azureml:heart@latest") == "azureml:heart@latest"
+
+
+def test_hidden_studio_flags_are_accepted() -> None:
+    result = run("ml", "online-endpoint", "show", "-n", "x", "--web")
+    assert "no such option" not in result.output.lower()
+    assert result.exit_code == 1  # no devserver in this home: the one-line failure
