@@ -29,12 +29,23 @@ def job() -> None:
 
 @job.command("list")
 @click.option("--endpoint-name", help="Only the jobs of this batch endpoint.")
+@click.option(
+    "-r", "--max-results", type=click.IntRange(min=1), help="At most this many, newest first."
+)
+@click.option("--all-results", is_flag=True, hidden=True, help="Accepted as az's (the default).")
 @az_compat
 @fails_cleanly
-def list_(endpoint_name: str | None) -> None:
+def list_(endpoint_name: str | None, max_results: int | None, all_results: bool) -> None:
     """List jobs with their status and progress."""
     with client() as api:
-        emit(api.list_jobs(endpoint_name), kind="job")
+        jobs = api.list_jobs(endpoint_name)
+    if max_results is not None:
+        jobs = sorted(jobs, key=_created, reverse=True)[:max_results]
+    emit(jobs, kind="job")
+
+
+def _created(view: dict[str, Any]) -> str:
+    return str((view.get("creation_context") or {}).get("created_at") or "")
 
 
 @job.command("show")
