@@ -70,13 +70,13 @@ def _global_options(default: str) -> list[click.Option]:
 def give_az_options(command: click.Command) -> None:
     """Add az's global options to `command` (or to every command under a group), skipping any
     it declares itself."""
+    if getattr(command, "_epdev_az_options", False):
+        return  # done already (and `ml` holds the very commands of its parent)
+    command._epdev_az_options = True  # type: ignore[attr-defined]
     if isinstance(command, click.Group):
-        for sub in command.commands.values():
+        for sub in list(command.commands.values()):
             give_az_options(sub)
         return
-    if getattr(command, "_epdev_az_options", False):
-        return
-    command._epdev_az_options = True  # type: ignore[attr-defined]
     taken = {opt for param in command.params for opt in param.opts}
     default = getattr(command.callback, _DEFAULT_OUTPUT_ATTR, DEFAULT_FORMAT)
     for option in _global_options(default):
