@@ -128,10 +128,13 @@ class Client:
         result: dict[str, Any] = self._call("GET", f"/online-endpoints/{name}")
         return result
 
-    def create_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", "/online-endpoints", json={"spec": spec, "source": source}
-        )
+    def create_endpoint(
+        self, spec: dict[str, Any], source: str | None, local: bool = False
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"spec": spec, "source": source}
+        if local:
+            body["local"] = True
+        result: dict[str, Any] = self._call("POST", "/online-endpoints", json=body)
         return result
 
     def update_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:

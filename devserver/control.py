@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -178,7 +179,10 @@ class Control:
             raise NotFound(f"online endpoint {name!r} does not exist")
         return entry
 
-    async def create_endpoint(self, data: dict[str, Any], source: str | None) -> dict[str, Any]:
+    async def create_endpoint(
+        self, data: dict[str, Any], source: str | None, local: bool = False
+    ) -> dict[str, Any]:
+        """`local`: as az's `--local` endpoints, calls from this machine need no key."""
         async with self._lock:
             spec = self._validate_endpoint(data)
             if spec.name in self.endpoints:
@@ -194,6 +198,7 @@ class Control:
                 secondary_key=new_key(),
                 traffic=dict(spec.traffic),
                 mirror_traffic=dict(spec.mirror_traffic),
+                local=local,
             )
             self.store.put_endpoint(row)
             self.endpoints[spec.name] = EndpointEntry(row=row, spec=spec)
@@ -453,6 +458,12 @@ class Control:
     # Views
 
     def scoring_uri(self, endpoint: str) -> str:
+        entry = self.endpoints.get(endpoint)
+        if entry is not None and entry.row.local:
+            # az's local endpoints answer on localhost; so does this one, keyless from there.
+            parts = urllib.parse.urlsplit(self.base_url)
+            host = f"localhost:{parts.port}" if parts.port else "localhost"
+            return f"{parts.scheme}://{host}/endpoints/{endpoint}/score"
         return f"{self.base_url}/endpoints/{endpoint}/score"
 
     def endpoint_view(self, name: str) -> dict[str, Any]:
@@ -465,6 +476,7 @@ class Control:
             "properties": spec.properties,
             "auth_mode": spec.auth_mode,
             "kind": "Managed",
+            "local": entry.row.local,
             "provisioning_state": "Succeeded",
             "scoring_uri": self.scoring_uri(name),
             "openapi_uri": f"{self.base_url}/endpoints/{name}/swagger.json",
@@ -563,7 +575,8 @@ class Control:
             self.store.put_deployment(dentry.row)
             if dentry.row.watch:
                 await dentry.watch(True)
-            if all_traffic:
+            # A --local endpoint serves its one deployment, as az's local endpoints do.
+            if all_traffic or (entry.row.local and not any(entry.row.traffic.values())):
                 row = EndpointRow(**{**entry.row.__dict__})
                 row.traffic = {n: (100 if n == name else 0) for n in entry.deployments}
                 row.mirror_traffic = {n: p for n, p in row.mirror_traffic.items() if n != name}
@@ -638,6 +651,7 @@ class Control:
             routes[name] = Route(
                 name=name,
                 auth_mode=entry.spec.auth_mode,
+                local=entry.row.local,
                 keys=(entry.row.primary_key, entry.row.secondary_key),
                 tokens=None if entry.spec.auth_mode == "key" else self.tokens,
                 pools=pools,

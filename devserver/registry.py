@@ -5,8 +5,9 @@ and batch deployments resolve their `model: azureml:...` references through it."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,8 @@ class Asset:
     path: Path
     description: str | None
     created_at: float
+    tags: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_mlflow(self) -> bool:
@@ -43,6 +46,8 @@ class Asset:
             "type": self.type,
             "path": str(self.path),
             "description": self.description,
+            "tags": self.tags,
+            "properties": self.properties,
             "id": f"{REFERENCE_PREFIX}{self.name}:{self.version}",
             "created_at": dt.datetime.fromtimestamp(self.created_at, dt.UTC).isoformat(
                 timespec="seconds"
@@ -83,6 +88,8 @@ class Registry:
         path: str,
         type_: str | None,
         description: str | None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         types = TYPES[kind]
         type_ = type_ or types[0]
@@ -104,9 +111,19 @@ class Registry:
         if version in versions:
             raise Conflict(f"{kind} {name}:{version} already exists; versions never change")
         self.store.execute(
-            "INSERT INTO assets (kind, name, version, type, path, description, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, name, version, type_, str(where.resolve()), description, time.time()),
+            "INSERT INTO assets (kind, name, version, type, path, description, created_at, tags, "
+            "properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                name,
+                version,
+                type_,
+                str(where.resolve()),
+                description,
+                time.time(),
+                json.dumps(tags or {}),
+                json.dumps(properties or {}),
+            ),
         )
         return self.get(kind, name, version).view()
 
@@ -172,4 +189,6 @@ def _asset(row: Any) -> Asset:
         path=Path(row["path"]),
         description=row["description"],
         created_at=row["created_at"],
+        tags=json.loads(row["tags"] or "{}"),
+        properties=json.loads(row["properties"] or "{}"),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import ipaddress
 import json
 import random
 import time
@@ -77,6 +78,8 @@ class Route:
     traffic: dict[str, int]
     # Deployments that speak the Open Inference Protocol (MLflow models with no script).
     v2: frozenset[str] = frozenset()
+    # Created with --local: calls from loopback addresses need no key or token.
+    local: bool = False
     _names: list[str] = field(default_factory=list)
     _bounds: list[int] = field(default_factory=list)
 
@@ -162,19 +165,21 @@ class ScoringRouter:
         v2 = openinference.is_v2(action)
         if action not in ("score", "swagger.json") and not v2:
             raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
+        # An endpoint created with --local takes keyless calls, as az's do, from this machine only.
+        keyless = route.local and _from_this_machine(scope)
         token = bearer(_header(scope, b"authorization"))
         what = "key" if route.tokens is None else "token"
-        if token is None:
+        if token is None and not keyless:
             raise _Reply(
                 401,
                 f"missing credentials: send the endpoint {what} as "
                 f"'Authorization: Bearer <{what}>'",
             )
-        if route.tokens is not None:
+        if route.tokens is not None and token is not None and not keyless:
             problem = route.tokens.problem(token, route.name)
             if problem is not None:
                 raise _Reply(401, problem)
-        elif not key_matches(token, *route.keys):
+        elif token is not None and not keyless and not key_matches(token, *route.keys):
             raise _Reply(401, "the key is not valid for this endpoint")
         # The endpoint's openapi_uri: the document of the deployment the call is routed to.
         worker_path = "/swagger.json" if action == "swagger.json" else "/score"
@@ -395,6 +400,17 @@ class _Reply(Exception):
 def _is_v2(scope: Scope) -> bool:
     _, _, action = scope["path"][len(PREFIX) :].partition("/")
     return openinference.is_v2(action)
+
+
+def _from_this_machine(scope: Scope) -> bool:
+    """The caller's address is a loopback one."""
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(str(client[0]).split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -116,6 +116,7 @@ class EndpointRow:
     mirror_traffic: dict[str, int] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    local: bool = False
 
 
 @dataclass
@@ -151,6 +152,12 @@ class Store:
             self._db.execute(
                 "ALTER TABLE batch_deployments ADD COLUMN runtime TEXT NOT NULL DEFAULT 'process'"
             )
+        asset_columns = {row[1] for row in self._db.execute("PRAGMA table_info(assets)")}
+        for column in ("tags", "properties"):  # az's asset YAML; JSON mappings
+            if column not in asset_columns:
+                self._db.execute(
+                    f"ALTER TABLE assets ADD COLUMN {column} TEXT NOT NULL DEFAULT '{{}}'"
+                )
 
     def _migrate(self) -> None:
         """Add columns that homes made by earlier versions lack."""
@@ -161,6 +168,9 @@ class Store:
             )
         if "watch" not in columns:
             self._db.execute("ALTER TABLE deployments ADD COLUMN watch INTEGER NOT NULL DEFAULT 0")
+        endpoint_columns = {row[1] for row in self._db.execute("PRAGMA table_info(endpoints)")}
+        if "local" not in endpoint_columns:  # created with --local: loopback callers need no key
+            self._db.execute("ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -191,8 +201,8 @@ class Store:
         row.updated_at = now
         sql = """
             INSERT INTO endpoints (name, spec, source, primary_key, secondary_key, traffic,
-                                   mirror_traffic, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   mirror_traffic, created_at, updated_at, local)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, source=excluded.source,
                 primary_key=excluded.primary_key, secondary_key=excluded.secondary_key,
                 traffic=excluded.traffic, mirror_traffic=excluded.mirror_traffic,
@@ -208,6 +218,7 @@ class Store:
             json.dumps(row.mirror_traffic),
             row.created_at,
             row.updated_at,
+            int(row.local),
         )
         self._write(sql, values, db)
 
@@ -306,6 +317,7 @@ def _endpoint(row: sqlite3.Row) -> EndpointRow:
         mirror_traffic=json.loads(row["mirror_traffic"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        local=bool(row["local"]),
     )
 
 

@@ -59,3 +59,5 @@ class AssetCreate(BaseModel):
     path: str
     type: str | None = None
     description: str | None = None
+    tags: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, Any] = Field(default_factory=dict)

@@ -152,7 +152,14 @@ def _asset_routes(kind: AssetKind, path: str, tag: str) -> None:
     @batch_router.post(f"/{path}", status_code=201, tags=[tag], name=f"create_{kind}")
     async def create(body: AssetCreate, ctl: BatchDep) -> View:
         return ctl.registry.create(
-            kind, body.name, body.version, body.path, body.type, body.description
+            kind,
+            body.name,
+            body.version,
+            body.path,
+            body.type,
+            body.description,
+            body.tags,
+            body.properties,
         )
 
     @batch_router.get(f"/{path}", tags=[tag], name=f"list_{kind}")

@@ -14,6 +14,13 @@ class SpecBody(BaseModel):
     source: str | None = None
 
 
+class EndpointCreate(SpecBody):
+    local: bool = Field(
+        default=False,
+        description="As az's `--local` endpoints: calls from this machine need no key",
+    )
+
+
 class DeploymentCreate(SpecBody):
     all_traffic: bool = False
     watch: bool = Field(default=False, description="Restart the instances when the code changes")

@@ -12,9 +12,9 @@ from epdev.devserver.api.auth import require_admin
 from epdev.devserver.api.models import (
     DeploymentCreate,
     DeploymentUpdate,
+    EndpointCreate,
     EndpointUpdate,
     RegenerateKeys,
-    SpecBody,
     SpecCheck,
 )
 from epdev.devserver.control import Control
@@ -45,8 +45,8 @@ async def list_endpoints(ctl: ControlDep) -> list[View]:
 
 
 @router.post("/online-endpoints", status_code=201, tags=["online endpoints"])
-async def create_endpoint(body: SpecBody, ctl: ControlDep) -> View:
-    return await ctl.create_endpoint(body.spec, body.source)
+async def create_endpoint(body: EndpointCreate, ctl: ControlDep) -> View:
+    return await ctl.create_endpoint(body.spec, body.source, body.local)
 
 
 @router.get("/online-endpoints/{name}", tags=["online endpoints"])

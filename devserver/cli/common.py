@@ -61,11 +61,12 @@ def _spec_message(exc: SpecError) -> str:
 
 
 def output_option(func: F) -> F:
+    """A command's own `-o` (every command gets az's global one; see azstyle)."""
     return click.option(
         "-o",
         "--output",
         "output",
-        type=click.Choice(FORMATS),
+        type=click.Choice(FORMATS, case_sensitive=False),
         default="json",
         show_default=True,
         help="Output format.",
@@ -73,16 +74,29 @@ def output_option(func: F) -> F:
 
 
 def az_compat(func: F) -> F:
-    """Accept az ml's workspace flags so scripts port unchanged; they mean nothing locally."""
-    for name, short in (
-        ("--resource-group", "-g"),
-        ("--workspace-name", "-w"),
-        ("--subscription", None),
-    ):
-        decls = [name] if short is None else [name, short]
-        func = click.option(*decls, hidden=True, default=None, expose_value=False)(func)
-    func = click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
+    """Accept az ml's `--local` where it changes nothing locally (the workspace flags come
+    with every command; see azstyle)."""
+    return click.option("--local", hidden=True, is_flag=True, expose_value=False)(func)
+
+
+def studio_flags(func: F) -> F:
+    """az's `--web` (open the studio page) and, on deployments, flags that only tune az's own
+    local Docker mode: accepted so scripts run, with nothing to do here."""
+    for name in ("--web", "--skip-script-validation", "--local-enable-gpu"):
+        func = click.option(name, is_flag=True, hidden=True, expose_value=False)(func)
     return func
+
+
+def endpoint_option(required: bool = False, help: str = "Endpoint name.") -> Callable[[F], F]:
+    """az's `-e/--endpoint-name`, also spelt `--endpoint`."""
+    return click.option(
+        "-e", "--endpoint-name", "--endpoint", "endpoint_name", required=required, help=help
+    )
+
+
+def deployment_option(help: str) -> Callable[[F], F]:
+    """az's `-d/--deployment-name`, also spelt `--deployment`."""
+    return click.option("-d", "--deployment-name", "--deployment", "deployment_name", help=help)
 
 
 def runtime_option(func: F) -> F:
@@ -122,6 +136,15 @@ def load_file(path: str, kind: SpecKind, overrides: dict[str, Any] | None = None
     if note:
         click.echo(f"note: {note}", err=True)
     return loaded
+
+
+def spec_from_fields(
+    kind: SpecKind, fields: dict[str, Any], overrides: dict[str, Any]
+) -> LoadedSpec:
+    """A spec given on the command line alone (`create -n NAME`, as az allows), validated."""
+    from epdev.specs.loader import apply_overrides, validate_spec
+
+    return validate_spec(kind, apply_overrides(fields, overrides))
 
 
 def progress(text: str) -> None:

@@ -9,23 +9,27 @@ from typing import Any
 import click
 
 from epdev.devserver.applying import ApplyError, payload, wait_ready
+from epdev.devserver.cli.azstyle import AzGroup
 from epdev.devserver.cli.common import (
     Failure,
     az_compat,
     client,
+    endpoint_option,
     fails_cleanly,
     load_file,
-    output_option,
     parse_set,
     progress,
     runtime_option,
+    studio_flags,
 )
 from epdev.devserver.cli.output import emit
 from epdev.devserver.cli.provisioning import ProvisioningProgress, utc_stamp
 from epdev.devserver.client import Client
 
+CONTAINERS = ("inference-server", "storage-initializer")
 
-@click.group("online-deployment")
+
+@click.group("online-deployment", cls=AzGroup)
 def online_deployment() -> None:
     """Manage online deployments."""
 
@@ -65,7 +69,7 @@ def _load(
 @online_deployment.command("create")
 @click.option("-f", "--file", "file", required=True, type=click.Path(dir_okay=False))
 @click.option("-n", "--name", help="Deployment name (overrides the file's).")
-@click.option("-e", "--endpoint-name", help="Endpoint name (overrides the file's).")
+@endpoint_option(help="Endpoint name (overrides the file's).")
 @click.option(
     "--all-traffic", is_flag=True, help="Give this deployment 100% of the traffic once ready."
 )
@@ -75,8 +79,8 @@ def _load(
 @click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=2.")
 @runtime_option
 @click.option("--watch", is_flag=True, help="Restart the instances whenever the code changes.")
-@output_option
 @az_compat
+@studio_flags
 @fails_cleanly
 def create(
     file: str,
@@ -87,7 +91,6 @@ def create(
     sets: tuple[str, ...],
     runtime: str | None,
     watch: bool,
-    output: str,
 ) -> None:
     """Create a deployment from a YAML file and wait until it serves."""
     endpoint, loaded = _load(file, name, endpoint_name, sets)
@@ -98,13 +101,13 @@ def create(
         )
         if not no_wait:
             view = wait_for(api, endpoint, loaded.name, since)
-    emit(view, output, "deployment")
+    emit(view, kind="deployment")
 
 
 @online_deployment.command("update")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
 @click.option("-n", "--name", help="Deployment name.")
-@click.option("-e", "--endpoint-name", help="Endpoint name.")
+@endpoint_option()
 @click.option("--set", "sets", multiple=True, help="Override a field: --set instance_count=3.")
 @click.option("--no-wait", is_flag=True)
 @runtime_option
@@ -113,8 +116,8 @@ def create(
     default=None,
     help="Restart the instances whenever the code changes (or stop doing so).",
 )
-@output_option
 @az_compat
+@studio_flags
 @fails_cleanly
 def update(
     file: str | None,
@@ -124,7 +127,6 @@ def update(
     no_wait: bool,
     runtime: str | None,
     watch: bool | None,
-    output: str,
 ) -> None:
     """Update a deployment from a file, or change fields of the stored one with --set."""
     since = utc_stamp()
@@ -151,35 +153,34 @@ def update(
             )
         if not no_wait:
             view = wait_for(api, endpoint, deployment, since)
-    emit(view, output, "deployment")
+    emit(view, kind="deployment")
 
 
 @online_deployment.command("show")
 @click.option("-n", "--name", required=True)
-@click.option("-e", "--endpoint-name", required=True)
-@output_option
+@endpoint_option(required=True)
 @az_compat
+@studio_flags
 @fails_cleanly
-def show(name: str, endpoint_name: str, output: str) -> None:
+def show(name: str, endpoint_name: str) -> None:
     """Show a deployment and its provisioning state."""
     with client() as api:
-        emit(api.get_deployment(endpoint_name, name), output, "deployment")
+        emit(api.get_deployment(endpoint_name, name), kind="deployment")
 
 
 @online_deployment.command("list")
-@click.option("-e", "--endpoint-name", required=True)
-@output_option
+@endpoint_option(required=True)
 @az_compat
 @fails_cleanly
-def list_(endpoint_name: str, output: str) -> None:
+def list_(endpoint_name: str) -> None:
     """List an endpoint's deployments."""
     with client() as api:
-        emit(api.list_deployments(endpoint_name), output, "deployment")
+        emit(api.list_deployments(endpoint_name), kind="deployment")
 
 
 @online_deployment.command("delete")
 @click.option("-n", "--name", required=True)
-@click.option("-e", "--endpoint-name", required=True)
+@endpoint_option(required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-wait", is_flag=True, hidden=True)
 @az_compat
@@ -194,11 +195,17 @@ def delete(name: str, endpoint_name: str, yes: bool, no_wait: bool) -> None:
 
 @online_deployment.command("get-logs")
 @click.option("-n", "--name", required=True)
-@click.option("-e", "--endpoint-name", required=True)
+@endpoint_option(required=True)
 @click.option("-l", "--lines", type=click.IntRange(min=1), help="Only the last N lines.")
 @click.option("--instance", help="Only the lines of this instance, e.g. blue-0.")
 @click.option("--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
-@click.option("--container", hidden=True, help="Accepted for az compatibility.")
+@click.option(
+    "-c",
+    "--container",
+    type=click.Choice(CONTAINERS),
+    help="As az: inference-server (the scoring script's output) or storage-initializer "
+    "(model and environment preparation). Default: both, with epdev's own notes.",
+)
 @az_compat
 @fails_cleanly
 def get_logs(
@@ -212,10 +219,37 @@ def get_logs(
     """Print the deployment's logs: its instances' output and epdev's own notes."""
     with client() as api:
         if not follow:
-            click.echo(api.deployment_logs(endpoint_name, name, lines, instance), nl=False)
+            text = api.deployment_logs(endpoint_name, name, None if container else lines, instance)
+            if container:
+                kept = [
+                    line
+                    for line in text.splitlines(keepends=True)
+                    if container_of(line) == container
+                ]
+                text = "".join(kept[-lines:] if lines else kept)
+            click.echo(text, nl=False)
             return
+        pending = ""
         try:
             for chunk in api.follow_logs(endpoint_name, name, lines, instance):
-                click.echo(chunk, nl=False)
+                if container is None:
+                    click.echo(chunk, nl=False)
+                    continue
+                pending += chunk
+                *complete, pending = pending.split("\n")
+                for line in complete:
+                    if container_of(line) == container:
+                        click.echo(line)
         except KeyboardInterrupt:
             pass  # Ctrl-C is how a follow ends
+
+
+def container_of(line: str) -> str:
+    """Which of az's containers a log line belongs to: epdev's notes and environment builds
+    are storage-initializer (preparing the model and environment), the rest inference-server.
+
+    Log lines read `TIME SOURCE STREAM [LEVEL] | text`."""
+    head = line.partition(" | ")[0].split()
+    source, stream = (head[1], head[2]) if len(head) >= 3 else ("", "")
+    preparing = source == "epdev" or stream == "build"
+    return CONTAINERS[1] if preparing else CONTAINERS[0]

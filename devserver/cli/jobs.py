@@ -10,51 +10,73 @@ from typing import Any
 
 import click
 
-from epdev.devserver.cli.common import Failure, az_compat, client, fails_cleanly, output_option
+from epdev.devserver.cli.azstyle import AzGroup, add_cloud_only
+from epdev.devserver.cli.common import Failure, az_compat, client, fails_cleanly
 from epdev.devserver.cli.output import emit
 from epdev.devserver.client import Client
 
 FINISHED = ("Completed", "Failed", "Canceled")
+# The one output a batch job has, by az's name for it.
+BATCH_OUTPUT = "score"
 POLL_SECONDS = 0.5
 BAR_WIDTH = 30
 
 
-@click.group("job")
+@click.group("job", cls=AzGroup)
 def job() -> None:
     """Follow and manage batch jobs."""
 
 
 @job.command("list")
 @click.option("--endpoint-name", help="Only the jobs of this batch endpoint.")
-@output_option
+@click.option(
+    "-r", "--max-results", type=click.IntRange(min=1), help="At most this many, newest first."
+)
+@click.option("--all-results", is_flag=True, hidden=True, help="Accepted as az's (the default).")
 @az_compat
 @fails_cleanly
-def list_(endpoint_name: str | None, output: str) -> None:
+def list_(endpoint_name: str | None, max_results: int | None, all_results: bool) -> None:
     """List jobs with their status and progress."""
     with client() as api:
-        emit(api.list_jobs(endpoint_name), output, "job")
+        jobs = api.list_jobs(endpoint_name)
+    if max_results is not None:
+        jobs = sorted(jobs, key=_created, reverse=True)[:max_results]
+    emit(jobs, kind="job")
+
+
+def _created(view: dict[str, Any]) -> str:
+    return str((view.get("creation_context") or {}).get("created_at") or "")
 
 
 @job.command("show")
 @click.option("-n", "--name", required=True)
-@output_option
+@click.option(
+    "--web", is_flag=True, help="Say where to look at the job locally (az opens the studio)."
+)
 @az_compat
 @fails_cleanly
-def show(name: str, output: str) -> None:
+def show(name: str, web: bool) -> None:
     """Show a job: status, progress, input, output and settings."""
     with client() as api:
-        emit(api.get_job(name), output, "job")
+        view = api.get_job(name)
+    if web:
+        # No studio here: say where the job's files are and how the dashboard shows it.
+        click.echo(
+            f"job {name}: its folder is {view.get('job_folder')}; in the dashboard (`epdev`), "
+            "press b for batch jobs and enter on the job for its log",
+            err=True,
+        )
+    emit(view, kind="job")
 
 
 @job.command("cancel")
 @click.option("-n", "--name", required=True)
-@output_option
 @az_compat
 @fails_cleanly
-def cancel(name: str, output: str) -> None:
+def cancel(name: str) -> None:
     """Cancel a queued or running job; its workers stop."""
     with client() as api:
-        emit(api.cancel_job(name), output, "job")
+        emit(api.cancel_job(name), kind="job")
 
 
 def progress_line(view: dict[str, Any]) -> str:
@@ -117,25 +139,38 @@ def stream(name: str) -> None:
 @job.command("download")
 @click.option("-n", "--name", required=True)
 @click.option(
+    "-p",
     "--download-path",
     type=click.Path(file_okay=False),
     default=".",
     show_default=True,
-    help="Where to put named-outputs/score/ (and artifacts/ with --all).",
+    help="Where to put named-outputs/<output>/ and, with --all, artifacts/.",
 )
-@click.option("--all", "everything", is_flag=True, help="Also the job folder: logs, progress.")
+@click.option(
+    "--output-name", help="The output to download: batch jobs have one, score (the default)."
+)
+@click.option("--all", "everything", is_flag=True, help="The output and the job's logs.")
 @az_compat
 @fails_cleanly
-def download(name: str, download_path: str, everything: bool) -> None:
+def download(name: str, download_path: str, output_name: str | None, everything: bool) -> None:
     """Copy the job's output (and with --all its logs) here, as az ml job download does."""
+    if output_name not in (None, BATCH_OUTPUT):
+        raise Failure(
+            f"job {name} has no output named {output_name!r}; its output is {BATCH_OUTPUT}"
+        )
     with client() as api:
         view = api.get_job(name)
-    target = Path(download_path) / "named-outputs" / "score"
+    if view["status"] not in FINISHED:
+        raise Failure(
+            f"job {name} is {view['status']}; download is allowed once it is "
+            f"{', '.join(FINISHED[:-1])} or {FINISHED[-1]}"
+        )
+    target = Path(download_path) / "named-outputs" / BATCH_OUTPUT
     source = Path(view["outputs"]["path"])
     if not source.is_dir():
         raise Failure(f"the job's output folder {source} is gone")
     shutil.copytree(source, target, dirs_exist_ok=True)
-    click.echo(f"downloaded the output to {target}")
+    click.echo(f"downloaded the output to {target}", err=True)
     if everything and view.get("job_folder"):
         artifacts = Path(download_path) / "artifacts"
         shutil.copytree(
@@ -144,4 +179,12 @@ def download(name: str, download_path: str, everything: bool) -> None:
             dirs_exist_ok=True,
             ignore=shutil.ignore_patterns("outputs", "model", "inputs"),
         )
-        click.echo(f"downloaded the logs to {artifacts}")
+        click.echo(f"downloaded the logs to {artifacts}", err=True)
+
+
+# az ml job's other commands run or change training jobs in a workspace.
+add_cloud_only(
+    job,
+    "job",
+    ("create", "update", "archive", "restore", "validate", "connect-ssh", "show-services"),
+)

@@ -12,17 +12,23 @@ import click
 
 from epdev.devserver.cli.apply import apply_command
 from epdev.devserver.cli.assets import data, model
+from epdev.devserver.cli.azstyle import AzGroup
 from epdev.devserver.cli.batch import batch_deployment, batch_endpoint
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.cli.deployments import online_deployment
 from epdev.devserver.cli.endpoints import online_endpoint
 from epdev.devserver.cli.jobs import job
 from epdev.devserver.cli.serve import serve_command, stop_command
+from epdev.devserver.cli.workspace import cloud_only_groups, compute, workspace
 from epdev.devserver.client import SERVER_ENV, Connection
 from epdev.devserver.home import Home
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=AzGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="epdev")
 @click.option(
     "--server",
@@ -107,6 +113,24 @@ cli.add_command(batch_deployment)
 cli.add_command(job)
 cli.add_command(data)
 cli.add_command(model)
+cli.add_command(workspace)
+cli.add_command(compute)
+for _cloud_group in cloud_only_groups():
+    cli.add_command(_cloud_group)
+
+
+@click.group(
+    "ml",
+    cls=AzGroup,
+    commands=cli.commands,
+    hidden=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+def ml() -> None:
+    """`epdev ml ...` is `epdev ...`, so `alias az=epdev` runs `az ml ...` lines."""
+
+
+cli.add_command(ml)
 
 
 def main() -> None:
