@@ -29,7 +29,8 @@ code_configuration:
 
 def merge_bomb(levels: int, width: int) -> str:
     """Each mapping merges the one before it and adds `width` keys: building the last one
-    copies every earlier mapping once per level (48 s for 106 KiB before the budget)."""
+    copies every earlier mapping once per level (30 levels of 60 keys, 21 KB, took 42 s and
+    were accepted before the work budget)."""
     lines = []
     for level in range(levels):
         keys = ", ".join(f"k{level}_{i}: {i}" for i in range(width))
@@ -47,7 +48,7 @@ def alias_bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("text", [merge_bomb(40, 60), alias_bomb(9)], ids=["merge", "alias"])
+@pytest.mark.parametrize("text", [merge_bomb(30, 60), alias_bomb(9)], ids=["merge", "alias"])
 def test_alias_and_merge_bombs_are_refused(text: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse_yaml(text, Path("bomb.yml"))
