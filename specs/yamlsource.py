@@ -20,6 +20,9 @@ MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 """The deepest nesting of mappings and lists a spec may have; real ones stay under ten."""
 
+MAX_VALUES = 20_000
+"""The most keys, values and collections a spec file may write out (before aliases expand)."""
+
 
 @dataclass
 class YamlDocument:
@@ -90,10 +93,10 @@ def _file_kind(mode: int) -> str:
 
 def parse_yaml(text: str, path: Path | None = None) -> YamlDocument:
     try:
-        _check_depth(text, path)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_shape(text, path)
+        node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path) from None
+        raise _yaml_error(_python_error(text, exc), path) from None
     if node is None:
         raise SpecError.single("file is empty", file=path)
     document = YamlDocument(data=None)
@@ -101,19 +104,42 @@ def parse_yaml(text: str, path: Path | None = None) -> YamlDocument:
     return document
 
 
-def _check_depth(text: str, path: Path | None) -> None:
-    """Refuse documents nested deeper than MAX_DEPTH before composing them: PyYAML composes
-    (and we build) recursively, and a few hundred levels would end in a RecursionError. Its
-    event parser is not recursive, so it can measure the depth safely."""
+# libyaml's parser, where PyYAML has it, reads a large document many times faster; errors are
+# worded by the pure-Python one, as they always were.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _python_error(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
+    if _FAST_LOADER is yaml.SafeLoader:
+        return exc
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as python:
+        return python
+    return exc
+
+
+def _check_shape(text: str, path: Path | None) -> None:
+    """Refuse documents with more values than a spec can have, or nested deeper than MAX_DEPTH,
+    before composing them: composing costs far more than parsing, and PyYAML composes (and we
+    build) recursively, so a few hundred levels would end in a RecursionError. The event parser
+    is not recursive, so it measures both safely."""
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for count, event in enumerate(yaml.parse(text, Loader=_FAST_LOADER)):
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if count > MAX_VALUES:
+            raise SpecError.single(
+                f"the document has more than {MAX_VALUES:,} values; a spec has a few hundred",
+                file=path,
+                line=line,
+            )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
                 raise SpecError.single(
                     f"the document is nested more than {MAX_DEPTH} levels deep",
                     file=path,
-                    line=event.start_mark.line + 1 if event.start_mark else None,
+                    line=line,
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
