@@ -133,6 +133,14 @@ class DeploymentRow:
     watch: bool = False
 
 
+# Free space past which a write gives it back to the file system: a deleted spec, job or
+# registry entry can be large, and SQLite only reuses its pages, never shrinks the file itself.
+RECLAIM_BYTES = 1024 * 1024
+# The write-ahead log is truncated to this after each checkpoint, rather than keeping the size
+# of the largest transaction it ever held.
+_WAL_LIMIT_BYTES = 4 * 1024 * 1024
+
+
 class Store:
     """A thin, synchronous layer over SQLite. Writes are small and rare (control plane only)."""
 
@@ -144,6 +152,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._db.executescript(_SCHEMA)
         self._migrate()
         self._db.executescript(_BATCH_SCHEMA)
@@ -187,6 +196,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._reclaim()
 
     # Endpoints
 
@@ -304,6 +314,21 @@ class Store:
             return
         with self._lock:
             self._db.execute(sql, values)
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Vacuum once enough pages are free, then truncate the log (the lock is held)."""
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        page = self._db.execute("PRAGMA page_size").fetchone()[0]
+        if free * page < RECLAIM_BYTES:
+            return
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size_on_disk(self) -> int:
+        """Bytes of the database file and its write-ahead log."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
 
 def _endpoint(row: sqlite3.Row) -> EndpointRow:

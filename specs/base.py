@@ -36,10 +36,10 @@ Integer = Annotated[int, BeforeValidator(_not_bool)]
 
 
 def _scalar_as_text(value: Any) -> Any:
-    # YAML reads `THREADS: 4` as an int and `DEBUG: true` as a bool; the values are text.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
+    # YAML reads `THREADS: 4` as an int and `DEBUG: true` as a bool; the values are text. az's
+    # REST client sends such values as Python's str() of them, so the cloud holds "4" and
+    # "True": so do we.
+    if isinstance(value, bool | int | float):
         return str(value)
     return value
 
@@ -50,6 +50,15 @@ ScalarText = Annotated[
     WithJsonSchema({"type": ["string", "number", "boolean"]}, mode="validation"),
 ]
 """Text that may be written as a YAML number or boolean (versions, environment variables)."""
+
+PIPELINE_DEPLOYMENT = "a pipeline component batch deployment"
+
+
+def not_supported(what: str) -> str:
+    """The refusal of a cloud-only kind of spec, in the same words everywhere."""
+    runs = "model deployments are" if "deployment" in what else "online and batch endpoints are"
+    return f"{what}: not supported locally; {runs}"
+
 
 # Tags of the branches of a "reference or inline mapping" field (`model`, `environment`): the
 # data's shape picks the branch, so errors come from that branch only.

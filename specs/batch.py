@@ -12,7 +12,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from epdev.specs.base import Integer, ResourceName, ScalarText, SpecModel
+from epdev.specs.base import (
+    PIPELINE_DEPLOYMENT,
+    Integer,
+    ResourceName,
+    SpecModel,
+    not_supported,
+)
 from epdev.specs.deployment import (
     CodeConfiguration,
     EnvironmentSpec,
@@ -21,6 +27,7 @@ from epdev.specs.deployment import (
     code_unless_mlflow,
     is_mlflow_model,
 )
+from epdev.specs.limits import Description, EnvironmentVariables, Properties, Tags
 
 OutputAction = Literal["append_row", "summary_only"]
 LoggingLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -38,9 +45,9 @@ class BatchEndpointDefaults(SpecModel):
 class BatchEndpoint(SpecModel):
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     auth_mode: Literal["aad_token", "key", "aml_token"] = "aad_token"
     defaults: BatchEndpointDefaults = Field(default_factory=BatchEndpointDefaults)
     # Cloud-only.
@@ -74,7 +81,7 @@ class BatchSettings(SpecModel):
     output_action: OutputAction = "append_row"
     output_file_name: str = "predictions.csv"
     logging_level: LoggingLevel = "info"
-    environment_variables: dict[str, ScalarText] = Field(default_factory=dict)
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
 
     @field_validator("output_file_name")
     @classmethod
@@ -106,9 +113,9 @@ class BatchDeployment(SpecModel):
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
     endpoint_name: ResourceName | None = None
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     type: Literal["model"] = "model"
     model: ModelSpec | None = None
     # Validated even when absent: it is required unless the model is an MLflow model.
@@ -124,7 +131,7 @@ class BatchDeployment(SpecModel):
     output_action: OutputAction | None = None
     output_file_name: str | None = None
     logging_level: LoggingLevel | None = None
-    environment_variables: dict[str, ScalarText] | None = None
+    environment_variables: EnvironmentVariables | None = None
     # Cloud-only.
     compute: str | None = None
 
@@ -134,10 +141,7 @@ class BatchDeployment(SpecModel):
     @classmethod
     def _model_type_only(cls, value: Any) -> Any:
         if value == "pipeline":
-            raise ValueError(
-                "pipeline component deployments (type: pipeline) run only in Azure; epdev runs "
-                "model deployments (type: model)"
-            )
+            raise ValueError(not_supported(PIPELINE_DEPLOYMENT))
         return value
 
     @field_validator("code_configuration")

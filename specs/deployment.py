@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from epdev.specs.base import (
@@ -27,6 +28,7 @@ from epdev.specs.base import (
     text_or_mapping,
 )
 from epdev.specs.batching import AdaptiveBatching
+from epdev.specs.limits import Description, EnvironmentVariables, Properties, Tags
 from epdev.specs.paths import SpecPath
 
 
@@ -42,6 +44,15 @@ class CodeConfiguration(SpecModel):
     @field_validator("scoring_script")
     @classmethod
     def _check_script(cls, value: str, info: ValidationInfo) -> str:
+        # The cloud uploads the code folder and looks for the script in it: a script elsewhere
+        # would work here and fail there.
+        relative = PurePosixPath(value.replace("\\", "/"))
+        if not value or relative.is_absolute() or PureWindowsPath(value).drive:
+            raise ValueError(
+                f"{value!r} must be a path relative to the code folder, such as score.py"
+            )
+        if ".." in relative.parts:
+            raise ValueError(f"{value!r} is outside the code folder; put the script in it")
         code = info.data.get("code")  # absent when `code` itself failed validation
         if code is not None and _checks_files(info):
             check_scoring_script(code / value, ("init", "run"))
@@ -164,9 +175,9 @@ class ModelRef(SpecModel):
     version: ScalarText | None = None
     path: ModelPath | None = None
     type: Literal["custom_model", "mlflow_model", "triton_model"] = "custom_model"
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     # Cloud-only.
     stage: str | None = None
     job_name: str | None = None
@@ -206,9 +217,9 @@ class Environment(SpecModel):
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: str | None = None
     version: ScalarText | None = None
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     image: str | None = None
     conda_file: SpecPath | None = None
     build: BuildContext | None = None
@@ -285,14 +296,21 @@ class ScaleSettings(SpecModel):
     scale_up_delay: Integer | None = Field(default=None, ge=0)
     scale_down_delay: Integer | None = Field(default=None, ge=0)
 
+    @model_validator(mode="after")
+    def _min_within_max(self) -> ScaleSettings:
+        low, high = self.min_instances, self.max_instances
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_instances ({low}) is greater than max_instances ({high})")
+        return self
+
 
 class OnlineDeployment(SpecModel):
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
     endpoint_name: ResourceName | None = None
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     type: Literal["managed", "kubernetes"] = "managed"
     model: ModelSpec | None = None
     model_mount_path: str | None = None
@@ -300,7 +318,7 @@ class OnlineDeployment(SpecModel):
     code_configuration: CodeConfiguration | None = Field(default=None, validate_default=True)
     environment: EnvironmentSpec | None = None
     # YAML numbers and booleans become text: the process environment only holds text.
-    environment_variables: dict[str, ScalarText] = Field(default_factory=dict)
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
     instance_count: Integer = Field(default=1, ge=1)
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: Probe = Field(default_factory=Probe)

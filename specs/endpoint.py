@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from epdev.specs.base import Integer, ResourceName, SpecModel
+from epdev.specs.limits import Description, Properties, Tags
 from epdev.specs.traffic import validate_traffic
 
 AuthMode = Literal["key", "aml_token", "aad_token"]
@@ -15,9 +16,9 @@ AuthMode = Literal["key", "aml_token", "aad_token"]
 class OnlineEndpoint(SpecModel):
     schema_: str | None = Field(default=None, alias="$schema", title="$schema")
     name: ResourceName
-    description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     auth_mode: AuthMode = "key"
     traffic: dict[str, Integer] = Field(default_factory=dict)
     mirror_traffic: dict[str, Integer] = Field(default_factory=dict)

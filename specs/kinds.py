@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from epdev.specs.base import SpecModel
+from epdev.specs.base import PIPELINE_DEPLOYMENT, SpecModel
 from epdev.specs.batch import BatchDeployment, BatchEndpoint
 from epdev.specs.deployment import OnlineDeployment
 from epdev.specs.endpoint import OnlineEndpoint
@@ -29,6 +29,12 @@ _SCHEMAS: dict[str, SpecKind] = {
     "modelbatchdeployment": "batch-deployment",
 }
 
+# Azure schemas of endpoints and deployments that only the cloud runs: what each is called.
+_CLOUD_ONLY_SCHEMAS: dict[str, str] = {
+    "pipelinecomponentbatchdeployment": PIPELINE_DEPLOYMENT,
+    "serverlessendpoint": "a serverless endpoint",
+}
+
 # Keys only a batch deployment has (both its current `settings:` form and the older root form).
 _BATCH_DEPLOYMENT_KEYS = frozenset(
     {
@@ -50,6 +56,12 @@ def kind_from_schema(schema: str) -> SpecKind | None:
     name = schema.rstrip("/").rsplit("/", 1)[-1].lower()
     name = name.removesuffix(".json").removesuffix(".schema")
     return _SCHEMAS.get(name)
+
+
+def cloud_only_schema(schema: str) -> str | None:
+    """What a schema that only the cloud runs describes ("a serverless endpoint"), or None."""
+    name = schema.rstrip("/").rsplit("/", 1)[-1].lower()
+    return _CLOUD_ONLY_SCHEMAS.get(name.removesuffix(".json").removesuffix(".schema"))
 
 
 def known_schema_name(schema: str) -> str:

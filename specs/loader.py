@@ -13,10 +13,17 @@ from typing import Any
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from epdev.specs.base import SpecModel
+from epdev.specs.base import PIPELINE_DEPLOYMENT, SpecModel, not_supported
 from epdev.specs.errors import SpecError, SpecIssue
-from epdev.specs.kinds import MODELS, SpecKind, guess_kind, kind_from_schema, known_schema_name
-from epdev.specs.yamlsource import Location, YamlDocument, dotted, read_yaml
+from epdev.specs.kinds import (
+    MODELS,
+    SpecKind,
+    cloud_only_schema,
+    guess_kind,
+    kind_from_schema,
+    known_schema_name,
+)
+from epdev.specs.yamlsource import MAX_DEPTH, Location, YamlDocument, dotted, read_yaml
 
 SPEC_SUFFIXES = (".yml", ".yaml")
 
@@ -224,6 +231,16 @@ def _validate(
     check_files: bool,
     overrides: Mapping[str, Any],
 ) -> LoadedSpec:
+    _check_depth(data, path)
+    if kind == "batch-deployment" and data.get("type") == "pipeline":
+        # Refused before validation: the rest of such a file (component, its settings) would
+        # otherwise read as a list of unknown keys.
+        raise SpecError.single(
+            not_supported(PIPELINE_DEPLOYMENT),
+            file=path,
+            line=document.line_of(("type",)) if document is not None else None,
+            field="type",
+        )
     model = MODELS[kind]
     context = {
         "base_dir": base_dir or (path.parent if path is not None else None),
@@ -234,6 +251,24 @@ def _validate(
     except ValidationError as exc:
         raise SpecError(_issues(exc, model, path, document, overrides)) from None
     return LoadedSpec(kind=kind, spec=spec, path=path, cloud_only=spec.cloud_only_in_use())
+
+
+def _check_depth(data: Any, path: Path | None) -> None:
+    """Refuse data nested deeper than a spec can be (specs sent to the API as JSON skip the
+    YAML reader's check), walking without recursion."""
+    stack: list[tuple[Any, Location]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            raise SpecError.single(
+                f"the document is nested more than {MAX_DEPTH} levels deep",
+                file=path,
+                field=dotted(loc[:MAX_DEPTH]),
+            )
+        if isinstance(value, dict):
+            stack.extend((item, (*loc, str(key))) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(value))
 
 
 def _a(kind: str) -> str:
@@ -289,6 +324,14 @@ def _declared_kind(document: YamlDocument, path: Path) -> SpecKind | None:
             field="$schema",
         )
     kind = kind_from_schema(schema)
+    cloud_only = cloud_only_schema(schema)
+    if cloud_only is not None:
+        raise SpecError.single(
+            not_supported(cloud_only),
+            file=path,
+            line=document.line_of(("$schema",)),
+            field="$schema",
+        )
     if kind is None:
         raise SpecError.single(
             f"{known_schema_name(schema)} is not an endpoint or deployment schema",

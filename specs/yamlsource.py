@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,15 @@ import yaml
 from epdev.specs.errors import SpecError
 
 Location = tuple[str | int, ...]
+
+MAX_SPEC_BYTES = 1024 * 1024
+"""The largest spec file read; real ones are a few kilobytes."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists a spec may have; real ones stay under ten."""
+
+MAX_VALUES = 20_000
+"""The most keys, values and collections a spec file may write out (before aliases expand)."""
 
 
 @dataclass
@@ -31,30 +42,107 @@ class YamlDocument:
 
 
 def read_yaml(path: Path) -> YamlDocument:
+    return parse_yaml(read_spec_text(path), path)
+
+
+def read_spec_text(path: Path) -> str:
+    """The text of a spec file: a regular file of at most MAX_SPEC_BYTES, in UTF-8."""
     try:
-        # utf-8-sig: Windows editors may start the file with a byte order mark.
-        text = path.read_text(encoding="utf-8-sig")
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever; fstat then
+        # tells a regular file from a FIFO or a device without reading from it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SpecError.single("file does not exist", file=path) from None
     except IsADirectoryError:
         raise SpecError.single("is a folder, not a file", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError.single(f"file is not UTF-8 text ({exc.reason})", file=path) from None
     except OSError as exc:
         raise SpecError.single(f"cannot read file: {exc.strerror}", file=path) from None
-    return parse_yaml(text, path)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise SpecError.single("is a folder, not a file", file=path)
+        raise SpecError.single(f"is {_file_kind(mode)}, not a regular file", file=path)
+    with os.fdopen(fd, "rb") as stream:
+        try:
+            raw = stream.read(MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise SpecError.single(f"cannot read file: {exc.strerror}", file=path) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError.single(
+            f"file is larger than {MAX_SPEC_BYTES // 1024 // 1024} MiB; a spec is a few "
+            "kilobytes (keep data and models in files it points at)",
+            file=path,
+        )
+    try:
+        # utf-8-sig: Windows editors may start the file with a byte order mark.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError.single(f"file is not UTF-8 text ({exc.reason})", file=path) from None
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def parse_yaml(text: str, path: Path | None = None) -> YamlDocument:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_shape(text, path)
+        node = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path) from None
+        raise _yaml_error(_python_error(text, exc), path) from None
     if node is None:
         raise SpecError.single("file is empty", file=path)
     document = YamlDocument(data=None)
     document.data = _Builder(document, path).build(node, ())
     return document
+
+
+# libyaml's parser, where PyYAML has it, reads a large document many times faster; errors are
+# worded by the pure-Python one, as they always were.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _python_error(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
+    if _FAST_LOADER is yaml.SafeLoader:
+        return exc
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as python:
+        return python
+    return exc
+
+
+def _check_shape(text: str, path: Path | None) -> None:
+    """Refuse documents with more values than a spec can have, or nested deeper than MAX_DEPTH,
+    before composing them: composing costs far more than parsing, and PyYAML composes (and we
+    build) recursively, so a few hundred levels would end in a RecursionError. The event parser
+    is not recursive, so it measures both safely."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=_FAST_LOADER)):
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if count > MAX_VALUES:
+            raise SpecError.single(
+                f"the document has more than {MAX_VALUES:,} values; a spec has a few hundred",
+                file=path,
+                line=line,
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError.single(
+                    f"the document is nested more than {MAX_DEPTH} levels deep",
+                    file=path,
+                    line=line,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _yaml_error(exc: yaml.YAMLError, path: Path | None) -> SpecError:
@@ -77,8 +165,10 @@ def _yaml_error(exc: yaml.YAMLError, path: Path | None) -> SpecError:
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
-# Aliases let a few lines expand to billions of values; no spec comes anywhere near this.
-_MAX_NODES = 100_000
+# Aliases and merge keys let a few lines expand to billions of values, or make each merge copy
+# what earlier merges copied. Every value built and every key or line merged costs one unit of
+# this budget; real specs spend a few hundred.
+_MAX_WORK = 200_000
 
 
 class _Builder:
@@ -89,12 +179,24 @@ class _Builder:
         self.path = path
         self.constructor = yaml.SafeLoader("")
         self.active: set[int] = set()  # nodes being built: an alias to one would never end
-        self.built = 0
+        self.work = 0
+
+    def spend(self, units: int, node: yaml.Node, loc: Location) -> None:
+        self.work += units
+        if self.work > _MAX_WORK:
+            raise self._error(
+                "the document expands to too many values (aliases or merge keys repeat too "
+                "much of it)",
+                node,
+                loc,
+            )
 
     def build(self, node: yaml.Node, loc: Location) -> Any:
-        self.built += 1
-        if self.built > _MAX_NODES:
-            raise self._error("the document expands to too many values (aliases?)", node, loc)
+        self.spend(1, node, loc)
+        if len(loc) > MAX_DEPTH:  # aliases can nest what the text does not
+            raise self._error(
+                f"the document is nested more than {MAX_DEPTH} levels deep", node, loc
+            )
         if id(node) in self.active:
             raise self._error("an alias refers to a node that contains it", node, loc)
         self.doc.lines.setdefault(loc, node.start_mark.line + 1)
@@ -155,14 +257,15 @@ class _Builder:
                 merged = self.build(source, loc)
             finally:
                 self.doc = saved
-            for key, value in merged.items():
-                if key in result:
-                    continue
-                result[key] = value
-                prefix = (*loc, key)
-                for sub, line in scratch.lines.items():
-                    if sub[: len(prefix)] == prefix:
-                        self.doc.lines.setdefault(sub, line)
+            self.spend(len(merged) + len(scratch.lines), source, loc)
+            taken = [key for key in merged if key not in result]
+            for key in taken:
+                result[key] = merged[key]
+            won = set(taken)
+            depth = len(loc)
+            for sub, line in scratch.lines.items():
+                if len(sub) > depth and sub[depth] in won:
+                    self.doc.lines.setdefault(sub, line)
 
     def _error(self, message: str, node: yaml.Node, loc: Location) -> SpecError:
         return SpecError.single(

@@ -4,6 +4,9 @@
 request handling (``mlflow.pyfunc.scoring_server.invocations``): JSON with one of
 ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs`` (and ``params``),
 ``text/csv`` or Parquet; ``{"predictions": ...}``; MLflow's error bodies and status codes.
+Beside them, Azure ML's own no-code format, ``{"input_data": ...}``, is answered as Azure answers
+it (epdev.runtimes.worker.azure_input). A JSON object with none or several of these fields is
+told which it sent and which are accepted.
 
 With adaptive batching on, a request is parsed by that same code, which is stopped just before
 it would predict; the parsed data then join a batch (epdev.runtimes.worker.batching). A request
@@ -20,10 +23,21 @@ import json
 import os
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from epdev.runtimes.worker.app import Headers, Receive, Scope, Send, read_body, respond
+from epdev.runtimes.worker import azure_input
+from epdev.runtimes.worker.app import (
+    RUN_FAILED,
+    RUN_FAILED_HEADER,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    message,
+    read_body,
+    respond,
+)
 from epdev.runtimes.worker.batching import Batcher, concat_frames
 from epdev.runtimes.worker.logs import logger
 from epdev.runtimes.worker.openinference import OpenInference
@@ -45,6 +59,7 @@ class Answer:
     body: bytes
     content_type: bytes = JSON
     merged: int = 0
+    headers: Headers = field(default_factory=list)
 
 
 class _Parsed(BaseException):
@@ -163,10 +178,28 @@ class MLflowModel:
                 raise TypeError("the request has no Content-Type")
             result = self.server.invocations(body, content_type, self.model, self.input_schema)
         except self.exception_type as exc:
-            return _mlflow_error(exc)
+            return _explained(_mlflow_error(exc), body)
         except Exception as exc:
             return _internal_error(exc)
-        return Answer(result.status, result.response.encode(), _media(result.mimetype))
+        return _explained(
+            Answer(result.status, result.response.encode(), _media(result.mimetype)), body
+        )
+
+    def azure(self, request: azure_input.AzureRequest) -> Answer:
+        """An `input_data` request, answered as Azure's MLflow scoring script under azmlinfsrv
+        answers it: the predictions as a bare JSON value."""
+        started = time.perf_counter()
+        try:
+            data = azure_input.model_input(request.input_data, self.input_schema)
+            predictions = self.predict(data, request.params)
+            body = json.dumps(azure_input.jsonable(predictions)).encode()
+        except Exception as exc:
+            logger.error("scoring failed:\n%s", format_traceback(exc))
+            return Answer(500, message(RUN_FAILED), headers=[(RUN_FAILED_HEADER, b"True")])
+        elapsed = f"{(time.perf_counter() - started) * 1e3:.3f}".encode()
+        return Answer(
+            200, body, headers=[(RUN_FAILED_HEADER, b"False"), (b"x-ms-run-fn-exec-ms", elapsed)]
+        )
 
     def parse(self, body: bytes, content_type: str | None) -> Answer | _Parsed:
         """The request as MLflow would hand it to the model, or MLflow's answer to it."""
@@ -179,10 +212,12 @@ class MLflowModel:
         except _Parsed as parsed:
             return parsed
         except self.exception_type as exc:
-            return _mlflow_error(exc)
+            return _explained(_mlflow_error(exc), body)
         except Exception as exc:
             return _internal_error(exc)
-        return Answer(result.status, result.response.encode(), _media(result.mimetype))
+        return _explained(
+            Answer(result.status, result.response.encode(), _media(result.mimetype)), body
+        )
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         """Call the model as MLflow's handler does (params only where predict takes them)."""
@@ -227,6 +262,19 @@ def _rows_of(key: str, value: Any) -> JsonRows | None:
             return None
         return JsonRows("records", columns, value)
     return None
+
+
+def _explained(answer: Answer, body: bytes) -> Answer:
+    """MLflow's 400 for a JSON object without exactly one of its fields lists the fields it
+    received as none (it keeps only the ones it knows); say which came and which are taken."""
+    if answer.status != 400:
+        return answer
+    problem = azure_input.fields_problem(azure_input.read_payload(body))
+    return answer if problem is None else _bad_request(problem)
+
+
+def _bad_request(problem: str) -> Answer:
+    return Answer(400, json.dumps({"error_code": "BAD_REQUEST", "message": problem}).encode())
 
 
 def _media(mimetype: str) -> bytes:
@@ -283,7 +331,7 @@ class MLflowApp:
         body = await read_body(receive)
         answer = await self.answer(body, content_type)
         ids: Headers = [(k, v) for k, v in scope["headers"] if k == b"x-request-id"]
-        headers: Headers = [(b"content-type", answer.content_type)]
+        headers: Headers = [(b"content-type", answer.content_type), *answer.headers]
         if answer.merged:
             headers.append((BATCH_HEADER, str(answer.merged).encode()))
         await respond(send, answer.status, answer.body, headers)
@@ -295,6 +343,15 @@ class MLflowApp:
 
     async def answer(self, body: bytes, content_type: str | None) -> Answer:
         loop = asyncio.get_running_loop()
+        # Only bodies that mention it pay for a second JSON parse.
+        if azure_input.INPUT_DATA.encode() in body and azure_input.is_json(content_type):
+            payload = azure_input.read_payload(body)
+            problem = azure_input.fields_problem(payload)
+            if problem is not None:
+                return _bad_request(problem)
+            request = azure_input.azure_request(payload)
+            if request is not None:
+                return await loop.run_in_executor(self.executor, self.model.azure, request)
         if self.batcher is None:
             return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
         rows = self.model.json_rows(body, content_type)

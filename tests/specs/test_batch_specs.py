@@ -203,8 +203,8 @@ NEED_CODE = (
             "type: model",
             "type: pipeline",
             [
-                "{file}:4: type: pipeline component deployments (type: pipeline) run only in "
-                "Azure; epdev runs model deployments (type: model)"
+                "{file}:4: type: a pipeline component batch deployment: not supported locally; "
+                "model deployments are"
             ],
         ),
         (
