@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from epdev.devserver import names
 from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
@@ -22,6 +24,8 @@ from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
 
 log = logging.getLogger("epdev.devserver")
+
+API_PREFIX = "/api/"
 
 
 def _version() -> str:
@@ -42,8 +46,39 @@ class DevserverApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.scoring(scope, receive, send)
+        elif scope["type"] == "http" and _encoded_slash(scope):
+            await _refuse_encoded_slash(send)
         else:
             await self.api(scope, receive, send)
+
+
+def _encoded_slash(scope: Scope) -> bool:
+    # The path is matched after percent-decoding, so `a%2Fdeployments%2Fb` as one name would
+    # route as three segments; no name may hold a '/', so such a path is refused as a whole.
+    raw = scope.get("raw_path") or b""
+    return scope["path"].startswith(API_PREFIX) and b"%2f" in raw.lower()
+
+
+async def _refuse_encoded_slash(send: Send) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "BadRequest",
+                "message": "the path holds an encoded '/' (%2F); names cannot contain '/'",
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_ready: Any) -> FastAPI:
@@ -89,9 +124,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         return JSONResponse({"error": {"code": "BadRequest", "message": problems}}, 400)
 
     @app.exception_handler(Exception)
@@ -101,3 +134,13 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
         return JSONResponse({"error": {"code": "InternalError", "message": message}}, 500)
 
     return app
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err.get("type") == "string_pattern_mismatch":
+        # A name in the path, query or body: say what it was and what a name may hold.
+        hint = names.hint(err["ctx"]["pattern"])
+        if hint is not None:
+            return f"{where}: {err['input']!r} is not a valid name: {hint}"
+    return f"{where}: {err['msg']}"
