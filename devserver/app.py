@@ -19,6 +19,7 @@ from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
+from epdev.devserver.causes import startup_cause
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
@@ -42,6 +43,12 @@ class DevserverApp:
         self.control = control
         self.scoring = ScoringRouter(control.routes, control.observability.recorder)
         self.api = _rest_api(control, admin_token, self.scoring, on_ready)
+
+    @property
+    def startup_error(self) -> str | None:
+        """Why the start-up (restoring the stored endpoints and jobs) failed, if it did."""
+        found: str | None = getattr(self.api.state, "startup_error", None)
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
@@ -92,8 +99,14 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await control.restore()
-        await batch.restore()
+        try:
+            await control.restore()
+            await batch.restore()
+        except Exception as exc:
+            # uvicorn only says "Application startup failed"; whoever started us says why.
+            app.state.startup_error = startup_cause(exc, control.home.root)
+            log.error("the devserver cannot start: %s", app.state.startup_error)
+            raise
         if on_ready is not None:
             on_ready()
         try:
