@@ -27,6 +27,7 @@ from epdev.devserver.app import DevserverApp
 from epdev.devserver.causes import low_space_note, startup_cause
 from epdev.devserver.client import ssl_context
 from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
+from epdev.devserver.deadlines import DEFAULT_READ_TIMEOUT, deadline_protocol, read_timeout_from_env
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
 from epdev.devserver.tokens import DEFAULT_LIFETIME
@@ -53,6 +54,8 @@ class ServeOptions:
     base_image: str = DEFAULT_BASE_IMAGE
     token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
     max_request_mb: float = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """Seconds a request's headers may take to arrive (and its body, plus 1 s per 500 bytes)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -169,8 +172,13 @@ def _prepare(
             on_ready()
 
     app = DevserverApp(control, token, on_ready=ready)
+    try:
+        read_timeout = read_timeout_from_env(options.read_timeout)
+    except ValueError as exc:
+        raise ServerError(str(exc)) from None
     config = uvicorn.Config(
         app,
+        http=deadline_protocol(read_timeout),
         log_level="warning",
         log_config=log_config,
         access_log=False,
