@@ -60,6 +60,7 @@ class JobRunner:
         """Run (or resume) the job to a final state. A shutdown leaves it Running for the next
         start to resume."""
         row = self._row()
+        reason: str | None
         try:
             self.folder.ensure()
             files = await self._prepare(row)
