@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from epdev.devserver import names
+from epdev.devserver.api import openapi
 from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
@@ -122,6 +123,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
         description="Control plane of the local twin of managed online endpoints.",
         lifespan=lifespan,
     )
+    openapi.install(app)
     app.state.control = control
     app.state.admin_token = admin_token
     app.state.batch = batch

@@ -17,11 +17,20 @@ from epdev.devserver.prometheus import CONTENT_TYPE, exposition, registry
 metrics_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 prometheus_router = APIRouter()
 
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?[smh]?$"
 WindowQuery = Annotated[
-    str, Query(description="How far back: seconds, or a number with s, m or h (at most 1h)")
+    str,
+    Query(
+        pattern=DURATION_PATTERN,
+        description="How far back: seconds, or a number with s, m or h (at most 1h)",
+    ),
 ]
 StepQuery = Annotated[
-    str | None, Query(description="Width of one point of the series; default window / 60")
+    str | None,
+    Query(
+        pattern=DURATION_PATTERN,
+        description="Width of one point of the series; default window / 60",
+    ),
 ]
 
 

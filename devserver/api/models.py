@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from epdev.devserver.api.params import ResourceNameField
+from epdev.devserver.api.params import TrafficSplit
 
 
 class SpecBody(BaseModel):
@@ -27,8 +27,8 @@ class DeploymentCreate(SpecBody):
 class EndpointUpdate(BaseModel):
     spec: dict[str, Any] | None = None
     source: str | None = None
-    traffic: dict[ResourceNameField, int] | None = None
-    mirror_traffic: dict[ResourceNameField, int] | None = None
+    traffic: TrafficSplit | None = None
+    mirror_traffic: TrafficSplit | None = None
 
 
 class DeploymentUpdate(BaseModel):

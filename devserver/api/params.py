@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import StringConstraints
+from pydantic import Field, StrictInt, StringConstraints, WithJsonSchema
 
 from epdev.devserver.names import ASSET_PATTERN, JOB_PATTERN, RESOURCE_PATTERN, VERSION_PATTERN
 
@@ -25,3 +25,16 @@ AssetFilter = Annotated[str | None, Query(pattern=ASSET_PATTERN, description="Ve
 ResourceNameField = Annotated[str, StringConstraints(pattern=RESOURCE_PATTERN)]
 """A deployment or endpoint name inside a request body."""
 JobNameField = Annotated[str, StringConstraints(pattern=JOB_PATTERN)]
+
+TrafficSplit = Annotated[
+    dict[ResourceNameField, Annotated[StrictInt, Field(ge=0, le=100)]],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "Percent of calls per deployment name",
+            "propertyNames": {"pattern": RESOURCE_PATTERN},
+            "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100},
+        }
+    ),
+]
+"""A traffic or mirror split: deployment names to whole percents."""
