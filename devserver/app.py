@@ -20,7 +20,7 @@ from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
-from epdev.devserver.causes import startup_cause
+from epdev.devserver.causes import out_of_space, startup_cause
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
@@ -144,6 +144,11 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if out_of_space(exc):
+            # Nothing was changed (SQLite rolled the write back); the user can free space.
+            message = f"the devserver is out of disk space: {startup_cause(exc, control.home.root)}"
+            log.error("%s %s: %s", request.method, request.url.path, message)
+            return JSONResponse({"error": {"code": "InsufficientStorage", "message": message}}, 507)
         log.exception("unexpected error in %s %s", request.method, request.url.path)
         message = f"internal error in the devserver: {type(exc).__name__}: {exc}"
         return JSONResponse({"error": {"code": "InternalError", "message": message}}, 500)

@@ -11,6 +11,13 @@ from pathlib import Path
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """Whether `exc` is a write that failed for want of space (a file, or SQLite's database)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_SPACE
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
 def startup_cause(exc: BaseException, home: Path) -> str:
     """`exc` as a cause, with how much space the home's disk has left when that may be why."""
     if isinstance(exc, OSError):

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     "401": "No admin token, or not this devserver's",
     "404": "A named endpoint, deployment, job or asset that does not exist",
     "409": "Conflicts with what exists (already there, still in use, already finished)",
+    "507": "The devserver's disk is full; nothing was changed",
 }
 # Routes without a name in their path that can still answer 404: a filter naming an endpoint,
 # a spec naming a registered model or an endpoint.
@@ -105,7 +106,7 @@ def _declare(path: str, method: str, operation: dict[str, Any]) -> None:
     if "{" in path or (method, path) in _MAY_NOT_FIND:
         statuses.append("404")
     if method in ("post", "patch", "delete") and path not in _NO_CONFLICT:
-        statuses.append("409")
+        statuses += ["409", "507"]
     for status in statuses:
         responses.setdefault(
             status,

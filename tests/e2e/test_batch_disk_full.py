@@ -85,6 +85,22 @@ def test_a_full_disk_fails_the_job_with_that_reason(
         )
         assert "out of disk space" in failed["error"], failed
         assert failed["creation_context"]["ended_at"] is not None
+        # A new job cannot be stored: the call says why, and nothing is left half-made.
+        refused = server.cli(
+            "batch-endpoint",
+            "invoke",
+            "-n",
+            "batch-sample",
+            "--input",
+            str(inputs),
+            "--job-name",
+            "second",
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "out of disk space" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert [j["name"] for j in server.cli_json("job", "list")] == ["full"]
 
         filler.unlink()
         # Once there is space, the log says so too, and the store holds the same state.
