@@ -135,6 +135,7 @@ def test_every_check_passes(checked_server: RunningServer, tmp_path: Path) -> No
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=tmp_path,  # its cache folder (.schemathesis) goes there, not into the checkout
     )
     summary = result.stdout[result.stdout.find("FAILURES") :] or result.stdout[-6000:]
     assert result.returncode == 0, summary[:20000] + result.stderr[-2000:]
