@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -13,15 +14,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from epdev.devserver import names
+from epdev.devserver.api import openapi
 from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
+from epdev.devserver.causes import out_of_space, startup_cause
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
 
 log = logging.getLogger("epdev.devserver")
+
+API_PREFIX = "/api/"
 
 
 def _version() -> str:
@@ -39,11 +45,48 @@ class DevserverApp:
         self.scoring = ScoringRouter(control.routes, control.observability.recorder)
         self.api = _rest_api(control, admin_token, self.scoring, on_ready)
 
+    @property
+    def startup_error(self) -> str | None:
+        """Why the start-up (restoring the stored endpoints and jobs) failed, if it did."""
+        found: str | None = getattr(self.api.state, "startup_error", None)
+        return found
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.scoring(scope, receive, send)
+        elif scope["type"] == "http" and _encoded_slash(scope):
+            await _refuse_encoded_slash(send)
         else:
             await self.api(scope, receive, send)
+
+
+def _encoded_slash(scope: Scope) -> bool:
+    # The path is matched after percent-decoding, so `a%2Fdeployments%2Fb` as one name would
+    # route as three segments; no name may hold a '/', so such a path is refused as a whole.
+    raw = scope.get("raw_path") or b""
+    return scope["path"].startswith(API_PREFIX) and b"%2f" in raw.lower()
+
+
+async def _refuse_encoded_slash(send: Send) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "BadRequest",
+                "message": "the path holds an encoded '/' (%2F); names cannot contain '/'",
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_ready: Any) -> FastAPI:
@@ -57,8 +100,14 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await control.restore()
-        await batch.restore()
+        try:
+            await control.restore()
+            await batch.restore()
+        except Exception as exc:
+            # uvicorn only says "Application startup failed"; whoever started us says why.
+            app.state.startup_error = startup_cause(exc, control.home.root)
+            log.error("the devserver cannot start: %s", app.state.startup_error)
+            raise
         if on_ready is not None:
             on_ready()
         try:
@@ -74,6 +123,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
         description="Control plane of the local twin of managed online endpoints.",
         lifespan=lifespan,
     )
+    openapi.install(app)
     app.state.control = control
     app.state.admin_token = admin_token
     app.state.batch = batch
@@ -89,15 +139,28 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         return JSONResponse({"error": {"code": "BadRequest", "message": problems}}, 400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if out_of_space(exc):
+            # Nothing was changed (SQLite rolled the write back); the user can free space.
+            message = f"the devserver is out of disk space: {startup_cause(exc, control.home.root)}"
+            log.error("%s %s: %s", request.method, request.url.path, message)
+            return JSONResponse({"error": {"code": "InsufficientStorage", "message": message}}, 507)
         log.exception("unexpected error in %s %s", request.method, request.url.path)
         message = f"internal error in the devserver: {type(exc).__name__}: {exc}"
         return JSONResponse({"error": {"code": "InternalError", "message": message}}, 500)
 
     return app
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err.get("type") == "string_pattern_mismatch":
+        # A name in the path, query or body: say what it was and what a name may hold.
+        hint = names.hint(err["ctx"]["pattern"])
+        if hint is not None:
+            return f"{where}: {err['input']!r} is not a valid name: {hint}"
+    return f"{where}: {err['msg']}"

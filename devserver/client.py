@@ -6,10 +6,11 @@ import os
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from epdev.devserver import names
 from epdev.devserver.home import Home
 
 SERVER_ENV = "EPDEV_SERVER"
@@ -125,7 +126,9 @@ class Client:
         return result
 
     def get_endpoint(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/online-endpoints/{name}")
+        result: dict[str, Any] = self._call(
+            "GET", _path("/online-endpoints/{}", ("endpoint", name))
+        )
         return result
 
     def create_endpoint(
@@ -139,23 +142,31 @@ class Client:
 
     def update_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
-        result: dict[str, Any] = self._call("PATCH", f"/online-endpoints/{name}", json=body)
+        result: dict[str, Any] = self._call(
+            "PATCH", _path("/online-endpoints/{}", ("endpoint", name)), json=body
+        )
         return result
 
     def delete_endpoint(self, name: str) -> None:
-        self._call("DELETE", f"/online-endpoints/{name}")
+        self._call("DELETE", _path("/online-endpoints/{}", ("endpoint", name)))
 
     def mirror_report(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/online-endpoints/{name}/mirror-report")
+        result: dict[str, Any] = self._call(
+            "GET", _path("/online-endpoints/{}/mirror-report", ("endpoint", name))
+        )
         return result
 
     def get_credentials(self, name: str) -> dict[str, str]:
-        result: dict[str, str] = self._call("POST", f"/online-endpoints/{name}/list-keys")
+        result: dict[str, str] = self._call(
+            "POST", _path("/online-endpoints/{}/list-keys", ("endpoint", name))
+        )
         return result
 
     def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
         result: dict[str, str] = self._call(
-            "POST", f"/online-endpoints/{name}/regenerate-keys", json={"keyType": key_type}
+            "POST",
+            _path("/online-endpoints/{}/regenerate-keys", ("endpoint", name)),
+            json={"keyType": key_type},
         )
         return result
 
@@ -163,13 +174,16 @@ class Client:
 
     def list_deployments(self, endpoint: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments"
+            "GET", _path("/online-endpoints/{}/deployments", ("endpoint", endpoint))
         )
         return result
 
     def get_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments/{name}"
+            "GET",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
         )
         return result
 
@@ -190,7 +204,7 @@ class Client:
             "watch": watch,
         }
         result: dict[str, Any] = self._call(
-            "POST", f"/online-endpoints/{endpoint}/deployments", json=body
+            "POST", _path("/online-endpoints/{}/deployments", ("endpoint", endpoint)), json=body
         )
         return result
 
@@ -214,19 +228,34 @@ class Client:
             "watch": watch,
         }
         result: dict[str, Any] = self._call(
-            "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
+            "PATCH",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
+            json=body,
         )
         return result
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
-        self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
+        self._call(
+            "DELETE",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
+        )
 
     def deployment_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
     ) -> str:
         params = _params(lines=lines, instance=instance)
         result: str = self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs", params=params
+            "GET",
+            _path(
+                "/online-endpoints/{}/deployments/{}/logs",
+                ("endpoint", endpoint),
+                ("deployment", name),
+            ),
+            params=params,
         )
         return result
 
@@ -235,7 +264,11 @@ class Client:
     ) -> Iterator[str]:
         """The logs, then every new line as the devserver writes it, until the caller stops."""
         params = _params(lines=lines, instance=instance, follow="true")
-        path = f"/api/v1/online-endpoints/{endpoint}/deployments/{name}/logs"
+        path = _path(
+            "/api/v1/online-endpoints/{}/deployments/{}/logs",
+            ("endpoint", endpoint),
+            ("deployment", name),
+        )
         try:
             with self._http.stream(
                 "GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)
@@ -258,7 +291,7 @@ class Client:
     ) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             "GET",
-            f"/online-endpoints/{endpoint}/metrics",
+            _path("/online-endpoints/{}/metrics", ("endpoint", endpoint)),
             params=_params(window=window, step=step),
         )
         return result
@@ -294,7 +327,9 @@ class Client:
         return result
 
     def get_batch_endpoint(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/batch-endpoints/{name}")
+        result: dict[str, Any] = self._call(
+            "GET", _path("/batch-endpoints/{}", ("batch endpoint", name))
+        )
         return result
 
     def create_batch_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
@@ -305,19 +340,28 @@ class Client:
 
     def update_batch_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
-        result: dict[str, Any] = self._call("PATCH", f"/batch-endpoints/{name}", json=body)
+        result: dict[str, Any] = self._call(
+            "PATCH", _path("/batch-endpoints/{}", ("batch endpoint", name)), json=body
+        )
         return result
 
     def delete_batch_endpoint(self, name: str) -> None:
-        self._call("DELETE", f"/batch-endpoints/{name}")
+        self._call("DELETE", _path("/batch-endpoints/{}", ("batch endpoint", name)))
 
     def list_batch_deployments(self, endpoint: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", f"/batch-endpoints/{endpoint}/deployments")
+        result: list[dict[str, Any]] = self._call(
+            "GET", _path("/batch-endpoints/{}/deployments", ("batch endpoint", endpoint))
+        )
         return result
 
     def get_batch_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
-            "GET", f"/batch-endpoints/{endpoint}/deployments/{name}"
+            "GET",
+            _path(
+                "/batch-endpoints/{}/deployments/{}",
+                ("batch endpoint", endpoint),
+                ("batch deployment", name),
+            ),
         )
         return result
 
@@ -331,24 +375,41 @@ class Client:
     ) -> dict[str, Any]:
         body = {"spec": spec, "source": source, "set_default": set_default, "runtime": runtime}
         result: dict[str, Any] = self._call(
-            "POST", f"/batch-endpoints/{endpoint}/deployments", json=body
+            "POST",
+            _path("/batch-endpoints/{}/deployments", ("batch endpoint", endpoint)),
+            json=body,
         )
         return result
 
     def update_batch_deployment(self, endpoint: str, name: str, **changes: Any) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
         result: dict[str, Any] = self._call(
-            "PATCH", f"/batch-endpoints/{endpoint}/deployments/{name}", json=body
+            "PATCH",
+            _path(
+                "/batch-endpoints/{}/deployments/{}",
+                ("batch endpoint", endpoint),
+                ("batch deployment", name),
+            ),
+            json=body,
         )
         return result
 
     def delete_batch_deployment(self, endpoint: str, name: str) -> None:
-        self._call("DELETE", f"/batch-endpoints/{endpoint}/deployments/{name}")
+        self._call(
+            "DELETE",
+            _path(
+                "/batch-endpoints/{}/deployments/{}",
+                ("batch endpoint", endpoint),
+                ("batch deployment", name),
+            ),
+        )
 
     def invoke_batch(self, endpoint: str, **request: Any) -> dict[str, Any]:
         """Start a job (see JobRequest for the fields); returns it at once."""
         body = {k: v for k, v in request.items() if v is not None}
-        result: dict[str, Any] = self._call("POST", f"/batch-endpoints/{endpoint}/jobs", json=body)
+        result: dict[str, Any] = self._call(
+            "POST", _path("/batch-endpoints/{}/jobs", ("batch endpoint", endpoint)), json=body
+        )
         return result
 
     def list_jobs(self, endpoint: str | None = None) -> list[dict[str, Any]]:
@@ -356,31 +417,63 @@ class Client:
         return result
 
     def get_job(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/jobs/{name}")
+        result: dict[str, Any] = self._call("GET", _path("/jobs/{}", ("job", name)))
         return result
 
     def cancel_job(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/jobs/{name}/cancel")
+        result: dict[str, Any] = self._call("POST", _path("/jobs/{}/cancel", ("job", name)))
         return result
 
     def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
         """The job's log from byte `offset`, and the offset to continue from."""
-        result: dict[str, Any] = self._call("GET", f"/jobs/{name}/logs", params={"offset": offset})
+        result: dict[str, Any] = self._call(
+            "GET", _path("/jobs/{}/logs", ("job", name)), params={"offset": offset}
+        )
         return str(result["text"]), int(result["next_offset"])
 
     def create_asset(self, kind: str, **fields: Any) -> dict[str, Any]:
         """`kind` is "data" or "models"."""
         body = {k: v for k, v in fields.items() if v is not None}
-        result: dict[str, Any] = self._call("POST", f"/{kind}", json=body)
+        result: dict[str, Any] = self._call("POST", _path("/{}", ("asset kind", kind)), json=body)
         return result
 
     def list_assets(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", f"/{kind}", params=_params(name=name))
+        result: list[dict[str, Any]] = self._call(
+            "GET", _path("/{}", ("asset kind", kind)), params=_params(name=name)
+        )
         return result
 
     def get_asset(self, kind: str, name: str, version: str | None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/{kind}/{name}/versions/{version or 'latest'}")
+        result: dict[str, Any] = self._call(
+            "GET",
+            _path(
+                "/{}/{}/versions/{}",
+                ("asset kind", kind),
+                ("asset", name),
+                ("version", version or "latest"),
+            ),
+        )
         return result
+
+
+ASSET_KINDS = ("data", "models")
+
+
+def _path(template: str, *named: tuple[names.NameKind | Literal["asset kind"], str]) -> str:
+    """The one way a name enters a URL: checked against Azure's pattern (a one-line ClientError
+    before anything is sent), then quoted as a single path segment."""
+    segments = []
+    for kind, value in named:
+        if kind == "asset kind":
+            if value not in ASSET_KINDS:
+                raise ClientError(f"asset kind {value!r} is not one of {', '.join(ASSET_KINDS)}")
+            segments.append(value)
+            continue
+        try:
+            segments.append(names.segment(kind, value))
+        except names.InvalidName as exc:
+            raise ClientError(str(exc)) from None
+    return template.format(*segments)
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -454,7 +547,9 @@ class AsyncClient:
         return result
 
     async def get_endpoint(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/online-endpoints/{name}")
+        result: dict[str, Any] = await self._call(
+            "GET", _path("/online-endpoints/{}", ("endpoint", name))
+        )
         return result
 
     async def create_endpoint(self, spec: dict[str, Any], source: str | None) -> dict[str, Any]:
@@ -465,19 +560,25 @@ class AsyncClient:
 
     async def update_endpoint(self, name: str, **changes: Any) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
-        result: dict[str, Any] = await self._call("PATCH", f"/online-endpoints/{name}", json=body)
+        result: dict[str, Any] = await self._call(
+            "PATCH", _path("/online-endpoints/{}", ("endpoint", name)), json=body
+        )
         return result
 
     async def delete_endpoint(self, name: str) -> None:
-        await self._call("DELETE", f"/online-endpoints/{name}")
+        await self._call("DELETE", _path("/online-endpoints/{}", ("endpoint", name)))
 
     async def get_credentials(self, name: str) -> dict[str, str]:
-        result: dict[str, str] = await self._call("POST", f"/online-endpoints/{name}/list-keys")
+        result: dict[str, str] = await self._call(
+            "POST", _path("/online-endpoints/{}/list-keys", ("endpoint", name))
+        )
         return result
 
     async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
         result: dict[str, str] = await self._call(
-            "POST", f"/online-endpoints/{name}/regenerate-keys", json={"keyType": key_type}
+            "POST",
+            _path("/online-endpoints/{}/regenerate-keys", ("endpoint", name)),
+            json={"keyType": key_type},
         )
         return result
 
@@ -485,13 +586,16 @@ class AsyncClient:
 
     async def list_deployments(self, endpoint: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments"
+            "GET", _path("/online-endpoints/{}/deployments", ("endpoint", endpoint))
         )
         return result
 
     async def get_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments/{name}"
+            "GET",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
         )
         return result
 
@@ -512,7 +616,7 @@ class AsyncClient:
             "watch": watch,
         }
         result: dict[str, Any] = await self._call(
-            "POST", f"/online-endpoints/{endpoint}/deployments", json=body
+            "POST", _path("/online-endpoints/{}/deployments", ("endpoint", endpoint)), json=body
         )
         return result
 
@@ -536,19 +640,34 @@ class AsyncClient:
             "watch": watch,
         }
         result: dict[str, Any] = await self._call(
-            "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
+            "PATCH",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
+            json=body,
         )
         return result
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
-        await self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
+        await self._call(
+            "DELETE",
+            _path(
+                "/online-endpoints/{}/deployments/{}", ("endpoint", endpoint), ("deployment", name)
+            ),
+        )
 
     async def deployment_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
     ) -> str:
         params = _params(lines=lines, instance=instance)
         result: str = await self._call(
-            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs", params=params
+            "GET",
+            _path(
+                "/online-endpoints/{}/deployments/{}/logs",
+                ("endpoint", endpoint),
+                ("deployment", name),
+            ),
+            params=params,
         )
         return result
 
@@ -557,7 +676,11 @@ class AsyncClient:
     ) -> AsyncIterator[str]:
         """The logs, then every new chunk as the devserver writes it, until the caller stops."""
         params = _params(lines=lines, instance=instance, follow="true")
-        path = f"/api/v1/online-endpoints/{endpoint}/deployments/{name}/logs"
+        path = _path(
+            "/api/v1/online-endpoints/{}/deployments/{}/logs",
+            ("endpoint", endpoint),
+            ("deployment", name),
+        )
         try:
             async with self._http.stream(
                 "GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)
@@ -581,7 +704,7 @@ class AsyncClient:
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "GET",
-            f"/online-endpoints/{endpoint}/metrics",
+            _path("/online-endpoints/{}/metrics", ("endpoint", endpoint)),
             params=_params(window=window, step=step),
         )
         return result
@@ -622,16 +745,16 @@ class AsyncClient:
         return result
 
     async def get_job(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/jobs/{name}")
+        result: dict[str, Any] = await self._call("GET", _path("/jobs/{}", ("job", name)))
         return result
 
     async def cancel_job(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("POST", f"/jobs/{name}/cancel")
+        result: dict[str, Any] = await self._call("POST", _path("/jobs/{}/cancel", ("job", name)))
         return result
 
     async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
         result: dict[str, Any] = await self._call(
-            "GET", f"/jobs/{name}/logs", params={"offset": offset}
+            "GET", _path("/jobs/{}/logs", ("job", name)), params={"offset": offset}
         )
         return str(result["text"]), int(result["next_offset"])
 

@@ -62,8 +62,9 @@ class EmbeddedServer:
         deadline = time.monotonic() + timeout
         while not hosting.server.started:
             if not self._thread.is_alive():
+                why = self._why_not_started()
                 self.stop()
-                raise ServerError(self._why_not_started())
+                raise ServerError(why)
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServerError(
@@ -114,6 +115,9 @@ class EmbeddedServer:
             self._failure = exc
 
     def _why_not_started(self) -> str:
+        failure = self._hosting.startup_failure() if self._hosting is not None else None
+        if failure is not None:
+            return f"the devserver cannot start: {failure}"
         if self._failure is not None:
             return f"the devserver could not start: {type(self._failure).__name__}: {self._failure}"
         return (

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,8 +24,10 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from epdev.devserver.app import DevserverApp
+from epdev.devserver.causes import low_space_note, startup_cause
 from epdev.devserver.client import ssl_context
 from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
+from epdev.devserver.deadlines import DEFAULT_READ_TIMEOUT, deadline_protocol, read_timeout_from_env
 from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home, ServerInfo
 from epdev.devserver.tls import ensure_tls
@@ -48,6 +51,8 @@ class ServeOptions:
     base_image: str = DEFAULT_BASE_IMAGE
     token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
     max_request_mb: float = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """Seconds a request's headers may take to arrive (and its body, plus 1 s per 500 bytes)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -90,10 +95,18 @@ class Hosting:
     socket: socket.socket
     info: ServerInfo
     control: Control
+    app: DevserverApp
+
+    def startup_failure(self) -> str | None:
+        """Why serving ended before the devserver was ready, or None if it was."""
+        if self.server.started or self.server.exit_requested:
+            return None
+        return self.app.startup_error or "its start-up failed (see the lines above)"
 
     def request_exit(self) -> None:
         """Ask the server to stop (from any thread), as SIGTERM would."""
         self.control.begin_closing()
+        self.server.exit_requested = True
         self.server.should_exit = True
 
 
@@ -105,6 +118,18 @@ def prepare(
     on_ready: Callable[[], None] | None = None,
 ) -> Hosting:
     """Bind, set up TLS, the admin token, the control plane and uvicorn; serve nothing yet."""
+    try:
+        return _prepare(home, options, log_config, on_ready)
+    except (OSError, sqlite3.Error) as exc:
+        raise ServerError(f"the devserver cannot start: {startup_cause(exc, home.root)}") from None
+
+
+def _prepare(
+    home: Home,
+    options: ServeOptions,
+    log_config: dict[str, Any] | None,
+    on_ready: Callable[[], None] | None,
+) -> Hosting:
     home.ensure()
     running = home.running_server()
     if running is not None and running.pid != os.getpid():
@@ -144,8 +169,13 @@ def prepare(
             on_ready()
 
     app = DevserverApp(control, token, on_ready=ready)
+    try:
+        read_timeout = read_timeout_from_env(options.read_timeout)
+    except ValueError as exc:
+        raise ServerError(str(exc)) from None
     config = uvicorn.Config(
         app,
+        http=deadline_protocol(read_timeout),
         log_level="warning",
         log_config=log_config,
         access_log=False,
@@ -154,7 +184,7 @@ def prepare(
         **ssl,  # type: ignore[arg-type]
     )
     server = _Server(config, on_exit=control.begin_closing)
-    return Hosting(server=server, socket=sock, info=info, control=control)
+    return Hosting(server=server, socket=sock, info=info, control=control, app=app)
 
 
 def serve(home: Home, options: ServeOptions) -> None:
@@ -163,6 +193,12 @@ def serve(home: Home, options: ServeOptions) -> None:
     log.info("epdev devserver listening on %s", hosting.info.url)
     try:
         hosting.server.run(sockets=[hosting.socket])
+    except SystemExit:
+        # uvicorn exits this way when the start-up fails, after logging only that it did.
+        failure = hosting.startup_failure()
+        if failure is None:
+            raise
+        raise ServerError(f"the devserver cannot start: {failure}") from None
     finally:
         home.clear_server(os.getpid())
         hosting.socket.close()
@@ -175,8 +211,10 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self.exit_requested = False  # a stop asked for, as opposed to a failed start
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.exit_requested = True
         self._on_exit()
         super().handle_exit(sig, frame)
 
@@ -209,8 +247,9 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerError(
-                f"the devserver exited with code {proc.returncode} while starting; "
-                f"its log ({home.server_log}) ends with: {last_log_line(home.server_log)}"
+                f"the devserver exited with code {proc.returncode} while starting"
+                f"{low_space_note(home.root)}; its log ({home.server_log}) ends with: "
+                f"{last_log_line(home.server_log)}"
             )
         info = home.read_server()
         if info is not None and info.pid == proc.pid and _answers(info):

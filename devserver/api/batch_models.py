@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from epdev.devserver.api.params import JobNameField, ResourceNameField
+from epdev.devserver.names import ASSET_PATTERN, VERSION_PATTERN
+
 
 class BatchDeploymentCreate(BaseModel):
     spec: dict[str, Any]
@@ -20,7 +23,7 @@ class BatchDeploymentCreate(BaseModel):
 class BatchEndpointUpdate(BaseModel):
     spec: dict[str, Any] | None = None
     source: str | None = None
-    default_deployment: str | None = Field(
+    default_deployment: ResourceNameField | None = Field(
         default=None, description="The deployment that jobs run on when none is named"
     )
 
@@ -41,9 +44,9 @@ class JobRequest(BaseModel):
 
     input: str = Field(description="A path, file:// or http(s):// URL, or azureml:NAME@latest")
     input_type: Literal["uri_folder", "uri_file"] | None = None
-    deployment_name: str | None = None
+    deployment_name: ResourceNameField | None = None
     output_path: str | None = Field(default=None, description="Folder for the output file")
-    job_name: str | None = None
+    job_name: JobNameField | None = None
     mini_batch_size: int | None = Field(default=None, ge=1)
     instance_count: int | None = Field(default=None, ge=1)
     engine: Literal["local", "dask"] | None = None
@@ -54,8 +57,8 @@ class JobRequest(BaseModel):
 
 
 class AssetCreate(BaseModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
-    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name: str = Field(pattern=ASSET_PATTERN)
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
     path: str
     type: str | None = None
     description: str | None = None

@@ -16,6 +16,15 @@ from epdev.devserver.api.batch_models import (
     JobRequest,
 )
 from epdev.devserver.api.models import SpecBody
+from epdev.devserver.api.params import (
+    AssetFilter,
+    AssetName,
+    AssetVersion,
+    DeploymentName,
+    EndpointFilter,
+    EndpointName,
+    JobName,
+)
 from epdev.devserver.batch.control import BatchControl
 from epdev.devserver.registry import AssetKind
 
@@ -43,23 +52,25 @@ async def create_batch_endpoint(body: SpecBody, ctl: BatchDep) -> View:
 
 
 @batch_router.get("/batch-endpoints/{name}", tags=["batch endpoints"])
-async def show_batch_endpoint(name: str, ctl: BatchDep) -> View:
+async def show_batch_endpoint(name: EndpointName, ctl: BatchDep) -> View:
     return ctl.endpoint_view(name)
 
 
 @batch_router.patch("/batch-endpoints/{name}", tags=["batch endpoints"])
-async def update_batch_endpoint(name: str, body: BatchEndpointUpdate, ctl: BatchDep) -> View:
+async def update_batch_endpoint(
+    name: EndpointName, body: BatchEndpointUpdate, ctl: BatchDep
+) -> View:
     return await ctl.update_endpoint(name, body.spec, body.source, body.default_deployment)
 
 
 @batch_router.delete("/batch-endpoints/{name}", status_code=204, tags=["batch endpoints"])
-async def delete_batch_endpoint(name: str, ctl: BatchDep) -> Response:
+async def delete_batch_endpoint(name: EndpointName, ctl: BatchDep) -> Response:
     await ctl.delete_endpoint(name)
     return Response(status_code=204)
 
 
 @batch_router.get("/batch-endpoints/{endpoint}/deployments", tags=["batch deployments"])
-async def list_batch_deployments(endpoint: str, ctl: BatchDep) -> list[View]:
+async def list_batch_deployments(endpoint: EndpointName, ctl: BatchDep) -> list[View]:
     ctl.endpoint_view(endpoint)
     return [ctl.deployment_view(endpoint, name) for name in ctl.deployment_names(endpoint)]
 
@@ -68,7 +79,7 @@ async def list_batch_deployments(endpoint: str, ctl: BatchDep) -> list[View]:
     "/batch-endpoints/{endpoint}/deployments", status_code=201, tags=["batch deployments"]
 )
 async def create_batch_deployment(
-    endpoint: str, body: BatchDeploymentCreate, ctl: BatchDep
+    endpoint: EndpointName, body: BatchDeploymentCreate, ctl: BatchDep
 ) -> View:
     return await ctl.create_deployment(
         endpoint, body.spec, body.source, body.set_default, body.runtime
@@ -76,13 +87,15 @@ async def create_batch_deployment(
 
 
 @batch_router.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch deployments"])
-async def show_batch_deployment(endpoint: str, name: str, ctl: BatchDep) -> View:
+async def show_batch_deployment(
+    endpoint: EndpointName, name: DeploymentName, ctl: BatchDep
+) -> View:
     return ctl.deployment_view(endpoint, name)
 
 
 @batch_router.patch("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch deployments"])
 async def update_batch_deployment(
-    endpoint: str, name: str, body: BatchDeploymentUpdate, ctl: BatchDep
+    endpoint: EndpointName, name: DeploymentName, body: BatchDeploymentUpdate, ctl: BatchDep
 ) -> View:
     return await ctl.update_deployment(
         endpoint, name, body.spec, body.set, body.source, body.set_default, body.runtime
@@ -92,13 +105,15 @@ async def update_batch_deployment(
 @batch_router.delete(
     "/batch-endpoints/{endpoint}/deployments/{name}", status_code=204, tags=["batch deployments"]
 )
-async def delete_batch_deployment(endpoint: str, name: str, ctl: BatchDep) -> Response:
+async def delete_batch_deployment(
+    endpoint: EndpointName, name: DeploymentName, ctl: BatchDep
+) -> Response:
     await ctl.delete_deployment(endpoint, name)
     return Response(status_code=204)
 
 
 @batch_router.post("/batch-endpoints/{endpoint}/jobs", status_code=202, tags=["jobs"])
-async def invoke_batch_endpoint(endpoint: str, body: JobRequest, ctl: BatchDep) -> View:
+async def invoke_batch_endpoint(endpoint: EndpointName, body: JobRequest, ctl: BatchDep) -> View:
     """Start a job on the endpoint (its default deployment unless one is named); returns the
     job at once."""
     return await ctl.invoke(
@@ -116,30 +131,28 @@ async def invoke_batch_endpoint(endpoint: str, body: JobRequest, ctl: BatchDep) 
 
 
 @batch_router.get("/batch-endpoints/{endpoint}/jobs", tags=["jobs"])
-async def list_endpoint_jobs(endpoint: str, ctl: BatchDep) -> list[View]:
+async def list_endpoint_jobs(endpoint: EndpointName, ctl: BatchDep) -> list[View]:
     return ctl.list_jobs(endpoint)
 
 
 @batch_router.get("/jobs", tags=["jobs"])
-async def list_jobs(
-    ctl: BatchDep, endpoint: Annotated[str | None, Query(description="Only this endpoint's")] = None
-) -> list[View]:
+async def list_jobs(ctl: BatchDep, endpoint: EndpointFilter = None) -> list[View]:
     return ctl.list_jobs(endpoint)
 
 
 @batch_router.get("/jobs/{name}", tags=["jobs"])
-async def show_job(name: str, ctl: BatchDep) -> View:
+async def show_job(name: JobName, ctl: BatchDep) -> View:
     return ctl.job_view(name)
 
 
 @batch_router.post("/jobs/{name}/cancel", tags=["jobs"])
-async def cancel_job(name: str, ctl: BatchDep) -> View:
+async def cancel_job(name: JobName, ctl: BatchDep) -> View:
     return await ctl.cancel(name)
 
 
 @batch_router.get("/jobs/{name}/logs", tags=["jobs"])
 async def job_logs(
-    name: str,
+    name: JobName,
     ctl: BatchDep,
     offset: Annotated[int, Query(ge=0, description="Byte offset to read the job log from")] = 0,
 ) -> View:
@@ -163,13 +176,11 @@ def _asset_routes(kind: AssetKind, path: str, tag: str) -> None:
         )
 
     @batch_router.get(f"/{path}", tags=[tag], name=f"list_{kind}")
-    async def list_all(
-        ctl: BatchDep, name: Annotated[str | None, Query(description="Versions of one")] = None
-    ) -> list[View]:
+    async def list_all(ctl: BatchDep, name: AssetFilter = None) -> list[View]:
         return [asset.view() for asset in ctl.registry.all(kind, name)]
 
     @batch_router.get(f"/{path}/{{name}}/versions/{{version}}", tags=[tag], name=f"show_{kind}")
-    async def show(name: str, version: str, ctl: BatchDep) -> View:
+    async def show(name: AssetName, version: AssetVersion, ctl: BatchDep) -> View:
         return ctl.registry.get(kind, name, None if version == "latest" else version).view()
 
 

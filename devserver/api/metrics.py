@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from epdev.devserver.api.auth import require_admin
+from epdev.devserver.api.params import DeploymentName, EndpointName
 from epdev.devserver.api.routes import ControlDep
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.metrics import parse_duration
@@ -16,11 +17,20 @@ from epdev.devserver.prometheus import CONTENT_TYPE, exposition, registry
 metrics_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 prometheus_router = APIRouter()
 
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?[smh]?$"
 WindowQuery = Annotated[
-    str, Query(description="How far back: seconds, or a number with s, m or h (at most 1h)")
+    str,
+    Query(
+        pattern=DURATION_PATTERN,
+        description="How far back: seconds, or a number with s, m or h (at most 1h)",
+    ),
 ]
 StepQuery = Annotated[
-    str | None, Query(description="Width of one point of the series; default window / 60")
+    str | None,
+    Query(
+        pattern=DURATION_PATTERN,
+        description="Width of one point of the series; default window / 60",
+    ),
 ]
 
 
@@ -33,7 +43,7 @@ def _durations(window: str, step: str | None) -> tuple[int, int | None]:
 
 @metrics_router.get("/online-endpoints/{name}/metrics", tags=["metrics"])
 async def endpoint_metrics(
-    name: str, ctl: ControlDep, window: WindowQuery = "5m", step: StepQuery = None
+    name: EndpointName, ctl: ControlDep, window: WindowQuery = "5m", step: StepQuery = None
 ) -> dict[str, Any]:
     """RPS, error rate, p50/p99 latency, CPU and memory per step, for the endpoint and each
     deployment, with a summary of the whole window."""
@@ -42,7 +52,11 @@ async def endpoint_metrics(
 
 @metrics_router.get("/online-endpoints/{endpoint}/deployments/{name}/metrics", tags=["metrics"])
 async def deployment_metrics(
-    endpoint: str, name: str, ctl: ControlDep, window: WindowQuery = "5m", step: StepQuery = None
+    endpoint: EndpointName,
+    name: DeploymentName,
+    ctl: ControlDep,
+    window: WindowQuery = "5m",
+    step: StepQuery = None,
 ) -> dict[str, Any]:
     """The same series for one deployment."""
     ctl.deployment(endpoint, name)

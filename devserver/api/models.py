@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from epdev.devserver.api.params import TrafficSplit
+
 
 class SpecBody(BaseModel):
     """A spec as plain data (paths absolute, as the CLI resolves them) and the file it came from."""
@@ -32,8 +34,8 @@ class DeploymentCreate(SpecBody):
 class EndpointUpdate(BaseModel):
     spec: dict[str, Any] | None = None
     source: str | None = None
-    traffic: dict[str, int] | None = None
-    mirror_traffic: dict[str, int] | None = None
+    traffic: TrafficSplit | None = None
+    mirror_traffic: TrafficSplit | None = None
 
 
 class DeploymentUpdate(BaseModel):

@@ -17,6 +17,7 @@ from epdev.devserver.api.models import (
     RegenerateKeys,
     SpecCheck,
 )
+from epdev.devserver.api.params import DeploymentName, EndpointName
 from epdev.devserver.control import Control
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
@@ -50,12 +51,12 @@ async def create_endpoint(body: EndpointCreate, ctl: ControlDep) -> View:
 
 
 @router.get("/online-endpoints/{name}", tags=["online endpoints"])
-async def show_endpoint(name: str, ctl: ControlDep) -> View:
+async def show_endpoint(name: EndpointName, ctl: ControlDep) -> View:
     return ctl.endpoint_view(name)
 
 
 @router.patch("/online-endpoints/{name}", tags=["online endpoints"])
-async def update_endpoint(name: str, body: EndpointUpdate, ctl: ControlDep) -> View:
+async def update_endpoint(name: EndpointName, body: EndpointUpdate, ctl: ControlDep) -> View:
     return await ctl.update_endpoint(
         name,
         data=body.spec,
@@ -66,29 +67,31 @@ async def update_endpoint(name: str, body: EndpointUpdate, ctl: ControlDep) -> V
 
 
 @router.delete("/online-endpoints/{name}", status_code=204, tags=["online endpoints"])
-async def delete_endpoint(name: str, ctl: ControlDep) -> Response:
+async def delete_endpoint(name: EndpointName, ctl: ControlDep) -> Response:
     await ctl.delete_endpoint(name)
     return Response(status_code=204)
 
 
 @router.get("/online-endpoints/{name}/mirror-report", tags=["online endpoints"])
-async def mirror_report(name: str, ctl: ControlDep) -> View:
+async def mirror_report(name: EndpointName, ctl: ControlDep) -> View:
     """How often the mirror deployment's status or body differed from the live answer."""
     return ctl.mirror_report(name)
 
 
 @router.post("/online-endpoints/{name}/list-keys", tags=["online endpoints"])
-async def list_keys(name: str, ctl: ControlDep) -> dict[str, str]:
+async def list_keys(name: EndpointName, ctl: ControlDep) -> dict[str, str]:
     return ctl.credentials(name)
 
 
 @router.post("/online-endpoints/{name}/regenerate-keys", tags=["online endpoints"])
-async def regenerate_keys(name: str, body: RegenerateKeys, ctl: ControlDep) -> dict[str, str]:
+async def regenerate_keys(
+    name: EndpointName, body: RegenerateKeys, ctl: ControlDep
+) -> dict[str, str]:
     return await ctl.regenerate_key(name, body.key_type)
 
 
 @router.get("/online-endpoints/{endpoint}/deployments", tags=["online deployments"])
-async def list_deployments(endpoint: str, ctl: ControlDep) -> list[View]:
+async def list_deployments(endpoint: EndpointName, ctl: ControlDep) -> list[View]:
     entry = ctl.endpoint(endpoint)
     return [ctl.deployment_view(endpoint, name) for name in entry.deployments]
 
@@ -96,14 +99,16 @@ async def list_deployments(endpoint: str, ctl: ControlDep) -> list[View]:
 @router.post(
     "/online-endpoints/{endpoint}/deployments", status_code=202, tags=["online deployments"]
 )
-async def create_deployment(endpoint: str, body: DeploymentCreate, ctl: ControlDep) -> View:
+async def create_deployment(
+    endpoint: EndpointName, body: DeploymentCreate, ctl: ControlDep
+) -> View:
     return await ctl.create_deployment(
         endpoint, body.spec, body.source, body.all_traffic, body.runtime, body.watch
     )
 
 
 @router.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online deployments"])
-async def show_deployment(endpoint: str, name: str, ctl: ControlDep) -> View:
+async def show_deployment(endpoint: EndpointName, name: DeploymentName, ctl: ControlDep) -> View:
     return ctl.deployment_view(endpoint, name)
 
 
@@ -111,7 +116,7 @@ async def show_deployment(endpoint: str, name: str, ctl: ControlDep) -> View:
     "/online-endpoints/{endpoint}/deployments/{name}", status_code=202, tags=["online deployments"]
 )
 async def update_deployment(
-    endpoint: str, name: str, body: DeploymentUpdate, ctl: ControlDep
+    endpoint: EndpointName, name: DeploymentName, body: DeploymentUpdate, ctl: ControlDep
 ) -> View:
     return await ctl.update_deployment(
         endpoint,
@@ -128,7 +133,9 @@ async def update_deployment(
 @router.delete(
     "/online-endpoints/{endpoint}/deployments/{name}", status_code=204, tags=["online deployments"]
 )
-async def delete_deployment(endpoint: str, name: str, ctl: ControlDep) -> Response:
+async def delete_deployment(
+    endpoint: EndpointName, name: DeploymentName, ctl: ControlDep
+) -> Response:
     await ctl.delete_deployment(endpoint, name)
     return Response(status_code=204)
 
@@ -139,8 +146,8 @@ async def delete_deployment(endpoint: str, name: str, ctl: ControlDep) -> Respon
     tags=["online deployments"],
 )
 async def deployment_logs(
-    endpoint: str,
-    name: str,
+    endpoint: EndpointName,
+    name: DeploymentName,
     ctl: ControlDep,
     lines: Annotated[int | None, Query(ge=1, description="Return only the last N lines")] = None,
     instance: Annotated[

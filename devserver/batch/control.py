@@ -49,6 +49,7 @@ ENGINES = ("local", "dask")
 RUNTIMES = ("process", "venv")
 """Where a batch deployment's job workers run: the devserver's Python, or a venv built from the
 deployment's environment (shared with online deployments of the same environment)."""
+CANCEL_WAIT_SECONDS = 10.0
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 
 
@@ -81,7 +82,9 @@ class BatchControl:
         """Resume the jobs that were queued or running when the devserver stopped."""
         for row in self.jobs.all():
             if not row.state.finished:
-                JobFolder(Path(row.plan["job_dir"])).ensure().log("devserver restarted")
+                # The job itself fails with the reason if its folder cannot be written.
+                with contextlib.suppress(OSError):
+                    JobFolder(Path(row.plan["job_dir"])).ensure().log("devserver restarted")
                 self._start(row.name)
 
     async def shutdown(self) -> None:
@@ -528,6 +531,11 @@ class BatchControl:
         row = self.jobs.get(name)
         if row is None:
             raise NotFound(f"job {name!r} does not exist")
+        found = self._runners.get(name)
+        if found is not None and found[0].outcome is not None and not row.state.finished:
+            # It has ended, but the store could not take its final state yet (a full disk).
+            row.state, row.error = found[0].outcome
+            row.ended_at = found[0].ended_at
         return row
 
     def job_view(self, name: str) -> dict[str, Any]:
@@ -560,8 +568,9 @@ class BatchControl:
             runner, task = found
             runner.canceled = True
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # Its workers stop at once; only saving the final state can wait (on a full disk),
+            # and until then the job shows it as Canceled anyway.
+            await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
         return self.job_view(name)
 
     def job_logs(self, name: str, offset: int) -> tuple[str, int]:

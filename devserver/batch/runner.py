@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,10 @@ from epdev.devserver.batch.slots import EngineFailed, MiniBatchFailed, Slots
 from epdev.runtimes.instance import InstanceFailed
 
 PROGRESS_INTERVAL_SECONDS = 0.5
+SETTLE_RETRY_SECONDS = 0.5
+SETTLE_RETRY_MAX_SECONDS = 5.0
+
+log = logging.getLogger("epdev.devserver")
 
 
 class JobFailed(Exception):
@@ -40,6 +47,9 @@ class JobRunner:
         self.canceled = False  # set by cancel(); otherwise a cancelled task is a shutdown
         self._commit_lock = asyncio.Lock()
         self._last_progress = 0.0
+        # How the job ended, from the moment it did, while the store may not have it yet.
+        self.outcome: tuple[JobState, str | None] | None = None
+        self.ended_at: float | None = None
 
     def _row(self) -> JobRow:
         row = self.jobs.get(self.name)
@@ -50,34 +60,75 @@ class JobRunner:
         """Run (or resume) the job to a final state. A shutdown leaves it Running for the next
         start to resume."""
         row = self._row()
-        folder = self.folder.ensure()
+        reason: str | None
         try:
+            self.folder.ensure()
             files = await self._prepare(row)
             self.jobs.set_state(self.name, JobState.RUNNING)
             await self._run_minibatches(self._row(), files)
         except asyncio.CancelledError:
-            if self.canceled:
-                folder.log("job canceled")
-                self.jobs.set_state(self.name, JobState.CANCELED, "canceled by the user")
-                self._write_progress(force=True)
-            else:
-                folder.log("devserver stopping: the job resumes on the next start")
-            raise
+            if not self.canceled:
+                self._log_quietly("devserver stopping: the job resumes on the next start")
+                raise
+            state, reason, line = JobState.CANCELED, "canceled by the user", "job canceled"
         except JobFailed as exc:
-            folder.log(f"job failed: {exc}")
-            folder.error(f"job failed: {exc}")
-            self.jobs.set_state(self.name, JobState.FAILED, str(exc))
+            state, reason, line = JobState.FAILED, str(exc), f"job failed: {exc}"
+            with contextlib.suppress(OSError):
+                self.folder.error(line)
         except Exception as exc:  # the devserver must outlive any job
-            folder.log(f"job failed: internal error: {type(exc).__name__}: {exc}")
-            self.jobs.set_state(self.name, JobState.FAILED, f"internal error: {exc}")
+            reason = failure_reason(exc)
+            state, line = JobState.FAILED, f"job failed: {reason}"
         else:
             done = self._row()
-            folder.log(
+            state, reason = JobState.COMPLETED, None
+            line = (
                 f"job completed: {done.items_done} items succeeded, {done.items_failed} failed, "
                 f"{done.rows_written} rows"
             )
-            self.jobs.set_state(self.name, JobState.COMPLETED)
-        self._write_progress(force=True)
+        await self._settle(state, reason, line)
+
+    async def _settle(self, state: JobState, reason: str | None, line: str) -> None:
+        """Store the final state and log it, retrying while the disk is full: until both are
+        written, `outcome` is what the job shows, so its state never disagrees with its log."""
+        self.outcome = (state, reason)
+        self.ended_at = time.time()
+        stored = logged = False
+        delay = SETTLE_RETRY_SECONDS
+        while True:
+            try:
+                if not stored:
+                    self.jobs.set_state(self.name, state, reason)
+                    stored = True
+                if not logged:
+                    self.folder.log(line)
+                    logged = True
+                break
+            except (OSError, sqlite3.Error) as exc:
+                if delay == SETTLE_RETRY_SECONDS:
+                    log.warning(
+                        "job %s ended %s but that cannot be saved yet (%s); retrying",
+                        self.name,
+                        state.value,
+                        failure_reason(exc),
+                    )
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                if self.canceled:
+                    continue  # it has already ended; a cancel changes nothing now
+                log.warning(
+                    "devserver stopping before job %s's final state was saved; it resumes on "
+                    "the next start",
+                    self.name,
+                )
+                raise
+            delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self._write_progress(force=True)
+
+    def _log_quietly(self, line: str) -> None:
+        with contextlib.suppress(OSError):
+            self.folder.log(line)
 
     async def _prepare(self, row: JobRow) -> list[list[str]]:
         """The mini-batches, from items.json when resuming; else made (and checked) now."""
@@ -222,6 +273,16 @@ class JobRunner:
         row = self.jobs.get(self.name)
         if row is not None:
             self.folder.write_progress(overview(row))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a job failed, for its error and log: a full disk by name, anything else as internal."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"out of disk space{where}: {exc.strerror}"
+    if isinstance(exc, sqlite3.Error):
+        return f"the devserver's database could not be written: {exc}"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _crossed(failed: int, threshold: int) -> str:

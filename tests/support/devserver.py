@@ -87,8 +87,9 @@ class RunningServer:
         raise AssertionError(f"devserver pid {self.pid} did not exit")
 
 
-def start_server(home: Path, *extra: str) -> RunningServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}
+def start_server(home: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
+    """`epdev serve --detach` in `home`; `env` adds variables (EPDEV_* ones included)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}, **(env or {})}
     env["EPDEV_HOME"] = str(home)
     result = subprocess.run(
         [*EPDEV, "serve", "--detach", *extra], env=env, capture_output=True, text=True, timeout=90
@@ -100,8 +101,10 @@ def start_server(home: Path, *extra: str) -> RunningServer:
 
 
 @contextmanager
-def running_server(home: Path, *extra: str) -> Iterator[RunningServer]:
-    server = start_server(home, *extra)
+def running_server(
+    home: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    server = start_server(home, *extra, env=env)
     try:
         yield server
     finally:
