@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from epdev.runtimes import leftovers
 from epdev.runtimes.instance import (
     InstanceFailed,
     InstanceSpec,
@@ -73,6 +74,9 @@ class ProcessInstance:
         self._stopping = False
         self._stop_task: asyncio.Future[None] | None = None
         self._temp_dir: Path | None = None
+        # Marks the worker's environment, so what its script starts can be found at its end.
+        self._mark = leftovers.new_mark()
+        self._leftovers: asyncio.Future[None] | None = None
 
     @property
     def url(self) -> str:
@@ -108,6 +112,7 @@ class ProcessInstance:
             raise InstanceFailed(f"could not prepare the model folder: {exc}") from exc
         env = worker_environment(self.spec, model_dir)
         env.update(self._env)
+        env[leftovers.MARK_VAR] = self._mark
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
         try:
@@ -149,6 +154,7 @@ class ProcessInstance:
             os.close(write_fd)
 
         proc = self._proc
+        leftovers.spawned(proc.pid)
         self._exited = asyncio.ensure_future(proc.wait())
         self._exited.add_done_callback(self._on_exit)
         assert proc.stdout is not None and proc.stderr is not None
@@ -200,8 +206,31 @@ class ProcessInstance:
         )
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        if self._proc is not None:
+            leftovers.reaped(self._proc.pid)
         if not self._stopping and self.state == InstanceState.READY:
             self.state = InstanceState.FAILED
+        # Whatever way the worker went, what its script started goes with it.
+        self._end_leftovers()
+
+    def _end_leftovers(self) -> asyncio.Future[None]:
+        if self._leftovers is None:
+            self._leftovers = asyncio.ensure_future(self._kill_leftovers())
+        return self._leftovers
+
+    async def _kill_leftovers(self) -> None:
+        if self._proc is None:
+            return
+        pid = self._proc.pid
+        killed = await asyncio.to_thread(leftovers.kill, self._mark, pid, spare=pid)
+        if killed:
+            names = ", ".join(k.describe() for k in killed[:10])
+            more = f" and {len(killed) - 10} more" if len(killed) > 10 else ""
+            self._sink(
+                "epdev",
+                f"instance {self.spec.name} ended: killed {len(killed)} process(es) its script "
+                f"had started: {names}{more}",
+            )
 
     async def stop(self, grace: float = 5.0) -> None:
         self._stopping = True
@@ -219,8 +248,8 @@ class ProcessInstance:
                 except TimeoutError:
                     self._signal_group(proc.pid, signal.SIGKILL)
                     await exited
-            # Whatever the script started in the worker's session goes with it.
-            self._signal_group(proc.pid, signal.SIGKILL)
+            # Whatever the script started (its group, and setsid'd processes) goes with it.
+            await asyncio.shield(self._end_leftovers())
             await self._drain()
         if self.state != InstanceState.FAILED:
             self.state = InstanceState.STOPPED
@@ -253,7 +282,10 @@ class ProcessInstance:
     async def wait(self) -> int:
         if self._exited is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
-        return await asyncio.shield(self._exited)
+        code = await asyncio.shield(self._exited)
+        # The instance has ended once what its script started has gone too.
+        await asyncio.shield(self._end_leftovers())
+        return code
 
 
 def describe_exit(code: int) -> str:
