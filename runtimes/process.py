@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from epdev.runtimes.instance import (
     LogSink,
     Runtime,
 )
+from epdev.runtimes.oom import memory_hint, oom_kills
 from epdev.runtimes.output import pump_lines
 from epdev.runtimes.staging import stage_model_dir, worker_environment
 
@@ -77,6 +79,7 @@ class ProcessInstance:
         # Marks the worker's environment, so what its script starts can be found at its end.
         self._mark = leftovers.new_mark()
         self._leftovers: asyncio.Future[None] | None = None
+        self._oom_kills: int | None = None
 
     @property
     def url(self) -> str:
@@ -106,6 +109,12 @@ class ProcessInstance:
         work_dir = self.spec.work_dir
         if work_dir == Path():
             self._temp_dir = work_dir = Path(tempfile.mkdtemp(prefix=f"epdev-{self.spec.name}-"))
+        if not self.spec.code_dir.is_dir():
+            raise InstanceFailed(
+                f"the code folder {self.spec.code_dir.absolute()} does not exist "
+                "(deleted or moved since the deployment was created?)"
+            )
+        self._oom_kills = await asyncio.to_thread(oom_kills)
         try:
             model_dir = stage_model_dir(self.spec, work_dir)
         except OSError as exc:
@@ -155,7 +164,7 @@ class ProcessInstance:
 
         proc = self._proc
         leftovers.spawned(proc.pid)
-        self._exited = asyncio.ensure_future(proc.wait())
+        self._exited = asyncio.ensure_future(self._wait_exit(proc))
         self._exited.add_done_callback(self._on_exit)
         assert proc.stdout is not None and proc.stderr is not None
         self._pumps = [
@@ -200,10 +209,32 @@ class ProcessInstance:
         reason = line.decode("utf-8", "replace").strip().removeprefix("error").strip()
         if reason:
             raise InstanceFailed(f"{reason} ({describe_exit(code)})")
+        said = last_meaningful(self._stderr_tail)
+        hint = memory_hint(code, self._oom_kills)
+        if said == NOTHING_PRINTED or _ROUTINE.match(said):
+            # A routine log line ("calling init()") is no reason: the exit itself is.
+            raise InstanceFailed(
+                f"the worker process exited with {describe_exit(code)} before it was ready, "
+                f"without printing an error{hint}"
+            )
         raise InstanceFailed(
-            f"the worker exited with {describe_exit(code)} before it was ready: "
-            f"{last_meaningful(self._stderr_tail)}"
+            f"the worker exited with {describe_exit(code)} before it was ready: {said}{hint}"
         )
+
+    async def _wait_exit(self, proc: asyncio.subprocess.Process) -> int:
+        """The worker's exit code, once it has exited. asyncio reports an exit only once the
+        worker's output pipes have closed, and a process its script started may hold them
+        open: the worker's own end (seen through a pidfd) ends those first."""
+        waiting = asyncio.ensure_future(proc.wait())
+        ended = _pidfd_closed(proc.pid)
+        if ended is not None:
+            try:
+                await asyncio.wait({waiting, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+            if not waiting.done():
+                await asyncio.shield(self._end_leftovers())
+        return await waiting
 
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
         if self._proc is not None:
@@ -288,6 +319,35 @@ class ProcessInstance:
         return code
 
 
+def _pidfd_closed(pid: int) -> asyncio.Future[None] | None:
+    """A future resolved once process `pid` has ended (Linux pidfd); None where unsupported."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        fd = pidfd_open(pid)
+    except OSError:
+        return None
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def close(_: asyncio.Future[None]) -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (OSError, NotImplementedError, ValueError):
+        os.close(fd)
+        return None
+    done.add_done_callback(close)
+    return done
+
+
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -296,6 +356,10 @@ def describe_exit(code: int) -> str:
             return f"signal {-code}"
     return f"exit code {code}"
 
+
+NOTHING_PRINTED = "it printed nothing on stderr"
+# A worker log record below WARNING (epdev.runtimes.worker.logs.FORMAT).
+_ROUTINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO) ")
 
 TRACEBACK_FRAMING = ("Traceback (most recent call last)", "During handling", "The above")
 
@@ -314,7 +378,7 @@ def last_meaningful(lines: deque[str]) -> str:
         ):
             continue
         return text if len(text) <= 500 else text[:497] + "..."
-    return "it printed nothing on stderr"
+    return NOTHING_PRINTED
 
 
 if TYPE_CHECKING:  # ProcessRuntime and its instances honour the contract

@@ -17,9 +17,12 @@ import psutil
 import pytest
 from support.devserver import RunningServer, running_server, start_server, wait_until
 
+from epdev.devserver.limits import start_parallelism
+
 pytestmark = pytest.mark.slow
 
 ENDPOINT = "hygiene"
+LIMIT = start_parallelism() + 2
 
 SCORE_PY = textwrap.dedent(
     """\
@@ -94,15 +97,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, project: Path) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("hygiene-home")) as running:
+    # A small limit, so that a regression starts a few instances too many, not thousands.
+    home = tmp_path_factory.mktemp("hygiene-home")
+    with running_server(home, "--max-instances", str(LIMIT)) as running:
         running.cli("online-endpoint", "create", "-f", str(project / "endpoint.yml"))
         yield running
 
 
 def deployment(server: RunningServer, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = server.cli_json(
-        "online-deployment", "show", "-e", ENDPOINT, "-n", name
-    )
+    found: dict[str, Any] = server.cli_json("online-deployment", "show", "-e", ENDPOINT, "-n", name)
     return found
 
 
@@ -248,13 +251,13 @@ def test_a_request_that_never_returns_frees_its_slot_and_recycles_the_instance(
 def test_an_instance_count_the_machine_cannot_take_is_refused(
     server: RunningServer, project: Path
 ) -> None:
-    spec = deployment_yaml(project, "huge", count=10000)
+    spec = deployment_yaml(project, "huge", count=LIMIT + 1)
     result = server.cli("online-deployment", "create", "-f", str(spec), check=False)
     assert result.returncode != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1, message
-    assert "instance_count: 10000 is more than this devserver runs" in message
-    assert "EPDEV_MAX_INSTANCES" in message
+    assert f"instance_count: {LIMIT + 1} is more than this devserver runs" in message
+    assert f"EPDEV_MAX_INSTANCES={LIMIT}" in message
     with server.api() as api:
         assert api.get("/api/v1/health").status_code == 200
 
@@ -262,11 +265,9 @@ def test_an_instance_count_the_machine_cannot_take_is_refused(
 def test_many_instances_start_a_few_at_a_time(
     server: RunningServer, project: Path, tmp_path: Path
 ) -> None:
-    from epdev.devserver.limits import start_parallelism
-
     times = tmp_path / "times"
     times.mkdir()
-    count = start_parallelism() + 2
+    count = LIMIT
     spec = deployment_yaml(
         project, "many", count=count, env={"INIT_SECONDS": 1.5, "TIMES_DIR": times}
     )
