@@ -165,6 +165,10 @@ class Control:
         self.store.close()
 
     def _reap_leftover_instances(self) -> None:
+        # What instances of an earlier, killed devserver of this home detached (setsid) has
+        # outlived it: found by the mark in its environment.
+        for leftover in leftovers.kill_scope(leftovers.scope_of(self.home.root / "cache")):
+            log.info("killed %s, left running by an earlier devserver", leftover.describe())
         for pid in self.store.instance_pids():
             with contextlib.suppress(psutil.Error, ProcessLookupError):
                 proc = psutil.Process(pid)

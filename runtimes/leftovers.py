@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import secrets
 import signal
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -34,8 +36,14 @@ _adopted: set[int] = set()
 _subreaper = False
 
 
-def new_mark() -> str:
-    return secrets.token_hex(8)
+def scope_of(folder: Path) -> str:
+    """A tag for the instances of one epdev home (given its cache folder), so that a devserver
+    can find what instances of an earlier run of the same home left behind."""
+    return hashlib.sha256(str(folder.absolute()).encode()).hexdigest()[:12]
+
+
+def new_mark(scope: str) -> str:
+    return f"{scope}.{secrets.token_hex(8)}"
 
 
 def become_subreaper() -> bool:
@@ -76,8 +84,11 @@ class Leftover:
         return f"{self.name} (pid {self.pid}{', own session' if self.own_session else ''})"
 
 
-def find(mark: str, group: int | None, *, spare: int | None = None) -> list[Leftover]:
-    """The live processes in process group `group` or carrying `mark`, except `spare`."""
+def find(
+    mark: str, group: int | None, *, spare: int | None = None, prefix: bool = False
+) -> list[Leftover]:
+    """The live processes in process group `group` or carrying `mark` (with `prefix`, any mark
+    that starts with it), except `spare`."""
     wanted = f"{MARK_VAR}={mark}".encode()
     found = []
     me = os.getpid()
@@ -89,7 +100,7 @@ def find(mark: str, group: int | None, *, spare: int | None = None) -> list[Left
         except OSError:
             continue
         in_group = group is not None and pgid == group
-        if not in_group and not _carries(pid, wanted):
+        if not in_group and not _carries(pid, wanted, prefix):
             continue
         try:
             proc = psutil.Process(pid)
@@ -111,16 +122,21 @@ def _environ(pid: int) -> list[bytes]:
         return []
 
 
-def _carries(pid: int, wanted: bytes) -> bool:
+def _carries(pid: int, wanted: bytes, prefix: bool = False) -> bool:
+    if prefix:
+        return any(item.startswith(wanted) for item in _environ(pid))
     return wanted in _environ(pid)
 
 
-def kill(mark: str, group: int | None, *, spare: int | None = None) -> list[Leftover]:
-    """SIGKILL what `find` finds (twice over: a fork may race the first pass) and reap the
+def kill(
+    mark: str, group: int | None, *, spare: int | None = None, prefix: bool = False
+) -> list[Leftover]:
+    """SIGKILL what `find` finds (more than once: a fork may race a pass) and reap the
     orphans that became this process's children; return what was killed."""
     killed: dict[int, Leftover] = {}
     for _ in range(3):
-        victims = [v for v in find(mark, group, spare=spare) if v.pid not in killed]
+        found = find(mark, group, spare=spare, prefix=prefix)
+        victims = [v for v in found if v.pid not in killed]
         if not victims:
             break
         for victim in victims:
@@ -166,6 +182,12 @@ def _reap_killed(pids: set[int]) -> None:
         if pending:
             time.sleep(0.01)
     _adopted.update(pending)  # still dying: reaped by the next `reap_adopted`
+
+
+def kill_scope(scope: str) -> list[Leftover]:
+    """Kill what any instance of `scope` left running: after a devserver was killed, its
+    instances' detached processes outlive it (re-parented to init)."""
+    return kill(f"{scope}.", None, prefix=True)
 
 
 def reap_adopted() -> int:

@@ -77,7 +77,7 @@ class ProcessInstance:
         self._stop_task: asyncio.Future[None] | None = None
         self._temp_dir: Path | None = None
         # Marks the worker's environment, so what its script starts can be found at its end.
-        self._mark = leftovers.new_mark()
+        self._mark = leftovers.new_mark(leftovers.scope_of(spec.cache_dir))
         self._leftovers: asyncio.Future[None] | None = None
         self._oom_kills: int | None = None
 

@@ -308,3 +308,27 @@ def test_after_stop_the_port_is_refused_and_serve_takes_it_again(
         assert second.url.endswith(f":{port}")
     finally:
         second.cli("stop", check=False)
+
+
+def test_what_a_killed_devservers_instances_left_ends_at_the_next_start(
+    tmp_path: Path, project: Path
+) -> None:
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    home = tmp_path / "home"
+    first = start_server(home)
+    try:
+        first.cli("online-endpoint", "create", "-f", str(project / "endpoint.yml"))
+        spec = deployment_yaml(project, "afterkill", env={"PID_DIR": pid_dir})
+        first.cli("online-deployment", "create", "-f", str(spec))
+        [started] = script_pids(pid_dir).values()
+    finally:
+        first.kill()
+    # The workers leave once their devserver is gone; what their scripts started stays.
+    wait_until(lambda: not alive(started["worker"]), timeout=15)
+    assert alive(started["child"]) and alive(started["grandchild"])
+    second = start_server(home)
+    try:
+        wait_until(lambda: not (alive(started["child"]) or alive(started["grandchild"])), 15)
+    finally:
+        second.cli("stop", check=False)
