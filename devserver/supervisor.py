@@ -309,6 +309,10 @@ class DeploymentRunner:
             generation, self._current = self._current, None
         if generation is not None:
             await self._stop_generation(generation, drain=True)
+        # A rollout or a first start cut short (a delete cancels it) leaves its generation
+        # here, with the instances that were already ready: they go too, before stop returns.
+        for other in list(self._live):
+            await self._stop_generation(other)
         self.pool.slots = []
 
     def health(self) -> dict[str, object]:

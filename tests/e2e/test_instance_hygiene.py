@@ -46,6 +46,12 @@ SCORE_PY = textwrap.dedent(
             grandchild = int(started.stdout.strip())
             with open(os.path.join(PID_DIR, f"{os.getpid()}.json"), "w") as f:
                 json.dump({"worker": os.getpid(), "child": child.pid, "grandchild": grandchild}, f)
+        if os.environ.get("SLOW_AFTER_FIRST"):
+            # The first instance is ready at once, the others take a minute.
+            try:
+                os.close(os.open(os.path.join(PID_DIR, "first"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                time.sleep(60)
         delay = float(os.environ.get("INIT_SECONDS", "0"))
         if delay:
             began = time.time()
@@ -332,3 +338,26 @@ def test_what_a_killed_devservers_instances_left_ends_at_the_next_start(
         wait_until(lambda: not (alive(started["child"]) or alive(started["grandchild"])), 15)
     finally:
         second.cli("stop", check=False)
+
+
+def test_a_delete_returns_once_every_instance_is_gone(
+    server: RunningServer, project: Path, tmp_path: Path
+) -> None:
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    spec = deployment_yaml(
+        project, "cutshort", count=2, env={"PID_DIR": pid_dir, "SLOW_AFTER_FIRST": 1}
+    )
+    server.cli("online-deployment", "create", "-f", str(spec), "--no-wait")
+
+    # One instance is ready, the other still in init(): the deployment is still Creating.
+    def one_ready() -> bool:
+        states = [i["state"] for i in deployment(server, "cutshort")["health"]["instances"]]
+        return states.count("Ready") == 1
+
+    wait_until(one_ready, timeout=60)
+    assert deployment(server, "cutshort")["provisioning_state"] == "Creating"
+    started = [pid for pids in script_pids(pid_dir).values() for pid in pids.values()]
+    assert len(started) == 6
+    server.cli("online-deployment", "delete", "-e", ENDPOINT, "-n", "cutshort", "--yes")
+    assert [pid for pid in started if alive(pid)] == []
