@@ -361,3 +361,22 @@ def test_a_delete_returns_once_every_instance_is_gone(
     assert len(started) == 6
     server.cli("online-deployment", "delete", "-e", ENDPOINT, "-n", "cutshort", "--yes")
     assert [pid for pid in started if alive(pid)] == []
+
+
+def test_scaling_in_ends_what_the_leaving_instance_started(
+    server: RunningServer, project: Path, tmp_path: Path
+) -> None:
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    spec = deployment_yaml(project, "scalein", count=2, env={"PID_DIR": pid_dir})
+    server.cli("online-deployment", "create", "-f", str(spec))
+    instances = deployment(server, "scalein")["health"]["instances"]
+    leaving = next(i["pid"] for i in instances if i["name"] == "scalein-1")
+    staying = next(i["pid"] for i in instances if i["name"] == "scalein-0")
+    started = script_pids(pid_dir)
+    server.cli(
+        "online-deployment", "update", "-e", ENDPOINT, "-n", "scalein", "--set", "instance_count=1"
+    )
+    assert not any(alive(pid) for pid in started[leaving].values())
+    assert all(alive(pid) for pid in started[staying].values())
+    server.cli("online-deployment", "delete", "-e", ENDPOINT, "-n", "scalein", "--yes")
