@@ -23,6 +23,7 @@ import psutil
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
+from epdev.devserver.limits import check_instance_counts, start_parallelism
 from epdev.devserver.logs import DeploymentLog, follow, tail
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
@@ -32,7 +33,7 @@ from epdev.devserver.store import DeploymentRow, EndpointRow, Store
 from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
 from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
 from epdev.devserver.watching import watch_code
-from epdev.runtimes import InstanceFailed
+from epdev.runtimes import InstanceFailed, leftovers
 from epdev.runtimes.registry import Runtimes
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, validate_traffic
 from epdev.specs.kinds import SpecKind
@@ -42,6 +43,9 @@ log = logging.getLogger("epdev.devserver")
 
 # Large enough for images and batches of rows sent inline; a caller sending more gets a 413.
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+
+# How often, as a subreaper, the devserver reaps detached processes that exited on their own.
+ORPHAN_REAP_SECONDS = 5.0
 
 KeyType = Literal["primary", "secondary"]
 
@@ -98,6 +102,9 @@ class Control:
         self.observability = Observability(home, self)
         self._lock = asyncio.Lock()
         self._closing = False
+        self._orphan_reaper: asyncio.Task[None] | None = None
+        # Shared by every deployment: many instances asked for at once start a few at a time.
+        self._start_gate = asyncio.Semaphore(start_parallelism())
 
     # Life cycle
 
@@ -132,6 +139,8 @@ class Control:
                 dentry.task = asyncio.create_task(self._provision(entry, dentry, None, False))
         self._rebuild_routes()
         self.observability.start()
+        if leftovers.is_subreaper():
+            self._orphan_reaper = asyncio.create_task(_reap_orphans())
 
     def begin_closing(self) -> None:
         """The devserver is going down: open streams (followed logs) end now."""
@@ -141,6 +150,9 @@ class Control:
         """Stop every instance; the store keeps everything for the next start."""
         self._closing = True
         await self.observability.stop()
+        if self._orphan_reaper is not None:
+            self._orphan_reaper.cancel()
+            await asyncio.gather(self._orphan_reaper, return_exceptions=True)
         for entry in self.endpoints.values():
             for dentry in entry.deployments.values():
                 if dentry.task is not None:
@@ -154,6 +166,10 @@ class Control:
         self.store.close()
 
     def _reap_leftover_instances(self) -> None:
+        # What instances of an earlier, killed devserver of this home detached (setsid) has
+        # outlived it: found by the mark in its environment.
+        for leftover in leftovers.kill_scope(leftovers.scope_of(self.home.root / "cache")):
+            log.info("killed %s, left running by an earlier devserver", leftover.describe())
         for pid in self.store.instance_pids():
             with contextlib.suppress(psutil.Error, ProcessLookupError):
                 proc = psutil.Process(pid)
@@ -543,6 +559,7 @@ class Control:
             log=DeploymentLog(self.home.deployment_log(endpoint, spec.name)),
             on_pids=record,
             models=self.registry,
+            start_gate=self._start_gate,
         )
 
     async def _provision(
@@ -610,6 +627,7 @@ class Control:
         data["endpoint_name"] = endpoint
         spec = _validate("online-deployment", data).spec
         assert isinstance(spec, OnlineDeployment)
+        check_instance_counts(spec)
         if isinstance(spec.model, str):
             # Checked now for a clear 400; resolved again (@latest may move) when it starts.
             self.registry.model(spec.model, without_code=spec.code_configuration is None)
@@ -674,6 +692,13 @@ class Control:
                 ),
             )
         self.routes.replace(routes)
+
+
+async def _reap_orphans() -> None:
+    """As a subreaper, reap the detached processes of scripts that exit on their own."""
+    while True:
+        await asyncio.sleep(ORPHAN_REAP_SECONDS)
+        await asyncio.to_thread(leftovers.reap_adopted)
 
 
 def _check_mlflow(spec: OnlineDeployment, runtime: str) -> None:

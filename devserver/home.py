@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ def write_private(path: Path, data: str) -> None:
         raise
 
 
+class HomeError(Exception):
+    """The home folder cannot be used safely; the message says why in one line."""
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     """What `server.json` says about the running devserver."""
@@ -56,10 +61,41 @@ class Home:
         self.root = (root or default_home()).expanduser().resolve()
 
     def ensure(self) -> Home:
+        """Create the folder, or make an existing one private: it holds keys and secrets."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_private()
         for sub in (self.logs_dir, self.instances_dir, self.tls_dir):
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
+
+    def _make_private(self) -> None:
+        info = self.root.stat()
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise HomeError(
+                f"the epdev home {self.root} belongs to another user (uid {info.st_uid}); "
+                f"use a folder of your own ({HOME_ENV}=...)"
+            )
+        try:
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                self.root.chmod(0o700)
+            for path in self.secret_files():
+                if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+                    path.chmod(0o600)
+        except OSError as exc:
+            raise HomeError(f"cannot make the epdev home {self.root} private: {exc}") from None
+
+    def secret_files(self) -> list[Path]:
+        """Files that hold keys, tokens or the deployments' environment variables."""
+        db = self.database
+        return [
+            db,
+            db.with_name(db.name + "-wal"),
+            db.with_name(db.name + "-shm"),
+            db.with_name(db.name + "-journal"),
+            self.admin_token_file,
+            self.token_secret_file,
+            *self.tls_dir.glob("*key*.pem"),
+        ]
 
     @property
     def database(self) -> Path:

@@ -267,7 +267,12 @@ class ScoringRouter:
                         for k, v in upstream.headers.items()
                         if k.lower() not in _RESPONSE_SKIP
                     ]
+                if slot.stuck_since:
+                    slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
             except TimeoutError:
+                # The caller gets its 408 and the slot is freed; the instance is watched in
+                # case its scoring thread never comes back (the request began `timeout` ago).
+                pool.timed_out(slot, time.monotonic() - timeout)
                 raise _Reply(
                     408,
                     f"deployment {deployment!r} did not answer within request_timeout_ms "

@@ -29,9 +29,10 @@ from epdev.devserver.client import ssl_context
 from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
 from epdev.devserver.deadlines import DEFAULT_READ_TIMEOUT, deadline_protocol, read_timeout_from_env
 from epdev.devserver.errors import ServerError
-from epdev.devserver.home import Home, ServerInfo
+from epdev.devserver.home import Home, HomeError, ServerInfo
 from epdev.devserver.tls import ensure_tls
 from epdev.devserver.tokens import DEFAULT_LIFETIME
+from epdev.runtimes import leftovers
 from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, Runtimes
 
 log = logging.getLogger("epdev.devserver")
@@ -65,8 +66,17 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)
-    sock.set_inheritable(True)
+    # Close-on-exec (Python's default, kept on purpose): an instance, or anything a scoring
+    # script starts, must never hold the devserver's port open after it stops.
+    sock.set_inheritable(False)
     return sock
+
+
+def _ensure_home(home: Home) -> None:
+    try:
+        home.ensure()
+    except HomeError as exc:
+        raise ServerError(str(exc)) from None
 
 
 def _url_host(host: str) -> str:
@@ -130,7 +140,7 @@ def _prepare(
     log_config: dict[str, Any] | None,
     on_ready: Callable[[], None] | None,
 ) -> Hosting:
-    home.ensure()
+    _ensure_home(home)
     running = home.running_server()
     if running is not None and running.pid != os.getpid():
         raise ServerError(
@@ -138,6 +148,9 @@ def _prepare(
             "stop it with `epdev stop`"
         )
     sock = _bind(options.host, options.port)
+    # Processes a scoring script detaches (setsid) are re-parented here, not to init, so
+    # they can be found and reaped when their instance ends.
+    leftovers.become_subreaper()
     port = sock.getsockname()[1]
     scheme = "http" if options.insecure_http else "https"
     url = f"{scheme}://{_url_host(options.host)}:{port}"
@@ -221,7 +234,7 @@ class _Server(uvicorn.Server):
 
 def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> ServerInfo:
     """Start `epdev serve` in the background and return once it answers."""
-    home.ensure()
+    _ensure_home(home)
     running = home.running_server()
     if running is not None:
         return running

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -147,9 +149,16 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # It holds keys and environment-variable secrets: created private, as SQLite then
+        # creates its -wal and -shm files with the database's own mode. An older home's
+        # files are tightened.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                file.chmod(0o600)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
@@ -326,8 +335,11 @@ class Store:
         page = self._db.execute("PRAGMA page_size").fetchone()[0]
         if free * page < RECLAIM_BYTES:
             return
-        self._db.execute("VACUUM")
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # The write is committed: giving space back is best effort (VACUUM needs room for a
+        # copy, which a full disk does not have; the next large write tries again).
+        with suppress(sqlite3.Error):
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def size_on_disk(self) -> int:
         """Bytes of the database file and its write-ahead log."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from epdev.devserver.autoscale import run as autoscale
 from epdev.devserver.errors import BadRequest
+from epdev.devserver.limits import start_parallelism
 from epdev.devserver.logs import DeploymentLog
 from epdev.devserver.probes import watch as probe
 from epdev.devserver.registry import Registry
@@ -21,6 +22,7 @@ from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.runtimes.mlflow_registry import fetch_registered_model
+from epdev.runtimes.oom import memory_hint, oom_kills
 from epdev.runtimes.process import describe_exit
 from epdev.specs import OnlineDeployment
 
@@ -30,6 +32,11 @@ _RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 _STABLE_SECONDS = 60.0
 # This many failures in a row (deaths or failed restarts) and the instance is in a crash loop.
 CRASH_LOOP_AFTER = 3
+# How long a request may run before its instance is recycled, as gunicorn's worker timeout
+# under Azure's inference server: the deployment's WORKER_TIMEOUT variable, else this.
+WORKER_TIMEOUT_VAR = "WORKER_TIMEOUT"
+DEFAULT_WORKER_TIMEOUT_SECONDS = 300.0
+_STUCK_POLL_SECONDS = 0.25
 
 
 class ProvisioningState(enum.StrEnum):
@@ -46,6 +53,7 @@ class HealthState(enum.StrEnum):
     NOT_READY = "NotReady"
     RESTARTING = "Restarting"
     CRASH_LOOP = "CrashLoop"
+    UNRESPONSIVE = "Unresponsive"
 
 
 @dataclass
@@ -79,6 +87,9 @@ class Slot:
     instance: Instance
     url: str
     inflight: int = 0
+    # When the oldest request that timed out on this instance began (monotonic), while the
+    # instance has answered nothing since; 0.0 otherwise. The router sets and clears it.
+    stuck_since: float = 0.0
 
 
 @dataclass
@@ -89,6 +100,15 @@ class Pool:
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     # Requests waiting for a slot under max_concurrent_requests_per_instance, oldest first.
     _waiters: deque[asyncio.Future[Slot]] = field(default_factory=deque)
+    # Told when a request on a slot has timed out (the deployment's runner watches it).
+    on_timeout: Callable[[Slot], None] | None = None
+
+    def timed_out(self, slot: Slot, started: float) -> None:
+        """A request sent to `slot` at `started` got no answer within the request timeout."""
+        if not slot.stuck_since:
+            slot.stuck_since = started
+            if self.on_timeout is not None:
+                self.on_timeout(slot)
 
     def pick(self) -> Slot | None:
         slots = self.slots
@@ -178,6 +198,7 @@ class DeploymentRunner:
         on_pids: Callable[[int, bool], None] = lambda pid, alive: None,
         cache_dir: Path = Path(),
         models: Registry | None = None,
+        start_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.models = models
@@ -187,7 +208,12 @@ class DeploymentRunner:
         self.runtime = runtime
         self.work_root = work_root
         self.log = log
-        self.pool = Pool()
+        self.pool = Pool(on_timeout=self._on_request_timeout)
+        self._start_gate = start_gate or asyncio.Semaphore(start_parallelism())
+        # Instances being watched after a request timed out on them, and why those recycled
+        # for it were stopped.
+        self._stuck_watchers: set[asyncio.Task[None]] = set()
+        self._recycled: dict[Instance, str] = {}
         self.state = ProvisioningState.CREATING
         self.error: str | None = None
         self._on_pids = on_pids
@@ -274,6 +300,8 @@ class DeploymentRunner:
     async def stop(self) -> None:
         """Stop every instance for good, once the requests they are handling have finished."""
         self._closed = True
+        for watcher in list(self._stuck_watchers):
+            watcher.cancel()
         if self._autoscaler is not None:
             self._autoscaler.cancel()
             await asyncio.gather(self._autoscaler, return_exceptions=True)
@@ -281,13 +309,20 @@ class DeploymentRunner:
             generation, self._current = self._current, None
         if generation is not None:
             await self._stop_generation(generation, drain=True)
+        # A rollout or a first start cut short (a delete cancels it) leaves its generation
+        # here, with the instances that were already ready: they go too, before stop returns.
+        for other in list(self._live):
+            await self._stop_generation(other)
         self.pool.slots = []
 
     def health(self) -> dict[str, object]:
         """The instances' probe and restart states, for the deployment's view."""
         instances = [h for generation in self._live for h in generation.health]
         looping = [h for h in instances if h.state == HealthState.CRASH_LOOP]
-        if looping:
+        if not instances:
+            # Nothing runs: a failed deployment is not healthy, a new one not yet.
+            state = "Unhealthy" if self.state == ProvisioningState.FAILED else "Starting"
+        elif looping:
             state = HealthState.CRASH_LOOP.value
         elif all(h.state == HealthState.READY for h in instances):
             state = "Healthy"
@@ -436,7 +471,8 @@ class DeploymentRunner:
         health = InstanceHealth(spec.name)
         generation.health.append(health)
         timeout = generation.spec.start_budget_seconds
-        await instance.start(timeout)
+        async with self._start_gate:
+            await instance.start(timeout)
         health.state, health.pid = HealthState.READY, instance.pid
         if instance.pid is not None:
             self._on_pids(instance.pid, True)
@@ -482,7 +518,8 @@ class DeploymentRunner:
                 instance = self.runtime.create_instance(spec, self._sink(spec.name))
                 generation.instances[index] = instance
                 try:
-                    await instance.start(generation.spec.start_budget_seconds)
+                    async with self._start_gate:
+                        await instance.start(generation.spec.start_budget_seconds)
                 except InstanceFailed as exc:
                     failures += 1
                     reason = f"failed to restart: {exc}"
@@ -518,6 +555,7 @@ class DeploymentRunner:
                 self.note(f"instance {name} passed its readiness probe: back in the pool")
 
         spec = generation.spec
+        kills_before = oom_kills()
         prober = asyncio.create_task(
             probe(
                 instance.url,
@@ -536,7 +574,10 @@ class DeploymentRunner:
                 self.note(f"probing {instance.spec.name} stopped: {prober.exception()!r}")
                 await exited
             if exited.done():
-                reason = f"exited with {describe_exit(exited.result())}"
+                code = exited.result()
+                reason = self._recycled.pop(instance, None) or (
+                    f"exited with {describe_exit(code)}{memory_hint(code, kills_before)}"
+                )
             else:
                 reason = f"failed its liveness probe ({prober.result()})"
                 self._remove_slot(instance)
@@ -552,6 +593,58 @@ class DeploymentRunner:
                 if instance.pid is not None:
                     self._on_pids(instance.pid, False)
         return reason
+
+    def _on_request_timeout(self, slot: Slot) -> None:
+        task = asyncio.create_task(self._watch_stuck(slot))
+        self._stuck_watchers.add(task)
+        task.add_done_callback(self._stuck_watchers.discard)
+
+    def _health_of(self, instance: Instance) -> InstanceHealth | None:
+        for generation in self._live:
+            for inst, health in zip(generation.instances, generation.health, strict=False):
+                if inst is instance:
+                    return health
+        return None
+
+    async def _watch_stuck(self, slot: Slot) -> None:
+        """A request timed out on `slot`: recycle its instance when the instance answers
+        nothing more until WORKER_TIMEOUT after that request began (its scoring thread is
+        stuck, as gunicorn's worker timeout finds under Azure's inference server)."""
+        instance, name = slot.instance, slot.instance.spec.name
+        limit = worker_timeout(self.spec)
+        timeout_ms = self.spec.request_settings.request_timeout_ms
+        health = self._health_of(instance)
+        if health is not None and health.state == HealthState.READY:
+            health.state = HealthState.UNRESPONSIVE
+            health.last_error = (
+                f"a request got no answer within request_timeout_ms ({timeout_ms} ms)"
+            )
+        self.note(
+            f"instance {name}: a request got no answer within request_timeout_ms "
+            f"({timeout_ms} ms); the instance is recycled if it answers nothing until "
+            f"WORKER_TIMEOUT ({limit:g} s) after that request began"
+        )
+        while True:
+            since = slot.stuck_since
+            if not since or not any(s is slot for s in self.pool.slots):
+                if since == 0.0 and health is not None:
+                    if health.state == HealthState.UNRESPONSIVE:
+                        health.state = HealthState.READY
+                    self.note(f"instance {name} answers again")
+                return
+            if time.monotonic() >= since + limit:
+                break
+            await asyncio.sleep(_STUCK_POLL_SECONDS)
+        reason = (
+            f"was recycled: a request ran longer than WORKER_TIMEOUT ({limit:g} s) and the "
+            "instance answered nothing since (its scoring thread is stuck)"
+        )
+        self._recycled[instance] = reason
+        if health is not None:
+            health.last_error = reason
+        self._remove_slot(instance)
+        self.note(f"instance {name} {reason}: stopping it")
+        await instance.stop(grace=1.0)
 
     def _remove_slot(self, instance: Instance) -> None:
         self.pool.slots = [slot for slot in self.pool.slots if slot.instance is not instance]
@@ -592,6 +685,16 @@ class DeploymentRunner:
             self._autoscaler = asyncio.create_task(autoscale(self))
         elif not wanted and running and self._autoscaler is not None:
             self._autoscaler.cancel()
+
+
+def worker_timeout(spec: OnlineDeployment) -> float:
+    """The deployment's WORKER_TIMEOUT in seconds, as azmlinfsrv reads it (default 300)."""
+    raw = spec.environment_variables.get(WORKER_TIMEOUT_VAR)
+    try:
+        value = float(raw) if raw is not None else DEFAULT_WORKER_TIMEOUT_SECONDS
+    except ValueError:
+        return DEFAULT_WORKER_TIMEOUT_SECONDS
+    return value if value > 0 else DEFAULT_WORKER_TIMEOUT_SECONDS
 
 
 def _same_but_scale(old: OnlineDeployment, new: OnlineDeployment) -> bool:

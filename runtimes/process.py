@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from epdev.runtimes import leftovers
 from epdev.runtimes.instance import (
     InstanceFailed,
     InstanceSpec,
@@ -22,6 +24,7 @@ from epdev.runtimes.instance import (
     LogSink,
     Runtime,
 )
+from epdev.runtimes.oom import memory_hint, oom_kills
 from epdev.runtimes.output import pump_lines
 from epdev.runtimes.staging import stage_model_dir, worker_environment
 
@@ -73,6 +76,10 @@ class ProcessInstance:
         self._stopping = False
         self._stop_task: asyncio.Future[None] | None = None
         self._temp_dir: Path | None = None
+        # Marks the worker's environment, so what its script starts can be found at its end.
+        self._mark = leftovers.new_mark(leftovers.scope_of(spec.cache_dir))
+        self._leftovers: asyncio.Future[None] | None = None
+        self._oom_kills: int | None = None
 
     @property
     def url(self) -> str:
@@ -102,12 +109,19 @@ class ProcessInstance:
         work_dir = self.spec.work_dir
         if work_dir == Path():
             self._temp_dir = work_dir = Path(tempfile.mkdtemp(prefix=f"epdev-{self.spec.name}-"))
+        if not self.spec.code_dir.is_dir():
+            raise InstanceFailed(
+                f"the code folder {self.spec.code_dir.absolute()} does not exist "
+                "(deleted or moved since the deployment was created?)"
+            )
+        self._oom_kills = await asyncio.to_thread(oom_kills)
         try:
             model_dir = stage_model_dir(self.spec, work_dir)
         except OSError as exc:
             raise InstanceFailed(f"could not prepare the model folder: {exc}") from exc
         env = worker_environment(self.spec, model_dir)
         env.update(self._env)
+        env[leftovers.MARK_VAR] = self._mark
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
         try:
@@ -149,7 +163,8 @@ class ProcessInstance:
             os.close(write_fd)
 
         proc = self._proc
-        self._exited = asyncio.ensure_future(proc.wait())
+        leftovers.spawned(proc.pid)
+        self._exited = asyncio.ensure_future(self._wait_exit(proc))
         self._exited.add_done_callback(self._on_exit)
         assert proc.stdout is not None and proc.stderr is not None
         self._pumps = [
@@ -194,14 +209,59 @@ class ProcessInstance:
         reason = line.decode("utf-8", "replace").strip().removeprefix("error").strip()
         if reason:
             raise InstanceFailed(f"{reason} ({describe_exit(code)})")
+        said = last_meaningful(self._stderr_tail)
+        hint = memory_hint(code, self._oom_kills)
+        if said == NOTHING_PRINTED or _ROUTINE.match(said):
+            # A routine log line ("calling init()") is no reason: the exit itself is.
+            raise InstanceFailed(
+                f"the worker process exited with {describe_exit(code)} before it was ready, "
+                f"without printing an error{hint}"
+            )
         raise InstanceFailed(
-            f"the worker exited with {describe_exit(code)} before it was ready: "
-            f"{last_meaningful(self._stderr_tail)}"
+            f"the worker exited with {describe_exit(code)} before it was ready: {said}{hint}"
         )
 
+    async def _wait_exit(self, proc: asyncio.subprocess.Process) -> int:
+        """The worker's exit code, once it has exited. asyncio reports an exit only once the
+        worker's output pipes have closed, and a process its script started may hold them
+        open: the worker's own end (seen through a pidfd) ends those first."""
+        waiting = asyncio.ensure_future(proc.wait())
+        ended = _pidfd_closed(proc.pid)
+        if ended is not None:
+            try:
+                await asyncio.wait({waiting, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+            if not waiting.done():
+                await asyncio.shield(self._end_leftovers())
+        return await waiting
+
     def _on_exit(self, exited: asyncio.Future[int]) -> None:
+        if self._proc is not None:
+            leftovers.reaped(self._proc.pid)
         if not self._stopping and self.state == InstanceState.READY:
             self.state = InstanceState.FAILED
+        # Whatever way the worker went, what its script started goes with it.
+        self._end_leftovers()
+
+    def _end_leftovers(self) -> asyncio.Future[None]:
+        if self._leftovers is None:
+            self._leftovers = asyncio.ensure_future(self._kill_leftovers())
+        return self._leftovers
+
+    async def _kill_leftovers(self) -> None:
+        if self._proc is None:
+            return
+        pid = self._proc.pid
+        killed = await asyncio.to_thread(leftovers.kill, self._mark, pid, spare=pid)
+        if killed:
+            names = ", ".join(k.describe() for k in killed[:10])
+            more = f" and {len(killed) - 10} more" if len(killed) > 10 else ""
+            self._sink(
+                "epdev",
+                f"instance {self.spec.name} ended: killed {len(killed)} process(es) its script "
+                f"had started: {names}{more}",
+            )
 
     async def stop(self, grace: float = 5.0) -> None:
         self._stopping = True
@@ -219,8 +279,8 @@ class ProcessInstance:
                 except TimeoutError:
                     self._signal_group(proc.pid, signal.SIGKILL)
                     await exited
-            # Whatever the script started in the worker's session goes with it.
-            self._signal_group(proc.pid, signal.SIGKILL)
+            # Whatever the script started (its group, and setsid'd processes) goes with it.
+            await asyncio.shield(self._end_leftovers())
             await self._drain()
         if self.state != InstanceState.FAILED:
             self.state = InstanceState.STOPPED
@@ -253,7 +313,39 @@ class ProcessInstance:
     async def wait(self) -> int:
         if self._exited is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
-        return await asyncio.shield(self._exited)
+        code = await asyncio.shield(self._exited)
+        # The instance has ended once what its script started has gone too.
+        await asyncio.shield(self._end_leftovers())
+        return code
+
+
+def _pidfd_closed(pid: int) -> asyncio.Future[None] | None:
+    """A future resolved once process `pid` has ended (Linux pidfd); None where unsupported."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        fd = pidfd_open(pid)
+    except OSError:
+        return None
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def close(_: asyncio.Future[None]) -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (OSError, NotImplementedError, ValueError):
+        os.close(fd)
+        return None
+    done.add_done_callback(close)
+    return done
 
 
 def describe_exit(code: int) -> str:
@@ -264,6 +356,10 @@ def describe_exit(code: int) -> str:
             return f"signal {-code}"
     return f"exit code {code}"
 
+
+NOTHING_PRINTED = "it printed nothing on stderr"
+# A worker log record below WARNING (epdev.runtimes.worker.logs.FORMAT).
+_ROUTINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO) ")
 
 TRACEBACK_FRAMING = ("Traceback (most recent call last)", "During handling", "The above")
 
@@ -282,7 +378,7 @@ def last_meaningful(lines: deque[str]) -> str:
         ):
             continue
         return text if len(text) <= 500 else text[:497] + "..."
-    return "it printed nothing on stderr"
+    return NOTHING_PRINTED
 
 
 if TYPE_CHECKING:  # ProcessRuntime and its instances honour the contract

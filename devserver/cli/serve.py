@@ -77,6 +77,14 @@ from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
     help="A Dask scheduler (tcp://host:port) for batch jobs with engine dask "
     "(as EPDEV_DASK_SCHEDULER).",
 )
+@click.option(
+    "--max-instances",
+    type=click.IntRange(min=1),
+    envvar="EPDEV_MAX_INSTANCES",
+    default=None,
+    help="Most instances one deployment may ask for (instance_count, scale_settings); "
+    "default from the cores and memory (as EPDEV_MAX_INSTANCES).",
+)
 @fails_cleanly
 def serve_command(
     host: str,
@@ -91,6 +99,7 @@ def serve_command(
     wait: bool,
     timeout: float,
     dask_scheduler: str | None,
+    max_instances: int | None,
 ) -> None:
     """Run the devserver headless (for CI and scripts)."""
     # Here rather than at the top: only `serve` and `stop` need the server's modules; every
@@ -101,6 +110,8 @@ def serve_command(
     if dask_scheduler:
         # The devserver (here or detached, which inherits the environment) reads it from there.
         os.environ["EPDEV_DASK_SCHEDULER"] = dask_scheduler
+    if max_instances is not None:
+        os.environ["EPDEV_MAX_INSTANCES"] = str(max_instances)
     options = ServeOptions(
         host=host,
         port=port,

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from epdev.runtimes.worker import logs
 from epdev.runtimes.worker.batchrows import BadResult, run_minibatch
+from epdev.runtimes.worker.fds import close_inherited
 from epdev.runtimes.worker.main import BOOT_ERROR, watch_parent
 from epdev.runtimes.worker.script import (
     ScriptError,
@@ -74,6 +75,7 @@ def load_batch_script(app_root: str, entry_script: str, model_dir: str | None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    close_inherited()
     channel = _private_stdout()
     logs.configure()  # at the deployment's logging_level (AZUREML_LOG_LEVEL)
     watch_parent(args.parent_pid)

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from epdev.runtimes.worker import aliases, logs, modes, swagger
+from epdev.runtimes.worker.fds import close_inherited
 from epdev.runtimes.worker.logs import logger
 from epdev.runtimes.worker.script import (
     RAW,
@@ -148,6 +149,7 @@ def log_model_dir() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    close_inherited(keep=(args.fd, args.ready_fd))
     logs.configure()
     reporter = Reporter(args.ready_fd)
     watch_parent(args.parent_pid)
