@@ -2,13 +2,13 @@
 
 Requests queue while the model predicts; the next predict takes what has queued (up to
 `max_batch_size` requests). While callers come together (the last call served more than one
-request), it waits at most `max_latency_ms` from the oldest one's arrival for more to join; a
-lone caller is dispatched at once, so batching costs it nothing. Only requests with the same merge key (for DataFrames: columns and dtypes;
-for other data, a key the caller gives) and equal params merge; each gets back exactly its own
-rows. When a merged call fails, its requests are split in halves and tried again, down to
-single requests, so a caller with bad rows gets its own error and the others their results
-(still sharing calls). An output without one row per input row makes every request of that
-call be predicted on its own.
+request), it waits at most `max_latency_ms` from the oldest one's arrival for more to join; a lone
+caller is dispatched at once, so batching costs it nothing. Only requests with the same merge key
+(for DataFrames: columns and dtypes; for other data, a key the caller gives) and equal params merge;
+each gets back exactly its own rows. When a merged call fails, its requests are split in halves and
+tried again, down to single requests, so a caller with bad rows gets its own error and the others
+their results (still sharing calls). An output without one row per input row makes every request of
+that call be predicted on its own.
 """
 
 from __future__ import annotations
