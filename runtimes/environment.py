@@ -79,6 +79,8 @@ class PythonEnvironment:
             "requirements": list(self.requirements),
             "worker": list(self.worker_requirements),
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            # The interpreter the environment asks for (epdev.runtimes.interpreters finds it).
+            "asked_python": self.python,
             "files": _referenced_file_digests(self.requirements),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -153,12 +155,6 @@ def from_conda_file(path: Path) -> PythonEnvironment:
         notes.append(
             "conda-only packages skipped (pip cannot install them; the image or the host must "
             f"provide them): {', '.join(conda_only)}"
-        )
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python and not (python == running or python.startswith(running + ".")):
-        notes.append(
-            f"the conda file asks for python {python} but this machine runs {running}; "
-            f"the environment uses {running}"
         )
     return PythonEnvironment(
         tuple(requirements), python, tuple(notes), f"conda file {path}", tuple(from_conda)
@@ -237,12 +233,6 @@ def from_mlflow_model(model: Path, serves_mlflow: bool = False) -> PythonEnviron
         requirements, source = list(base.requirements), base.source
     else:
         return None
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python and not (python == running or python.startswith(running + ".")):
-        notes.append(
-            f"the model was saved with python {python} but this machine runs {running}; "
-            f"the environment uses {running}"
-        )
     if serves_mlflow and not any(_mentions_mlflow(line, model) for line in requirements):
         requirements.append(_pinned("mlflow"))
         notes.append(
