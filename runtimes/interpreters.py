@@ -17,6 +17,8 @@ from pathlib import Path
 from epdev.runtimes.uvtool import uv_bin
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)")
+WORKER_MIN_PYTHON = (3, 11)
+"""The oldest Python epdev's worker runs on (its process is started with 3.11's -P)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,15 @@ async def choose(asked: str | None, what: str) -> Interpreter:
     version = wanted_version(asked)
     if version is None or version == running():
         return Interpreter(sys.executable, running())
+    if tuple(int(part) for part in version.split(".")) < WORKER_MIN_PYTHON:
+        oldest = ".".join(map(str, WORKER_MIN_PYTHON))
+        return Interpreter(
+            sys.executable,
+            running(),
+            f"{what} asks for python {version} but epdev's worker runs on Python {oldest} or "
+            f"later; the environment uses {running()} instead (--runtime docker with a base "
+            "image of that Python keeps the version in the image)",
+        )
     if version not in _found:
         _found[version] = await _find(version)
     path = _found[version]
@@ -57,7 +68,7 @@ async def choose(asked: str | None, what: str) -> Interpreter:
     return Interpreter(
         sys.executable,
         running(),
-        f"{what} asks for python {asked} but no Python {version} is installed on this machine; "
+        f"{what} asks for python {version} but no Python {version} is installed on this machine; "
         f"the environment uses {running()} instead",
     )
 
