@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from epdev.devserver.api.batch_routes import batch_router
+from epdev.devserver.api.environments import environments_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
@@ -82,6 +83,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
     app.include_router(metrics_router)
     app.include_router(prometheus_router)
     app.include_router(batch_router)
+    app.include_router(environments_router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -202,6 +202,27 @@ def from_conda_file(path: Path) -> PythonEnvironment:
     )
 
 
+def snapshot_conda_file(source: Path, target: Path) -> None:
+    """Copy a conda file to `target` with the local paths of its pip section made absolute, so
+    the copy (a registered environment's) installs what the original named."""
+    try:
+        data: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InstanceFailed(f"cannot read conda file {source}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise InstanceFailed(f"conda file {source} has no 'dependencies' list")
+    for item in data.get("dependencies") or []:
+        if isinstance(item, dict) and isinstance(item.get("pip"), list):
+            item["pip"] = [
+                line
+                if _name(str(line)) in PROVIDED_BY_EPDEV
+                else _pip_line(str(line), source.parent)
+                for line in item["pip"]
+                if _name(str(line)) in PROVIDED_BY_EPDEV or _pip_line(str(line), source.parent)
+            ]
+    target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
 def from_requirements_file(path: Path) -> PythonEnvironment:
     lines = []
     for raw in path.read_text(encoding="utf-8").splitlines():
