@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from runtime_helpers import Sink
+from support.wheels import make_wheel
 
 from epdev.runtimes import InstanceFailed
 from epdev.runtimes.environment import PythonEnvironment
@@ -17,6 +18,7 @@ from epdev.runtimes.eras import exact_pins
 from epdev.runtimes.interpreters import choose, wanted_version
 from epdev.runtimes.uvtool import pip_settings, uv_environment
 from epdev.runtimes.venv import BUILD_STREAM, WARNING_STREAM, VenvRuntime
+from epdev.runtimes.wheelhouse import prepare_wheelhouse, wheels
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +145,25 @@ def test_a_python_not_installed_is_named_once_with_the_one_used(
     # Older than the worker runs on: said, with the version used.
     old = asyncio.run(choose("3.8", "the conda file x"))
     assert old.note is not None and "the environment uses 3.11 instead" in old.note
+
+
+@pytest.mark.slow
+def test_the_wheelhouse_for_images_is_resolved_by_uv_and_stored_once(
+    uv_cache: Path, tmp_path: Path
+) -> None:
+    """The Docker runtime's wheelhouse: uv's era-faithful resolution, each wheel fetched once
+    into a store that a second wheelhouse links from."""
+    cache = cache_for(uv_cache, tmp_path)
+    local = make_wheel(tmp_path / "wheels", "epdev_wh_probe", "0.1", "X = 1\n")
+    first = PythonEnvironment(("joblib==1.2.0", "threadpoolctl", str(local)), source="x")
+    sink = Sink()
+    folder = asyncio.run(prepare_wheelhouse(first, cache, sink))
+    names = {p.name.split("-")[0] for p in wheels(folder)}
+    assert {"joblib", "threadpoolctl", "epdev_wh_probe", "uvicorn"} <= names
+    threadpoolctl = next(p for p in wheels(folder) if p.name.startswith("threadpoolctl"))
+    assert threadpoolctl.name.startswith("threadpoolctl-3.1.0")  # as of joblib 1.2.0's release
+    assert "resolving as of 2022-" in sink.text(BUILD_STREAM)
+    second = PythonEnvironment(("joblib==1.2.0",), source="y")
+    other = asyncio.run(prepare_wheelhouse(second, cache, Sink()))
+    joblib = [next(f.glob("joblib-*.whl")) for f in (folder, other)]
+    assert joblib[0].stat().st_ino == joblib[1].stat().st_ino  # one file, linked twice
