@@ -155,28 +155,29 @@ async def _fetch_all(
 
 async def _stored(client: httpx.AsyncClient, wheel: dict[str, Any], store: Path) -> Path:
     """The wheel in the store (by its sha256), fetched or copied there first if missing."""
+    name = str(wheel["name"])
     digest = str((wheel.get("hashes") or {}).get("sha256") or "")
     url = str(wheel.get("url") or "")
     path = wheel.get("path")
     if path is not None or url.startswith("file://"):
         source = Path(unquote(urlparse(url).path)) if url else Path(str(path))
         digest = digest or hashlib.sha256(source.read_bytes()).hexdigest()
-        stored = store / digest / wheel["name"]
+        stored = store / digest / name
         if not stored.exists():
             stored.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, stored)
         return stored
-    stored = store / digest / wheel["name"]
+    stored = store / digest / name
     if digest and stored.exists():
         return stored
-    partial = store / f".{wheel['name']}.{os.getpid()}.{id(wheel)}.partial"
+    partial = store / f".{name}.{os.getpid()}.{id(wheel)}.partial"
     partial.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     try:
         async with client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise InstanceFailed(
-                    f"could not fetch {wheel['name']} for the wheelhouse: HTTP "
+                    f"could not fetch {name} for the wheelhouse: HTTP "
                     f"{response.status_code} from {url}"
                 )
             with partial.open("wb") as out:
@@ -184,12 +185,12 @@ async def _stored(client: httpx.AsyncClient, wheel: dict[str, Any], store: Path)
                     hasher.update(chunk)
                     out.write(chunk)
         if digest and hasher.hexdigest() != digest:
-            raise InstanceFailed(f"{wheel['name']} from {url} does not match its sha256")
-        stored = store / hasher.hexdigest() / wheel["name"]
+            raise InstanceFailed(f"{name} from {url} does not match its sha256")
+        stored = store / hasher.hexdigest() / name
         stored.parent.mkdir(parents=True, exist_ok=True)
         partial.replace(stored)
     except httpx.HTTPError as exc:
-        raise InstanceFailed(f"could not fetch {wheel['name']} for the wheelhouse: {exc}") from None
+        raise InstanceFailed(f"could not fetch {name} for the wheelhouse: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return stored
