@@ -34,7 +34,7 @@ def choose_runtime(requested: str, env: RuntimeEnvironment) -> tuple[str, list[s
         notes = []
         if missing:
             notes.append(
-                f"--runtime process runs on the devserver's own packages, which lack what the "
+                f"the process runtime runs on the devserver's own packages, which lack what the "
                 f"{python.source} asks for: {_listed(missing)} (use --runtime venv or auto)"
             )
         return "process", notes + _unused_by_process(env)

@@ -239,7 +239,9 @@ async def _build(
             python = await _create_venv(staging, digest, interpreter.path, cache_dir, sink)
             requirements = requirements_file(env, staging, interpreter.version)
             await resolve_with_uv(
-                ["install", "--python", str(python), "-r", str(requirements)],
+                # Compiled now, as pip does: a worker may run where bytecode is never written
+                # (PYTHONDONTWRITEBYTECODE), and would compile numpy and scipy at every start.
+                ["install", "--compile-bytecode", "--python", str(python), "-r", str(requirements)],
                 env,
                 interpreter.version,
                 cache_dir,

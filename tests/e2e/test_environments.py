@@ -155,7 +155,7 @@ def test_a_forced_process_runtime_names_what_it_lacks(server: RunningServer, pro
     yml = online(project, "forced", "{conda_file: probe-conda.yaml}")
     view, told = create(server, yml, "--runtime", "process")
     assert view["runtime"] == "process"
-    notes = [line for line in told.splitlines() if "--runtime process runs on" in line]
+    notes = [line for line in told.splitlines() if "the process runtime runs on" in line]
     assert len(notes) == 1 and "epdev-env-probe==0.3 (not installed)" in notes[0]
     assert invoke(server, project, "forced")["probe"] is None
 
