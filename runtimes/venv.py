@@ -189,11 +189,17 @@ def worker_env(venv: Path, bundle: Path, user: dict[str, str]) -> dict[str, str]
     if user.get("PYTHONPATH"):
         python_path.append(user["PYTHONPATH"])
     path = user.get("PATH", os.environ.get("PATH", os.defpath))
-    return {
+    env = {
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{path}",
         "PYTHONPATH": os.pathsep.join(python_path),
     }
+    if "PYTHONDONTWRITEBYTECODE" not in user:
+        # uv installs without compiling (as pip would at install); the first start writes the
+        # bytecode of what it imports into the venv, so later starts do not compile scipy
+        # again, even where the devserver runs with bytecode writing off. Empty means unset.
+        env["PYTHONDONTWRITEBYTECODE"] = ""
+    return env
 
 
 def cache_dir_of(spec: InstanceSpec) -> Path:
@@ -239,9 +245,7 @@ async def _build(
             python = await _create_venv(staging, digest, interpreter.path, cache_dir, sink)
             requirements = requirements_file(env, staging, interpreter.version)
             await resolve_with_uv(
-                # Compiled now, as pip does: a worker may run where bytecode is never written
-                # (PYTHONDONTWRITEBYTECODE), and would compile numpy and scipy at every start.
-                ["install", "--compile-bytecode", "--python", str(python), "-r", str(requirements)],
+                ["install", "--python", str(python), "-r", str(requirements)],
                 env,
                 interpreter.version,
                 cache_dir,
