@@ -1,11 +1,18 @@
-"""Time to ready for each runtime, cold and cached, and time from saving code to serving it.
+"""Time to ready for each runtime, cold and cached, and time from saving code to serving it;
+and the time to build the Azure sample's environment as a venv.
 
-    python3 bench/runtime_readiness.py [--runtimes process,venv,docker]
+    python3 bench/runtime_readiness.py [--runtimes process,venv,docker] [--build-rounds 3]
 
 Baseline, measured in the same run: the script's own import + init() in a fresh interpreter
 (what any runtime must pay). Targets (issue 4): cached venv ready within 1.5 s plus that;
 docker with a cached image within 3 s plus that; a saved code change served within 1 s
 (process) and 4 s (docker).
+
+Environment builds (issue 18): the Azure sample's environment (scikit-learn, numpy, scipy,
+joblib, plus the worker's packages) built by epdev's venv runtime with a warm package cache,
+against `python -m venv` + `pip install` of the same requirements with pip's cache warm, in
+the same run, median of --build-rounds (target: at most 0.35x); and epdev's build with an
+empty package cache (everything downloaded).
 """
 
 from __future__ import annotations
@@ -142,11 +149,85 @@ def save_to_served(bench: Bench, project_root: Path, runtime: str) -> float:
     return served
 
 
+SAMPLE_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "joblib")
+
+
+def epdev_build(cache: Path) -> float:
+    """Seconds for epdev's venv runtime to build the sample environment into `cache`."""
+    code = (
+        "import asyncio, sys, time\n"
+        "from pathlib import Path\n"
+        "from epdev.runtimes.environment import PythonEnvironment\n"
+        "from epdev.runtimes.venv import VenvRuntime\n"
+        "env = PythonEnvironment(tuple(sys.argv[2:]), source='the Azure sample')\n"
+        "t = time.perf_counter()\n"
+        "asyncio.run(VenvRuntime().ensure_venv(env, Path(sys.argv[1]), lambda s, l: None))\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(cache), *SAMPLE_REQUIREMENTS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shutil.rmtree(cache / "venvs", ignore_errors=True)
+    return float(result.stdout.strip())
+
+
+def pip_build(folder: Path, pip_cache: Path) -> float:
+    """Seconds for `python -m venv` + `pip install` of the same requirements (the worker's
+    pinned packages included, as epdev installs them), with pip's own cache in `pip_cache`."""
+    from epdev.runtimes.environment import PythonEnvironment
+
+    worker = PythonEnvironment().worker_requirements
+    env = {**os.environ, "PIP_CACHE_DIR": str(pip_cache), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, env=env)
+    subprocess.run(
+        [str(folder / "bin" / "pip"), "install", "-q", *SAMPLE_REQUIREMENTS, *worker],
+        check=True,
+        env=env,
+    )
+    seconds = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    return seconds
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def build_times(tmpdir: Path, rounds: int) -> None:
+    cache = tmpdir / "build-cache"
+    load = os.getloadavg()[0]
+    empty = epdev_build(cache)  # the first build downloads everything: the empty-cache time
+    pip_cache = tmpdir / "pip-cache"
+    pip_build(tmpdir / "pip-warmup", pip_cache)  # pip's cache warmed the same way
+    ours: list[float] = []
+    theirs: list[float] = []
+    for index in range(rounds):  # interleaved, so a burst of load hits both alike
+        ours.append(epdev_build(cache))
+        theirs.append(pip_build(tmpdir / f"pip-{index}", pip_cache))
+    ratio = median(ours) / median(theirs)
+    print(f"\nenvironment builds ({', '.join(SAMPLE_REQUIREMENTS)} + the worker's packages):")
+    verdict = "met" if ratio <= 0.35 else "MISSED"
+    print(f"  epdev venv, warm package cache: {' '.join(f'{t:.2f}' for t in ours)} s")
+    shown = " ".join(f"{t:.2f}" for t in theirs)
+    print(f"  python -m venv + pip install, warm pip cache: {shown} s")
+    print(f"  median ratio epdev/pip: {ratio:.3f} (target <= 0.35: {verdict})")
+    print(f"  epdev venv, empty package cache: {empty:.2f} s")
+    print(f"  load average (1 min) at the start: {load:.2f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runtimes", default="process,venv,docker")
+    parser.add_argument(
+        "--build-rounds", type=int, default=3, help="Environment builds of each kind (0: none)"
+    )
     args = parser.parse_args()
     runtimes = [r for r in args.runtimes.split(",") if r]
     if "docker" in runtimes and not docker_answers():
@@ -178,6 +259,8 @@ def main() -> None:
         finally:
             bench.close()
             shutil.rmtree(tmpdir / "home", ignore_errors=True)
+        if args.build_rounds > 0:
+            build_times(tmpdir, args.build_rounds)
     print(f"\nbaseline: the sample's own import + init() in a fresh interpreter: {baseline:.2f} s")
     header = ("runtime", "cold s", "cached s", "cached - baseline", "save->served s")
     print(f"{header[0]:8} {header[1]:>8} {header[2]:>9} {header[3]:>18} {header[4]:>15}")

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from epdev.devserver import names
 from epdev.devserver.api import openapi
 from epdev.devserver.api.batch_routes import batch_router
+from epdev.devserver.api.environments import environments_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
@@ -132,6 +133,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
     app.include_router(metrics_router)
     app.include_router(prometheus_router)
     app.include_router(batch_router)
+    app.include_router(environments_router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -152,7 +152,7 @@ def _execute_batch(
         return
     endpoint = str(data["endpoint_name"])
     # `--runtime docker` is for the online deployments beside them: batch keeps its default.
-    runtime = runtime if runtime in ("process", "venv") else None
+    runtime = runtime if runtime in ("auto", "process", "venv") else None
     if step.action == "create":
         api.create_batch_deployment(endpoint, data, source, runtime=runtime)
     else:

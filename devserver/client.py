@@ -455,6 +455,25 @@ class Client:
         )
         return result
 
+    def create_environment(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/environments", json={"spec": spec})
+        return result
+
+    def list_environments(
+        self, name: str | None = None, archived: bool = False
+    ) -> list[dict[str, Any]]:
+        params = _params(name=name, archived="true" if archived else None)
+        result: list[dict[str, Any]] = self._call("GET", "/environments", params=params)
+        return result
+
+    def get_environment(self, name: str, version: str | None) -> dict[str, Any]:
+        path = f"/environments/{name}/versions/{version or 'latest'}"
+        result: dict[str, Any] = self._call("GET", path)
+        return result
+
+    def archive_environment(self, name: str, version: str | None) -> None:
+        self._call("POST", f"/environments/{name}/archive", params=_params(version=version))
+
 
 ASSET_KINDS = ("data", "models")
 

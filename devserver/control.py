@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import psutil
 
+from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
@@ -29,11 +30,13 @@ from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
 from epdev.devserver.registry import Registry
 from epdev.devserver.routing import Route, RouteTable
+from epdev.devserver.runtimechoice import AUTO, choose_runtime
 from epdev.devserver.store import DeploymentRow, EndpointRow, Store
 from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner, ProvisioningState
 from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
 from epdev.devserver.watching import watch_code
 from epdev.runtimes import InstanceFailed, leftovers
+from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.registry import Runtimes
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, validate_traffic
 from epdev.specs.kinds import SpecKind
@@ -97,6 +100,7 @@ class Control:
         self.base_url = base_url.rstrip("/")
         self.store = Store(home.database)
         self.registry = Registry(self.store)
+        self.environments = Environments(self.store, home.root / "environments")
         self.endpoints: dict[str, EndpointEntry] = {}
         self.routes = RouteTable()
         self.observability = Observability(home, self)
@@ -321,7 +325,8 @@ class Control:
                     f"deployment {spec.name!r} already exists in online endpoint {endpoint!r}; "
                     "use `online-deployment update`"
                 )
-            runtime_name = await self._runtime_ready(runtime)
+            runtime_name, notes = await self._choose_runtime(runtime, spec)
+            runtime_name = await self._runtime_ready(runtime_name)
             _check_mlflow(spec, runtime_name)
             row = DeploymentRow(
                 endpoint=endpoint,
@@ -334,6 +339,8 @@ class Control:
             )
             self.store.put_deployment(row)
             runner = self._runner(endpoint, spec, runtime_name)
+            for note in notes:
+                runner.note(note)
             dentry = DeploymentEntry(row=row, runner=runner)
             entry.deployments[spec.name] = dentry
             self._rebuild_routes()
@@ -392,8 +399,11 @@ class Control:
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
             entry = self.endpoint(endpoint)
-            _check_mlflow(spec, runtime or dentry.row.runtime)
-            if runtime is not None and runtime != dentry.row.runtime:
+            runtime, notes = await self._choose_runtime(runtime or dentry.row.runtime, spec)
+            _check_mlflow(spec, runtime)
+            for note in notes:
+                dentry.runner.note(note)
+            if runtime != dentry.row.runtime:
                 # The new instances start on the new runtime; the old ones stop where they run.
                 dentry.runner.runtime = self.runtimes.get(await self._runtime_ready(runtime))
                 dentry.row.runtime = runtime
@@ -529,6 +539,29 @@ class Control:
 
     # Internals
 
+    async def _choose_runtime(
+        self, requested: str | None, spec: OnlineDeployment
+    ) -> tuple[str, list[str]]:
+        """The runtime `requested` (or the devserver's default) means for this deployment, and
+        the notes saying why and what of its environment that runtime leaves out."""
+        name = requested or self.runtimes.default
+        if name not in (AUTO, "process", "venv"):
+            return name, []
+        environment = await asyncio.to_thread(self._deployment_environment, spec)
+        return choose_runtime(name, environment)
+
+    def _deployment_environment(self, spec: OnlineDeployment) -> RuntimeEnvironment:
+        model_path = spec.model_path
+        if isinstance(spec.model, str):
+            model_path = self.registry.model(spec.model, spec.code_configuration is None).path
+        code = spec.code_configuration
+        return self.environments.runtime_environment(
+            spec.environment,
+            code_dir=code.code if code else None,
+            model_path=model_path,
+            serves_mlflow=code is None,
+        )
+
     async def _runtime_ready(self, name: str | None) -> str:
         """The runtime's name, once it is known and able to run (a Docker engine answers)."""
         name = name or self.runtimes.default
@@ -560,6 +593,7 @@ class Control:
             on_pids=record,
             models=self.registry,
             start_gate=self._start_gate,
+            environments=self.environments,
         )
 
     async def _provision(

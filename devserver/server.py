@@ -48,7 +48,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 0
     insecure_http: bool = False
-    runtime: str = "process"
+    runtime: str = "auto"
     base_image: str = DEFAULT_BASE_IMAGE
     token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
     max_request_mb: float = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from epdev.devserver.autoscale import run as autoscale
+from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.limits import start_parallelism
 from epdev.devserver.logs import DeploymentLog
@@ -199,8 +200,10 @@ class DeploymentRunner:
         cache_dir: Path = Path(),
         models: Registry | None = None,
         start_gate: asyncio.Semaphore | None = None,
+        environments: Environments | None = None,
     ) -> None:
         self.cache_dir = cache_dir
+        self.environments = environments
         self.models = models
         self.endpoint = endpoint
         self.name = spec.name
@@ -393,12 +396,19 @@ class DeploymentRunner:
         if self.runtime.name == "process":
             return None
         env = spec.environment
-        if isinstance(env, str):
-            raise DeploymentFailed(
-                f"environment: {env!r} is a registered environment; the {self.runtime.name} "
-                "runtime builds inline environments (image with conda_file, or build)"
-            )
         code = spec.code_configuration
+        if self.environments is not None:
+            try:
+                return self.environments.runtime_environment(
+                    env,
+                    code_dir=code.code if code else None,
+                    model_path=model_path,
+                    serves_mlflow=code is None,
+                )
+            except BadRequest as exc:
+                raise DeploymentFailed(str(exc)) from None
+        if isinstance(env, str):
+            raise DeploymentFailed(f"environment: {env!r} cannot be resolved here")
         return resolve_environment(
             conda_file=env.conda_file if env else None,
             code_dir=code.code if code else None,

@@ -34,8 +34,25 @@ CONDA_ONLY = frozenset(
         "_openmp_mutex",
         "blas",
         "ca-certificates",
+        "bzip2",
+        "cpuonly",
         "cudatoolkit",
+        "cuda-toolkit",
         "cudnn",
+        "gcc",
+        "git",
+        "gxx",
+        "icu",
+        "libffi",
+        "libprotobuf",
+        "nccl",
+        "ncurses",
+        "nodejs",
+        "pytorch-cuda",
+        "pytorch-mutex",
+        "r-base",
+        "readline",
+        "sqlite",
         "libblas",
         "libcblas",
         "libgcc-ng",
@@ -51,6 +68,30 @@ CONDA_ONLY = frozenset(
         "zlib",
     }
 )
+
+# Conda packages whose PyPI distribution has another name.
+CONDA_TO_PYPI = {
+    "pytorch": "torch",
+    "pytorch-cpu": "torch",
+    "pytorch-gpu": "torch",
+    "py-xgboost": "xgboost",
+    "py-xgboost-cpu": "xgboost",
+    "py-lightgbm": "lightgbm",
+    "py-opencv": "opencv-python",
+    "opencv": "opencv-python",
+    "pytables": "tables",
+    "msgpack-python": "msgpack",
+    "matplotlib-base": "matplotlib",
+    "numpy-base": "numpy",
+    "python-graphviz": "graphviz",
+    "tensorflow-gpu": "tensorflow",
+    "pyqt": "PyQt5",
+    "pyyaml": "PyYAML",
+    "typing_extensions": "typing-extensions",
+    "arrow-cpp": "pyarrow",
+    "libopencv": "opencv-python",
+    "google-cloud-storage": "google-cloud-storage",
+}
 
 # What the in-instance worker itself needs besides the standard library.
 WORKER_PACKAGES = ("uvicorn", "httptools", "uvloop")
@@ -82,6 +123,8 @@ class PythonEnvironment:
             "requirements": list(self.requirements),
             "worker": list(self.worker_requirements),
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            # The interpreter the environment asks for (epdev.runtimes.interpreters finds it).
+            "asked_python": self.python,
             "files": _referenced_file_digests(self.requirements),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -148,7 +191,7 @@ def from_conda_file(path: Path) -> PythonEnvironment:
         elif name in CONDA_ONLY:
             conda_only.append(str(item))
         else:
-            requirement = name + _conda_version(spec)
+            requirement = CONDA_TO_PYPI.get(name, name) + _conda_version(spec)
             requirements.append(requirement)
             from_conda.append(requirement)
             notes.append(f"conda package {item} is installed from PyPI as {requirement}")
@@ -157,15 +200,30 @@ def from_conda_file(path: Path) -> PythonEnvironment:
             "conda-only packages skipped (pip cannot install them; the image or the host must "
             f"provide them): {', '.join(conda_only)}"
         )
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python and not (python == running or python.startswith(running + ".")):
-        notes.append(
-            f"the conda file asks for python {python} but this machine runs {running}; "
-            f"the environment uses {running}"
-        )
     return PythonEnvironment(
         tuple(requirements), python, tuple(notes), f"conda file {path}", tuple(from_conda)
     )
+
+
+def snapshot_conda_file(source: Path, target: Path) -> None:
+    """Copy a conda file to `target` with the local paths of its pip section made absolute, so
+    the copy (a registered environment's) installs what the original named."""
+    try:
+        data: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InstanceFailed(f"cannot read conda file {source}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise InstanceFailed(f"conda file {source} has no 'dependencies' list")
+    for item in data.get("dependencies") or []:
+        if isinstance(item, dict) and isinstance(item.get("pip"), list):
+            item["pip"] = [
+                line
+                if _name(str(line)) in PROVIDED_BY_EPDEV
+                else _pip_line(str(line), source.parent)
+                for line in item["pip"]
+                if _name(str(line)) in PROVIDED_BY_EPDEV or _pip_line(str(line), source.parent)
+            ]
+    target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def from_requirements_file(path: Path) -> PythonEnvironment:
@@ -211,19 +269,49 @@ def _conda_version(spec: str) -> str:
     return spec.split(" ", 1)[0]
 
 
+def mlflow_conda_file(model: Path) -> Path | None:
+    """The conda file an MLflow model's MLmodel names for its pyfunc flavor (`env: conda.yaml`
+    in older models, `env: {conda: conda.yaml, virtualenv: python_env.yaml}` in newer ones),
+    else a conda.yaml beside it; None when there is none."""
+    try:
+        data: Any = yaml.safe_load((model / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        data = None
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+    env = pyfunc.get("env") if isinstance(pyfunc, dict) else None
+    named = env.get("conda") if isinstance(env, dict) else env
+    candidate = model / str(named) if isinstance(named, str) and named else model / "conda.yaml"
+    return candidate if candidate.is_file() else None
+
+
 def from_mlflow_model(model: Path, serves_mlflow: bool = False) -> PythonEnvironment | None:
-    """An MLflow model's own environment, as `mlflow models serve --env-manager virtualenv`
-    reads it: python_env.yaml (its `dependencies`, usually `-r requirements.txt`, and its
-    Python version), else requirements.txt; None when the model has neither.
+    """An MLflow model's own environment, as Azure builds it: the conda file its MLmodel names
+    (Azure's image build reads conda.yaml); only without one, python_env.yaml (its
+    `dependencies`, usually `-r requirements.txt`, and its Python version), else
+    requirements.txt; None when the model has none of them.
 
     With `serves_mlflow` (no scoring script: epdev's worker loads the model with mlflow) a
     model whose requirements do not name mlflow gets the devserver's own version.
     """
     env_file = model / "python_env.yaml"
     requirements_file = model / "requirements.txt"
+    conda_file = mlflow_conda_file(model)
     notes: list[str] = []
     python: str | None = None
-    if env_file.is_file():
+    from_conda: tuple[str, ...] = ()
+    if conda_file is not None:
+        base = from_conda_file(conda_file)
+        requirements, python, source = list(base.requirements), base.python, base.source
+        notes, from_conda = list(base.notes), base.from_conda
+        source = f"MLflow model's conda file {conda_file}"
+        ignored = [p.name for p in (env_file, requirements_file) if p.is_file()]
+        if ignored:
+            notes.append(
+                f"the model's {' and '.join(ignored)} are not used: Azure builds an MLflow "
+                "model's environment from its conda file"
+            )
+    elif env_file.is_file():
         try:
             data: Any = yaml.safe_load(env_file.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
@@ -240,19 +328,13 @@ def from_mlflow_model(model: Path, serves_mlflow: bool = False) -> PythonEnviron
         requirements, source = list(base.requirements), base.source
     else:
         return None
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python and not (python == running or python.startswith(running + ".")):
-        notes.append(
-            f"the model was saved with python {python} but this machine runs {running}; "
-            f"the environment uses {running}"
-        )
     if serves_mlflow and not any(_mentions_mlflow(line, model) for line in requirements):
         requirements.append(_pinned("mlflow"))
         notes.append(
             f"the model's requirements do not name mlflow, which serves it: {requirements[-1]} "
             "is added"
         )
-    return PythonEnvironment(tuple(requirements), python, tuple(notes), source)
+    return PythonEnvironment(tuple(requirements), python, tuple(notes), source, from_conda)
 
 
 def _mentions_mlflow(line: str, base: Path) -> bool:

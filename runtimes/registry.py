@@ -7,7 +7,9 @@ from pathlib import Path
 
 from epdev.runtimes.instance import Runtime
 
-RUNTIME_NAMES = ("process", "venv", "docker")
+RUNTIME_NAMES = ("auto", "process", "venv", "docker")
+"""auto: process when the devserver's Python has what the environment asks for, else venv
+(the devserver decides per deployment)."""
 DEFAULT_BASE_IMAGE = "epdev/python-base:bookworm"
 
 
@@ -15,7 +17,7 @@ DEFAULT_BASE_IMAGE = "epdev/python-base:bookworm"
 class Runtimes:
     """One runtime object per name, shared by every deployment that uses it."""
 
-    default: str = "process"
+    default: str = "auto"
     base_image: str = DEFAULT_BASE_IMAGE
     _made: dict[str, Runtime] = field(default_factory=dict)
 
@@ -30,6 +32,8 @@ class Runtimes:
     def get(self, name: str | None = None) -> Runtime:
         name = name or self.default
         self.check_name(name)
+        if name == "auto":
+            raise ValueError("runtime auto is decided per deployment: choose it before asking")
         if name not in self._made:
             self._made[name] = self._make(name)
         return self._made[name]

@@ -3,16 +3,18 @@
 A deployment's environment (see epdev.runtimes.environment) becomes a venv that every
 deployment with the same environment shares, kept under the devserver's cache folder:
 
-    wheels/                   the worker's own packages as wheels, fetched once, then installed
-                              with --no-index so a rebuild needs no network for them
-    .wheels.lock
+    uv/                       uv's cache, shared by every venv and wheelhouse: a package is
+                              downloaded once and linked into each environment that has it
+    release-dates.json        the release dates of pinned packages (epdev.runtimes.eras)
     venvs/<digest>/           a finished venv; it only ever appears complete (renamed into place)
     venvs/.<digest>.lock      held while that venv is built, so concurrent instances build it once
     venvs/.<digest>.partial   the venv being built
     worker-<hash>/            the worker's code (epdev.runtimes.bundle), put on PYTHONPATH
 
-A venv holds the user's requirements and the worker's three server packages, never epdev. The
-build has a limit of its own; only the worker's start counts against the readiness timeout.
+A venv holds the user's requirements and the worker's three server packages, never epdev, on
+the Python the environment asks for when one is installed (epdev.runtimes.interpreters); uv
+resolves and installs them (epdev.runtimes.resolution). The build has a limit of its own; only
+the worker's start counts against the readiness timeout.
 """
 
 from __future__ import annotations
@@ -20,20 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import hashlib
-import json
 import logging
 import os
-import platform
-import re
 import shutil
-import signal
-import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,28 +40,17 @@ from epdev.runtimes.instance import (
     LogSink,
     Runtime,
 )
-from epdev.runtimes.output import pump_lines
+from epdev.runtimes.interpreters import choose
 from epdev.runtimes.process import ProcessInstance
+from epdev.runtimes.resolution import requirements_file, resolve_with_uv
+from epdev.runtimes.uvtool import run_uv, uv_environment
 
 BUILD_STREAM = "build"
-"""The LogSink stream of the build's own lines and pip's output."""
+"""The LogSink stream of the build's own lines and uv's output."""
 WARNING_STREAM = "warning"
 """The LogSink stream of what the user should know about their environment."""
 BUILD_TIMEOUT_SECONDS = 15 * 60.0
 LOCK_POLL_SECONDS = 0.1
-PIP_TAIL_LINES = 400
-
-# pip's own interaction and decoration: a build log is read after the fact, not watched on a tty.
-_PIP_FLAGS = ("--disable-pip-version-check", "--no-input", "--progress-bar", "off")
-# The host's settings that would make pip or the venv's Python look outside the venv.
-_HOST_ONLY = frozenset(
-    {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"}
-)
-_NOT_FOUND = re.compile(
-    r"(?:No matching distribution found for|"
-    r"Could not find a version that satisfies the requirement)\s+(\S+)"
-)
-
 logger = logging.getLogger(__name__)
 
 
@@ -84,7 +67,7 @@ class VenvRuntime:
 
     async def ensure_venv(self, env: PythonEnvironment, cache_dir: Path, sink: LogSink) -> Path:
         """The venv for `env`: the cached one when it exists, else built now (once, however many
-        instances ask at the same time). Raises InstanceFailed with pip's reason."""
+        instances ask at the same time). Raises InstanceFailed saying why in one line."""
         digest = env.digest
         root = cache_dir / "venvs"
         final = root / digest
@@ -206,11 +189,17 @@ def worker_env(venv: Path, bundle: Path, user: dict[str, str]) -> dict[str, str]
     if user.get("PYTHONPATH"):
         python_path.append(user["PYTHONPATH"])
     path = user.get("PATH", os.environ.get("PATH", os.defpath))
-    return {
+    env = {
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{path}",
         "PYTHONPATH": os.pathsep.join(python_path),
     }
+    if "PYTHONDONTWRITEBYTECODE" not in user:
+        # uv installs without compiling (as pip would at install); the first start writes the
+        # bytecode of what it imports into the venv, so later starts do not compile scipy
+        # again, even where the devserver runs with bytecode writing off. Empty means unset.
+        env["PYTHONDONTWRITEBYTECODE"] = ""
+    return env
 
 
 def cache_dir_of(spec: InstanceSpec) -> Path:
@@ -239,26 +228,29 @@ async def _build(
         if _usable(final):
             return final
         started = time.monotonic()
-        worker = env.worker_requirements
+        interpreter = await choose(env.python, f"the {env.source}")
+        if interpreter.note is not None:
+            _say(sink, WARNING_STREAM, interpreter.note)
         _say(
             sink,
             BUILD_STREAM,
-            f"building venv {digest} from {env.source}: {len(env.requirements)} requirement(s) "
-            f"and the worker's {', '.join(worker)}",
+            f"building venv {digest} from {env.source} with uv on Python {interpreter.version}: "
+            f"{len(env.requirements)} requirement(s) and the worker's "
+            f"{', '.join(env.worker_requirements)}",
         )
         staging = root / f".{digest}.partial"
         await _discard(staging)  # left by a build that was killed
         await _discard(final)  # unusable, or it would have been returned above
         try:
-            python = await _create_venv(staging, digest, sink)
-            wheels = await _install_worker(python, env, cache_dir, sink)
-            if env.requirements:
-                # A file, not arguments: lines may carry options (-r, --extra-index-url, ...).
-                requirements = staging / "epdev-requirements.txt"
-                requirements.write_text("\n".join(env.requirements) + "\n", encoding="utf-8")
-                await _pip_install(
-                    python, env, sink, "--find-links", str(wheels), "-r", str(requirements)
-                )
+            python = await _create_venv(staging, digest, interpreter.path, cache_dir, sink)
+            requirements = requirements_file(env, staging, interpreter.version)
+            await resolve_with_uv(
+                ["install", "--python", str(python), "-r", str(requirements)],
+                env,
+                interpreter.version,
+                cache_dir,
+                sink,
+            )
             await asyncio.to_thread(_relocate, staging, final)
             staging.rename(final)
         except BaseException:
@@ -269,169 +261,25 @@ async def _build(
         return final
 
 
-async def _create_venv(target: Path, digest: str, sink: LogSink) -> Path:
-    # Without pip (when the host's pip can install into it): faster, and pip is not needed there.
+async def _create_venv(
+    target: Path, digest: str, interpreter: str, cache_dir: Path, sink: LogSink
+) -> Path:
     # The prompt would otherwise be the staging folder's name.
-    argv = [sys.executable, "-m", "venv", "--prompt", f"epdev-{digest}"]
-    if _host_pip_targets_others():
-        argv.append("--without-pip")
-    code, tail = await _run([*argv, str(target)], sink, _pip_environment(target))
+    argv = ["venv", "--quiet", "--python", interpreter, "--prompt", f"epdev-{digest}"]
+    code, tail = await run_uv([*argv, str(target)], sink, uv_environment(cache_dir))
     if code != 0:
         raise InstanceFailed(
-            f"could not create a venv with {sys.executable}: {_last_line(tail, code)}"
+            f"could not create a venv with {interpreter}: {_last_line(tail, code)}"
         )
     return target / "bin" / "python"
-
-
-async def _install_worker(
-    python: Path, env: PythonEnvironment, cache_dir: Path, sink: LogSink
-) -> Path:
-    """Install the worker's packages from the wheelhouse, offline; returns the wheelhouse."""
-    worker = env.worker_requirements
-    wheels = await ensure_worker_wheels(cache_dir, worker, python, sink)
-    args = ("--no-index", "--find-links", str(wheels), *worker)
-    try:
-        await _pip_install(python, env, sink, *args)
-    except InstanceFailed:
-        # A wheel went missing from the wheelhouse (cleaned by hand, say): fetch them again.
-        _say(sink, BUILD_STREAM, "the wheelhouse lacks some of the worker's packages")
-        _wheelhouse_marker(cache_dir, worker).unlink(missing_ok=True)
-        await ensure_worker_wheels(cache_dir, worker, python, sink)
-        await _pip_install(python, env, sink, *args)
-    return wheels
-
-
-def _wheelhouse_marker(cache_dir: Path, requirements: tuple[str, ...]) -> Path:
-    key = json.dumps(
-        [sorted(requirements), sys.implementation.cache_tag, platform.machine()], sort_keys=True
-    )
-    return cache_dir / "wheels" / f".worker-{hashlib.sha256(key.encode()).hexdigest()[:12]}.ready"
-
-
-async def ensure_worker_wheels(
-    cache_dir: Path, requirements: tuple[str, ...], python: Path, sink: LogSink
-) -> Path:
-    """A wheelhouse holding `requirements` and their dependencies for `python`, made once."""
-    wheels = cache_dir / "wheels"
-    marker = _wheelhouse_marker(cache_dir, requirements)
-    if marker.exists():
-        return wheels
-    wheels.mkdir(parents=True, exist_ok=True)
-    async with _locked(cache_dir / ".wheels.lock"):
-        if marker.exists():
-            return wheels
-        _say(sink, BUILD_STREAM, f"fetching the worker's packages into {wheels}")
-        argv = [*_pip(python), "wheel", *_PIP_FLAGS, "--wheel-dir", str(wheels), *requirements]
-        code, tail = await _run(argv, sink, _pip_environment(python.parent.parent))
-        if code != 0:
-            raise InstanceFailed(
-                f"could not fetch the worker's packages ({', '.join(requirements)}) into "
-                f"{wheels}: {_last_line(tail, code)}"
-            )
-        marker.touch()
-    return wheels
-
-
-async def _pip_install(python: Path, env: PythonEnvironment, sink: LogSink, *args: str) -> None:
-    argv = [*_pip(python), "install", *_PIP_FLAGS, "--no-warn-script-location", *args]
-    code, tail = await _run(argv, sink, _pip_environment(python.parent.parent))
-    if code != 0:
-        raise InstanceFailed(pip_failure_reason(tail, env, code))
-
-
-def pip_failure_reason(lines: list[str], env: PythonEnvironment, code: int) -> str:
-    """One line saying why pip failed, naming the requirement it could not find if it says."""
-    missing = None
-    for line in lines:
-        match = _NOT_FOUND.search(line)
-        if match is not None:
-            missing = match.group(1)
-    if missing is not None:
-        name = _normalized(missing)
-        if name in {_normalized(r) for r in env.worker_requirements}:
-            return f"pip could not install {missing}, a package of epdev's worker"
-        if name in {_normalized(r) for r in env.from_conda}:
-            return (
-                f"pip could not install {missing}, from the conda section of the {env.source}: "
-                "it may be a conda-only package; list its PyPI name under 'pip:' or remove it"
-            )
-        return f"pip could not install {missing} (from the {env.source}): no matching distribution"
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    if errors:
-        return f"pip failed: {_shorten(errors[-1].removeprefix('ERROR:').strip())}"
-    return f"pip failed: {_last_line(lines, code)}"
-
-
-def _normalized(requirement: str) -> str:
-    name = re.split(r"[\s<>=!~\[;@(]", requirement.strip(), maxsplit=1)[0]
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _last_line(lines: list[str], code: int) -> str:
     for line in reversed(lines):
         if line.strip():
-            return f"{_shorten(line.strip())} (exit code {code})"
+            text = line.strip()
+            return f"{text if len(text) <= 300 else text[:297] + '...'} (exit code {code})"
     return f"exit code {code}"
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _pip(python: Path) -> list[str]:
-    if _host_pip_targets_others():
-        return [sys.executable, "-m", "pip", "--python", str(python)]
-    return [str(python), "-m", "pip"]
-
-
-_host_pip_check: bool | None = None
-
-
-def _host_pip_targets_others() -> bool:
-    """Whether this interpreter's pip can install into another environment (--python, 22.3+)."""
-    global _host_pip_check
-    if _host_pip_check is None:
-        try:
-            major, minor = (int(part) for part in version("pip").split(".")[:2])
-        except (PackageNotFoundError, ValueError):
-            _host_pip_check = False
-        else:
-            _host_pip_check = (major, minor) >= (22, 3)
-    return _host_pip_check
-
-
-def _pip_environment(venv: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _HOST_ONLY}
-    env["VIRTUAL_ENV"] = str(venv)
-    env["PYTHONUNBUFFERED"] = "1"  # pip's lines reach the log as they are printed
-    return env
-
-
-async def _run(argv: list[str], sink: LogSink, env: dict[str, str]) -> tuple[int, list[str]]:
-    """Run a build step, its output (stdout and stderr, in order) going to the build stream."""
-    tail: deque[str] = deque(maxlen=PIP_TAIL_LINES)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise InstanceFailed(f"could not run {argv[0]}: {exc}") from exc
-    try:
-        assert proc.stdout is not None
-        await pump_lines(proc.stdout, BUILD_STREAM, sink, tail)
-        code = await proc.wait()
-    except BaseException:
-        # Stopped or out of time: pip and the builds it started go with it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    return code, list(tail)
 
 
 @contextlib.asynccontextmanager

@@ -1,29 +1,42 @@
 """Wheels for an environment, prepared on the host so images install them without a network.
 
-Builds run without network access (no registry, no index), and behind a proxy the host's pip is
-the one that knows how to get out. So the host's own pip resolves the environment's
-requirements plus the worker's packages into a folder of wheels (`pip wheel` downloads wheels
-and builds any sdist), and the image build installs exactly those with `pip install --no-index`.
-A wheelhouse is keyed by the environment's digest and made once.
+Builds run without network access (no registry, no index), and behind a proxy the host's
+settings are the ones that know how to get out. So uv resolves the environment's requirements
+plus the worker's packages on the host, as it does for venvs (era-faithful, wheels only, pip's
+index settings: epdev.runtimes.resolution), into a lock file (PEP 751's pylock.toml) naming each
+wheel's URL and hash; the wheels are fetched once into a content-addressed store shared by every
+wheelhouse, and linked into the environment's folder, which the image build installs with
+`pip install --no-index`. A wheelhouse is keyed by the environment's digest and made once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
+import os
 import shutil
+import ssl
 import sys
 import tempfile
-from collections import deque
+import tomllib
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import httpx
+from packaging.tags import sys_tags
+from packaging.utils import parse_wheel_filename
 
 from epdev.runtimes.environment import PythonEnvironment
 from epdev.runtimes.instance import InstanceFailed, LogSink
-from epdev.runtimes.output import pump_lines
-from epdev.runtimes.process import last_meaningful
+from epdev.runtimes.interpreters import running
+from epdev.runtimes.resolution import requirements_file, resolve_with_uv
+from epdev.runtimes.uvtool import say, uv_environment
 
 STREAM = "build"
-"""The log stream that pip's output goes to."""
+"""The log stream that the wheelhouse's lines go to."""
+DOWNLOADS = 4
+"""Wheels fetched at once."""
 
 
 def wheelhouse_path(environment: PythonEnvironment, cache_dir: Path) -> Path:
@@ -40,18 +53,38 @@ async def prepare_wheelhouse(
     sink: LogSink,
     python: str = sys.executable,
 ) -> Path:
-    """The folder of wheels for `environment` and the worker, made by `pip wheel` if missing."""
+    """The folder of wheels for `environment` and the worker, made with uv if missing."""
     target = wheelhouse_path(environment, cache_dir)
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
-        requirements = staging / "requirements.txt"
-        lines = [*environment.requirements, *environment.worker_requirements]
-        requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        sink(STREAM, f"preparing the wheelhouse on the host: pip wheel {' '.join(lines)}")
-        await _pip_wheel(python, staging, requirements, sink)
+        requirements = requirements_file(environment, staging, running())
+        lock = staging / "pylock.toml"
+        say(sink, "preparing the wheelhouse on the host: resolving with uv")
+        await resolve_with_uv(
+            [
+                "compile",
+                "--quiet",
+                "--python",
+                python,
+                "--format",
+                "pylock.toml",
+                "-o",
+                str(lock),
+                str(requirements),
+            ],
+            environment,
+            running(),
+            cache_dir,
+            sink,
+        )
+        files = _chosen_files(lock)
+        say(sink, f"fetching {len(files)} wheel(s) into the wheelhouse (shared store: kept once)")
+        await _fetch_all(files, cache_dir / "wheel-store", staging, cache_dir)
+        lock.unlink()
+        requirements.unlink()
         try:
             staging.rename(target)
         except OSError:
@@ -63,35 +96,101 @@ async def prepare_wheelhouse(
     return target
 
 
-async def _pip_wheel(python: str, folder: Path, requirements: Path, sink: LogSink) -> None:
-    tail: deque[str] = deque(maxlen=50)
-    proc = await asyncio.create_subprocess_exec(
-        python,
-        "-m",
-        "pip",
-        "wheel",
-        "--disable-pip-version-check",
-        "--progress-bar",
-        "off",
-        "--wheel-dir",
-        str(folder),
-        "-r",
-        str(requirements),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+def _chosen_files(lock: Path) -> list[dict[str, Any]]:
+    """For each locked package, the wheel this Python installs: the best tag match."""
+    data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    ranks = {str(tag): rank for rank, tag in enumerate(sys_tags())}
+    chosen = []
+    for package in data.get("packages", []):
+        best: tuple[int, dict[str, Any]] | None = None
+        archive = package.get("archive")
+        candidates = list(package.get("wheels", []))
+        if isinstance(archive, dict) and _file_name(archive).endswith(".whl"):
+            candidates.append(archive)  # a local wheel the environment names by its path
+        for wheel in candidates:
+            name = wheel.get("name") or _file_name(wheel)
+            try:
+                tags = parse_wheel_filename(name)[3]
+            except ValueError:
+                continue
+            rank = min((ranks[str(t)] for t in tags if str(t) in ranks), default=None)
+            if rank is not None and (best is None or rank < best[0]):
+                best = (rank, {**wheel, "name": name})
+        if best is None:
+            raise InstanceFailed(
+                f"{package.get('name')}=={package.get('version')} has no wheel for Python "
+                f"{running()} on this platform, and an image installs wheels only: relax the "
+                "pin or use the venv runtime"
+            )
+        chosen.append(best[1])
+    return chosen
+
+
+def _file_name(wheel: dict[str, Any]) -> str:
+    where = wheel.get("url") or wheel.get("path") or ""
+    return unquote(urlparse(str(where)).path.rsplit("/", 1)[-1])
+
+
+async def _fetch_all(
+    files: list[dict[str, Any]], store: Path, folder: Path, cache_dir: Path
+) -> None:
+    env = uv_environment(cache_dir)
+    cafile = env.get("SSL_CERT_FILE")
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=cafile) if cafile else True
+    timeout = httpx.Timeout(float(env.get("UV_HTTP_TIMEOUT", "60")))
+    limit = asyncio.Semaphore(DOWNLOADS)
+    async with httpx.AsyncClient(verify=verify, timeout=timeout, follow_redirects=True) as client:
+
+        async def one(wheel: dict[str, Any]) -> None:
+            async with limit:
+                stored = await _stored(client, wheel, store)
+            link = folder / wheel["name"]
+            try:
+                os.link(stored, link)
+            except OSError:  # another file system
+                shutil.copyfile(stored, link)
+
+        await asyncio.gather(*(one(wheel) for wheel in files))
+
+
+async def _stored(client: httpx.AsyncClient, wheel: dict[str, Any], store: Path) -> Path:
+    """The wheel in the store (by its sha256), fetched or copied there first if missing."""
+    name = str(wheel["name"])
+    digest = str((wheel.get("hashes") or {}).get("sha256") or "")
+    url = str(wheel.get("url") or "")
+    path = wheel.get("path")
+    if path is not None or url.startswith("file://"):
+        source = Path(unquote(urlparse(url).path)) if url else Path(str(path))
+        digest = digest or hashlib.sha256(source.read_bytes()).hexdigest()
+        stored = store / digest / name
+        if not stored.exists():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, stored)
+        return stored
+    stored = store / digest / name
+    if digest and stored.exists():
+        return stored
+    partial = store / f".{name}.{os.getpid()}.{id(wheel)}.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
     try:
-        assert proc.stdout is not None
-        await pump_lines(proc.stdout, STREAM, sink, tail)
-        code = await proc.wait()
+        async with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise InstanceFailed(
+                    f"could not fetch {name} for the wheelhouse: HTTP "
+                    f"{response.status_code} from {url}"
+                )
+            with partial.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    hasher.update(chunk)
+                    out.write(chunk)
+        if digest and hasher.hexdigest() != digest:
+            raise InstanceFailed(f"{name} from {url} does not match its sha256")
+        stored = store / hasher.hexdigest() / name
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        partial.replace(stored)
+    except httpx.HTTPError as exc:
+        raise InstanceFailed(f"could not fetch {name} for the wheelhouse: {exc}") from None
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    if code != 0:
-        raise InstanceFailed(
-            f"pip could not prepare the environment's wheels (exit code {code}): "
-            f"{last_meaningful(tail)}"
-        )
+        partial.unlink(missing_ok=True)
+    return stored

@@ -26,7 +26,7 @@ class EndpointCreate(SpecBody):
 class DeploymentCreate(SpecBody):
     all_traffic: bool = False
     watch: bool = Field(default=False, description="Restart the instances when the code changes")
-    runtime: Literal["process", "venv", "docker"] | None = Field(
+    runtime: Literal["auto", "process", "venv", "docker"] | None = Field(
         default=None, description="How the instances run; the devserver's default when absent"
     )
 
@@ -48,7 +48,7 @@ class DeploymentUpdate(BaseModel):
         default=False, description="Leave the deployment alone when the spec equals the stored one"
     )
     watch: bool | None = Field(default=None, description="Turn code watching on or off")
-    runtime: Literal["process", "venv", "docker"] | None = Field(
+    runtime: Literal["auto", "process", "venv", "docker"] | None = Field(
         default=None, description="How the instances run; the devserver's default when absent"
     )
 

@@ -28,11 +28,14 @@ from epdev.devserver.batch.output import JobFolder
 from epdev.devserver.batch.runner import JobRunner, overview
 from epdev.devserver.batch.script import scoring_entry
 from epdev.devserver.batch.slots import EngineFailed, Interpreter, ScriptSetup, Slots
+from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.registry import Registry
+from epdev.devserver.runtimechoice import choose_runtime
 from epdev.devserver.store import Store
 from epdev.runtimes.bundle import worker_bundle
+from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.runtimes.instance import InstanceFailed, InstanceSpec
 from epdev.runtimes.mlflow_registry import fetch_registered_model
@@ -46,7 +49,7 @@ log = logging.getLogger("epdev.devserver")
 
 DASK_SCHEDULER_ENV = "EPDEV_DASK_SCHEDULER"
 ENGINES = ("local", "dask")
-RUNTIMES = ("process", "venv")
+RUNTIMES = ("auto", "process", "venv")
 """Where a batch deployment's job workers run: the devserver's Python, or a venv built from the
 deployment's environment (shared with online deployments of the same environment)."""
 CANCEL_WAIT_SECONDS = 10.0
@@ -66,6 +69,7 @@ class BatchControl:
         self.default_runtime = default_runtime if default_runtime in RUNTIMES else "process"
         self.store = store
         self.registry = Registry(store)
+        self.environments = Environments(store, home.root / "environments")
         self.jobs = JobStore(store)
         self.dask_scheduler = dask_scheduler
         self.base_url = ""
@@ -236,7 +240,8 @@ class BatchControl:
             raise BadRequest(_NO_DASK)
         return spec
 
-    def _runtime(self, runtime: str | None, spec: BatchDeployment) -> str:
+    def _runtime(self, runtime: str | None, spec: BatchDeployment) -> tuple[str, list[str]]:
+        """The runtime's name (auto decided) and the notes saying why and what it leaves out."""
         name = runtime or self.default_runtime
         if name == "docker":
             raise BadRequest(
@@ -245,12 +250,21 @@ class BatchControl:
             )
         if name not in RUNTIMES:
             raise BadRequest(f"runtime {name!r} is not one of {', '.join(RUNTIMES)}")
-        if name == "venv" and isinstance(spec.environment, str):
-            raise BadRequest(
-                f"environment: {spec.environment!r} is a registered environment; the venv runtime "
-                "builds inline environments (conda_file), or use --runtime process"
-            )
-        return name
+        return choose_runtime(name, self._environment(spec))
+
+    def _environment(self, spec: BatchDeployment) -> RuntimeEnvironment:
+        """The deployment's environment as a venv would build it (a 400 for a reference to
+        nothing known); an MLflow registry URI's model is not fetched for this."""
+        model_path = spec.model_path
+        if isinstance(spec.model, str):
+            model_path = self.registry.model(spec.model).path
+        code = spec.code_configuration
+        return self.environments.runtime_environment(
+            spec.environment,
+            code_dir=code.code if code else None,
+            model_path=model_path,
+            serves_mlflow=code is None,
+        )
 
     async def create_deployment(
         self,
@@ -263,7 +277,7 @@ class BatchControl:
         async with self._lock:
             self._endpoint_row(endpoint)
             spec = self._validate_deployment(endpoint, data)
-            runtime = self._runtime(runtime, spec)
+            runtime, notes = self._runtime(runtime, spec)
             if spec.name in self.deployment_names(endpoint):
                 raise Conflict(
                     f"deployment {spec.name!r} already exists in batch endpoint {endpoint!r}; "
@@ -283,7 +297,7 @@ class BatchControl:
                         (spec.name, endpoint),
                         db,
                     )
-            return self.deployment_view(endpoint, spec.name)
+            return self.deployment_view(endpoint, spec.name, notes)
 
     async def update_deployment(
         self,
@@ -306,7 +320,7 @@ class BatchControl:
             spec = self._validate_deployment(endpoint, merged)
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
-            runtime = self._runtime(runtime or row["runtime"], spec)
+            runtime, notes = self._runtime(runtime or row["runtime"], spec)
             self.store.execute(
                 "UPDATE batch_deployments SET spec = ?, source = COALESCE(?, source), "
                 "updated_at = ?, runtime = ? WHERE endpoint = ? AND name = ?",
@@ -317,7 +331,7 @@ class BatchControl:
                     "UPDATE batch_endpoints SET default_deployment = ? WHERE name = ?",
                     (name, endpoint),
                 )
-            return self.deployment_view(endpoint, name)
+            return self.deployment_view(endpoint, name, notes)
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         async with self._lock:
@@ -336,7 +350,9 @@ class BatchControl:
                 "DELETE FROM batch_deployments WHERE endpoint = ? AND name = ?", (endpoint, name)
             )
 
-    def deployment_view(self, endpoint: str, name: str) -> dict[str, Any]:
+    def deployment_view(
+        self, endpoint: str, name: str, notes: list[str] | None = None
+    ) -> dict[str, Any]:
         row = self.deployment_row(endpoint, name)
         spec = self.deployment_spec(endpoint, name)
         shown = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -348,6 +364,8 @@ class BatchControl:
             "settings": spec.tuning.model_dump(mode="json"),
             "engine": spec.engine,
             "runtime": row["runtime"],
+            # Why that runtime, said by the create or update that chose it.
+            **({"runtime_notes": notes} if notes else {}),
             "is_default": self.default_deployment(endpoint) == name,
             "provisioning_state": "Succeeded",
             "source": row["source"],
@@ -379,7 +397,9 @@ class BatchControl:
             if deployment is None:
                 raise BadRequest(f"batch endpoint {endpoint!r} has no deployments to run a job")
             spec = self.deployment_spec(endpoint, deployment)
-            runtime = self._runtime(self.deployment_row(endpoint, deployment)["runtime"], spec)
+            runtime, notes = self._runtime(
+                self.deployment_row(endpoint, deployment)["runtime"], spec
+            )
             name = job_name or str(uuid.uuid4())
             if not _JOB_NAME.fullmatch(name):
                 raise BadRequest(
@@ -425,11 +445,16 @@ class BatchControl:
                     "runtime": runtime,
                     "builtin_mlflow": spec.code_configuration is None,
                     "conda_file": str(env.conda_file) if env and env.conda_file else None,
+                    "environment_ref": (
+                        spec.environment if isinstance(spec.environment, str) else None
+                    ),
                 },
                 "job_dir": str(job_dir),
             }
             folder = JobFolder(job_dir).ensure()
             output_dir.mkdir(parents=True, exist_ok=True)
+            for note in notes:
+                folder.log(f"note: {note}")
             folder.log(
                 f"job {name} on {endpoint}/{deployment}: input {input} ({source.type}), "
                 f"output {plan['output_file']}, engine {engine}"
@@ -508,12 +533,24 @@ class BatchControl:
         """The venv of the job's environment, built (build lines to the job log) unless the
         cache already has it: the same cache and builder as online venv deployments."""
         conda_file = script.get("conda_file")
-        python = resolve_environment(
-            conda_file=Path(conda_file) if conda_file else None,
-            code_dir=Path(script["app_root"]),
-            model_path=model_path,
-            serves_mlflow=bool(script.get("builtin_mlflow")),
-        ).python
+        reference = script.get("environment_ref")
+        if reference:
+            try:
+                python = self.environments.runtime_environment(
+                    reference,
+                    code_dir=Path(script["app_root"]),
+                    model_path=model_path,
+                    serves_mlflow=bool(script.get("builtin_mlflow")),
+                ).python
+            except BadRequest as exc:
+                raise EngineFailed(str(exc)) from None
+        else:
+            python = resolve_environment(
+                conda_file=Path(conda_file) if conda_file else None,
+                code_dir=Path(script["app_root"]),
+                model_path=model_path,
+                serves_mlflow=bool(script.get("builtin_mlflow")),
+            ).python
         for note in python.notes:
             folder.log(f"warning: {note}")
         folder.log(f"venv runtime: environment from {python.source}")

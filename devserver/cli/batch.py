@@ -260,7 +260,7 @@ def _load_deployment(
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["process", "venv", "docker"]),
+    type=click.Choice(["auto", "process", "venv", "docker"]),
     help="Where job workers run (default: the devserver's default; docker is refused).",
 )
 @click.option("--no-wait", is_flag=True, hidden=True)
@@ -292,7 +292,7 @@ def create_deployment(
 @click.option("--set", "sets", multiple=True, help="Override a field.")
 @click.option(
     "--runtime",
-    type=click.Choice(["process", "venv", "docker"]),
+    type=click.Choice(["auto", "process", "venv", "docker"]),
     help="Where job workers run (default: the devserver's default; docker is refused).",
 )
 @click.option("--no-wait", is_flag=True, hidden=True)

@@ -105,7 +105,8 @@ def runtime_option(func: F) -> F:
         type=click.Choice(RUNTIME_NAMES),
         default=None,
         help="How the instances run: this machine's Python (process), an isolated venv built "
-        "from the environment, or Docker containers. Default: the devserver's.",
+        "from the environment, Docker containers, or auto (process when the devserver's Python "
+        "has what the environment asks for, else venv). Default: the devserver's (auto).",
     )(func)
 
 

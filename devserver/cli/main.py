@@ -17,6 +17,7 @@ from epdev.devserver.cli.batch import batch_deployment, batch_endpoint
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.cli.deployments import online_deployment
 from epdev.devserver.cli.endpoints import online_endpoint
+from epdev.devserver.cli.environments import environment
 from epdev.devserver.cli.jobs import job
 from epdev.devserver.cli.serve import serve_command, stop_command
 from epdev.devserver.cli.workspace import cloud_only_groups, compute, workspace
@@ -113,6 +114,7 @@ cli.add_command(batch_deployment)
 cli.add_command(job)
 cli.add_command(data)
 cli.add_command(model)
+cli.add_command(environment)
 cli.add_command(workspace)
 cli.add_command(compute)
 for _cloud_group in cloud_only_groups():

@@ -15,8 +15,10 @@ import click
 
 from epdev.devserver.client import Client, ClientError
 
-# Streams and source of the lines worth showing: the build, its warnings, epdev's own notes.
-_SHOWN_STREAMS = frozenset({"build", "warning"})
+# Streams and source of the lines worth showing: the build, its warnings, epdev's own notes
+# (the Docker runtime writes its notes, such as a substituted image, on an instance's "epdev"
+# stream).
+_SHOWN_STREAMS = frozenset({"build", "warning", "epdev"})
 _SHOWN_SOURCE = "epdev"
 # Fetching the log's tail is a round trip: often enough to read along, rarely enough to be free.
 _FETCH_EVERY = 0.5

@@ -25,7 +25,7 @@ from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
 @click.option(
     "--runtime",
     type=click.Choice(RUNTIME_NAMES),
-    default="process",
+    default="auto",
     show_default=True,
     help="Runtime for deployments that do not choose one.",
 )

@@ -14,6 +14,11 @@ def test_epdev_notes_and_build_lines_written_since_the_request_are_shown() -> No
     assert shown_text(note, SINCE) == "starting 1 instance(s) with the docker runtime"
     assert shown_text(build, SINCE) == "Step 2/5 : COPY wheelhouse /tmp/w"
     assert shown_text(warning, SINCE) == "mkl is conda-only"
+    substitute = (
+        "2026-01-01T10:00:03.000Z blue-0 epdev | the image mcr.microsoft.com/x cannot be pulled; "
+        "using the local substitute epdev/python-base:bookworm in its place"
+    )
+    assert "using the local substitute" in (shown_text(substitute, SINCE) or "")
 
 
 def test_the_scripts_output_older_lines_and_odd_lines_are_not() -> None:

@@ -36,7 +36,6 @@ def test_python_env_yaml_brings_its_requirements_and_python(tmp_path: Path) -> N
     assert env.requirements == (f"-r {folder / 'requirements.txt'}", "extra-package==1.0")
     assert env.python == "3.8.10"
     assert env.source == f"MLflow environment {folder / 'python_env.yaml'}"
-    assert any("saved with python 3.8.10" in note and RUNNING in note for note in env.notes)
     assert not any("mlflow" in note for note in env.notes)  # named by the -r file
 
 
@@ -68,3 +67,25 @@ def test_a_broken_python_env_yaml_is_named(tmp_path: Path) -> None:
     folder = model(tmp_path, {"python_env.yaml": "python: 3.11\n"})
     with pytest.raises(InstanceFailed, match=r"python_env.yaml has no 'dependencies' list"):
         resolve(conda_file=None, code_dir=None, model_path=folder, serves_mlflow=True)
+
+
+def test_the_conda_file_the_mlmodel_names_is_the_one_azure_uses(tmp_path: Path) -> None:
+    """Azure's lightgbm sample: a modern conda.yaml beside a 2022 requirements.txt."""
+    folder = model(
+        tmp_path,
+        {
+            "conda.yaml": "channels: [conda-forge]\ndependencies:\n- python=3.11.7\n"
+            "- pip<=23.3\n- pip:\n  - mlflow==2.12.1\n  - lightgbm==4.3.0\nname: mlflow-env\n",
+            "python_env.yaml": "python: 3.8.10\ndependencies:\n- -r requirements.txt\n",
+            "requirements.txt": "mlflow==1.26.0\nlightgbm==3.3.2\n",
+        },
+    )
+    (folder / "MLmodel").write_text(
+        "flavors:\n  python_function:\n    env:\n      conda: conda.yaml\n"
+        "      virtualenv: python_env.yaml\n    loader_module: mlflow.lightgbm\n"
+    )
+    env = resolve(conda_file=None, code_dir=None, model_path=folder, serves_mlflow=True).python
+    assert env.requirements == ("mlflow==2.12.1", "lightgbm==4.3.0")
+    assert env.python == "3.11.7"
+    assert env.source == f"MLflow model's conda file {folder / 'conda.yaml'}"
+    assert any("python_env.yaml and requirements.txt are not used" in n for n in env.notes)

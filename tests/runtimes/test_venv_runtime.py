@@ -1,8 +1,7 @@
-"""The venv runtime: real venvs built by real pip, serving packages the host does not have.
+"""The venv runtime: real venvs built by real uv, serving packages the host does not have.
 
-Only the wheelhouse steps ask pip's configured sources for anything (the worker's packages,
-once per module, and once more where a test empties the wheelhouse): every build installs those
-with --no-index, and the user's packages are wheels the tests make, or do not exist.
+The worker's packages are fetched once per module into a uv cache that every test's cache
+shares; the user's packages are wheels the tests make, or do not exist.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ import dataclasses
 import fcntl
 import importlib.util
 import os
-import shutil
 import socket
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -28,14 +25,9 @@ from runtime_helpers import Sink, make_spec, write_script
 from support.wheels import make_wheel
 
 from epdev.runtimes import InstanceFailed, InstanceSpec, InstanceState
+from epdev.runtimes.buildfailure import explain
 from epdev.runtimes.environment import PythonEnvironment, RuntimeEnvironment, resolve
-from epdev.runtimes.venv import (
-    BUILD_STREAM,
-    WARNING_STREAM,
-    VenvRuntime,
-    ensure_worker_wheels,
-    pip_failure_reason,
-)
+from epdev.runtimes.venv import BUILD_STREAM, WARNING_STREAM, VenvRuntime
 
 PROBE = "epdev_probe_dep"
 PROBE_WHEEL = f"{PROBE}-0.1-py3-none-any.whl"
@@ -45,7 +37,7 @@ name: probe
 channels:
   - conda-forge
 dependencies:
-  - python=3.8
+  - python=3.4
   - mkl
   - pip
   - pip:
@@ -78,18 +70,17 @@ def run(raw_data):
 
 @pytest.fixture(scope="module")
 def prepared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache whose wheelhouse holds the worker's packages: the only step that may download."""
+    """A cache whose uv cache holds the worker's packages: the only step that may download."""
     cache = tmp_path_factory.mktemp("venv-cache")
-    sink = Sink()
-    requirements = PythonEnvironment().worker_requirements
-    asyncio.run(ensure_worker_wheels(cache, requirements, Path(sys.executable), sink))
+    asyncio.run(VenvRuntime().ensure_venv(PythonEnvironment(), cache, Sink()))
     return cache
 
 
 def fresh_cache(prepared: Path, tmp_path: Path) -> Path:
-    """A cache with no venvs, sharing the prepared wheelhouse, so each test builds offline."""
+    """A cache with no venvs, sharing the prepared uv cache (uv locks it for concurrent use)."""
     cache = tmp_path / "cache"
-    shutil.copytree(prepared / "wheels", cache / "wheels")
+    cache.mkdir()
+    (cache / "uv").symlink_to(prepared / "uv")
     return cache
 
 
@@ -172,7 +163,8 @@ def test_a_dependency_the_host_lacks_is_served_from_the_venv(probe: Started) -> 
     assert probe.answer == {"probe": "probe-42", "prefix": str(probe.venv)}
     build = "\n".join(lines(probe.sink, BUILD_STREAM))
     assert f"building venv {probe.venv.name}" in build
-    assert f"Successfully installed {PROBE.replace('_', '-')}-0.1" in build
+    assert f"+ {PROBE.replace('_', '-')}==0.1" in build
+    assert "Resolved " in build and "Installed " in build
     assert f"venv {probe.venv.name} built in" in build
     print(f"cold create->ready: {probe.seconds:.2f} s")
 
@@ -180,7 +172,8 @@ def test_a_dependency_the_host_lacks_is_served_from_the_venv(probe: Started) -> 
 @pytest.mark.slow
 def test_the_environment_notes_are_warnings(probe: Started) -> None:
     warnings = "\n".join(lines(probe.sink, WARNING_STREAM))
-    assert "asks for python 3.8" in warnings and "this machine runs 3.11" in warnings
+    assert "asks for python 3.4 but epdev's worker runs on Python 3.11 or later" in warnings
+    assert "the environment uses 3.11 instead" in warnings
     assert "conda-only packages skipped" in warnings and "mkl" in warnings
     assert "azureml-inference-server-http: not installed" in warnings
 
@@ -243,7 +236,7 @@ def test_instances_starting_together_build_their_venv_once(
     built = [s for s in sinks if said(s, "built in")]
     waited = [s for s in sinks if said(s, "waiting for venv")]
     assert len(built) == 1 and len(waited) == 1 and built[0] is not waited[0]
-    assert not said(waited[0], "Successfully installed")
+    assert not said(waited[0], "Installed ")
     assert [p.name for p in venv_folders(cache)] == [environment.python.digest]
     # Its scripts name the folder the venv lives in, not the one it was built in.
     activate = (cache / "venvs" / environment.python.digest / "bin" / "activate").read_text()
@@ -257,26 +250,21 @@ def test_instances_starting_together_build_their_venv_once(
     [
         (
             "  - pip:\n    - epdev-no-such-package==1.0\n",
-            "pip could not install epdev-no-such-package==1.0 (from the conda file",
+            "epdev-no-such-package (from the conda file",
         ),
         (
             "  - epdev-conda-thing=1.2\n",
-            "pip could not install epdev-conda-thing==1.2.*, from the conda section of the "
-            "conda file",
+            "epdev-conda-thing (from the conda file",
         ),
     ],
     ids=["pip-section", "conda-section"],
 )
-def test_a_requirement_pip_cannot_find_fails_the_instance_naming_it(
+def test_a_requirement_uv_cannot_find_fails_the_instance_naming_it(
     prepared_cache: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     dependencies: str,
     expected: str,
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")  # nothing to find, and nothing asked of the network
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "empty"))
-    (tmp_path / "empty").mkdir()
     cache = fresh_cache(prepared_cache, tmp_path)
     environment = conda_environment(tmp_path / "env", "dependencies:\n" + dependencies)
     sink = Sink()
@@ -292,33 +280,31 @@ def test_a_requirement_pip_cannot_find_fails_the_instance_naming_it(
 
     message = asyncio.run(scenario())
     assert message.startswith(expected), message
+    assert "is not on the package index" in message
     assert "\n" not in message
-    assert ("conda-only" in message) == ("conda section" in expected)
-    assert "No matching distribution found" in "\n".join(lines(sink, BUILD_STREAM))
+    assert ("conda-only" in message) == ("conda-thing" in expected)
+    assert "not found in the package registry" in "\n".join(lines(sink, BUILD_STREAM))
     assert venv_folders(cache) == []  # nothing half-built left to be mistaken for a venv
     assert not any(p.name.endswith(".partial") for p in (cache / "venvs").iterdir())
     assert_lock_free(cache, environment.python.digest)
 
 
 @pytest.mark.slow
-def test_a_wheelhouse_missing_a_wheel_is_filled_again(prepared_cache: Path, tmp_path: Path) -> None:
+def test_a_second_environment_links_the_packages_it_shares(
+    prepared_cache: Path, tmp_path: Path
+) -> None:
+    """A new environment whose packages the shared cache holds downloads nothing."""
     cache = fresh_cache(prepared_cache, tmp_path)
-    for wheel in (cache / "wheels").glob("uvicorn-*.whl"):
-        wheel.unlink()
+    make_wheel(tmp_path / "wheels", PROBE, "0.2", "def answer():\n    return 'probe-2'\n")
+    environment = RuntimeEnvironment(
+        PythonEnvironment((str(tmp_path / "wheels" / f"{PROBE}-0.2-py3-none-any.whl"),))
+    )
     sink = Sink()
-    spec = venv_spec(tmp_path, write_script(tmp_path / "code", ECHO), RuntimeEnvironment(), cache)
-
-    async def scenario() -> None:
-        instance = VenvRuntime().create_instance(spec, sink)
-        try:
-            await instance.start(30)
-        finally:
-            await instance.stop()
-
-    asyncio.run(scenario())
-    assert said(sink, "the wheelhouse lacks some of the worker's packages")
-    assert said(sink, "fetching the worker's packages")
-    assert list((cache / "wheels").glob("uvicorn-*.whl"))
+    asyncio.run(VenvRuntime().ensure_venv(environment.python, cache, sink))
+    build = "\n".join(lines(sink, BUILD_STREAM))
+    assert "Installed " in build and "Downloading" not in build, build
+    installed = cache / "venvs" / environment.python.digest / "lib"
+    assert list(installed.glob("python3.*/site-packages/uvicorn"))
 
 
 @pytest.fixture
@@ -335,11 +321,11 @@ def hanging_environment(url: str) -> RuntimeEnvironment:
     return RuntimeEnvironment(PythonEnvironment((f"--find-links {url}", "epdev-hang-probe")))
 
 
-def pip_processes() -> list[psutil.Process]:
+def uv_processes() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if any("pip" in part for part in child.cmdline()):
+            if any(part.endswith("/uv") for part in child.cmdline()):
                 found.append(child)
         except psutil.NoSuchProcess:
             pass
@@ -347,10 +333,10 @@ def pip_processes() -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-def test_stopping_an_instance_during_its_build_kills_pip_and_leaves_nothing(
+def test_stopping_an_instance_during_its_build_kills_uv_and_leaves_nothing(
     prepared_cache: Path, tmp_path: Path, silent_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("UV_NO_INDEX", "1")
     cache = fresh_cache(prepared_cache, tmp_path)
     environment = hanging_environment(silent_server)
     sink = Sink()
@@ -359,10 +345,10 @@ def test_stopping_an_instance_during_its_build_kills_pip_and_leaves_nothing(
     async def scenario() -> tuple[str, float]:
         instance = VenvRuntime().create_instance(spec, sink)
         start = asyncio.ensure_future(instance.start(30))
-        while not any(silent_server in line for line in lines(sink, BUILD_STREAM)):
+        while not uv_processes():
             assert not start.done()
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
         stopping = time.monotonic()
         await instance.stop()
         with pytest.raises(InstanceFailed) as failed:
@@ -372,7 +358,7 @@ def test_stopping_an_instance_during_its_build_kills_pip_and_leaves_nothing(
     message, seconds = asyncio.run(scenario())
     assert message == "instance blue-0 was stopped while its venv was being built"
     assert seconds < 3
-    assert pip_processes() == []
+    assert uv_processes() == []
     assert venv_folders(cache) == []
     assert_lock_free(cache, environment.python.digest)
 
@@ -381,7 +367,7 @@ def test_stopping_an_instance_during_its_build_kills_pip_and_leaves_nothing(
 def test_a_build_past_its_limit_fails_the_instance(
     prepared_cache: Path, tmp_path: Path, silent_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("UV_NO_INDEX", "1")
     cache = fresh_cache(prepared_cache, tmp_path)
     environment = hanging_environment(silent_server)
     spec = venv_spec(tmp_path, write_script(tmp_path / "code", ECHO), environment, cache)
@@ -394,7 +380,7 @@ def test_a_build_past_its_limit_fails_the_instance(
 
     message = asyncio.run(scenario())
     assert message == "building the venv for no environment dependencies took longer than 3 s"
-    assert pip_processes() == []
+    assert uv_processes() == []
     assert venv_folders(cache) == []
 
 
@@ -431,31 +417,50 @@ def test_the_build_does_not_count_against_the_readiness_timeout(
     sink.wait_for("built in", stream=BUILD_STREAM, timeout=0)
 
 
-def test_pip_failures_are_told_in_one_line() -> None:
+def test_uv_failures_are_told_in_one_line() -> None:
     env = PythonEnvironment(
-        ("numpy==9.9", "foo-bar>=2"), source="conda file x.yaml", from_conda=("foo-bar>=2",)
+        ("numpy==1.21.0", "foo-bar>=2", "scikit-learn==1.2.2", "numpy==1.10"),
+        source="conda file x.yaml",
+        from_conda=("foo-bar>=2",),
     )
-    tail = [
-        "Collecting numpy==9.9",
-        "ERROR: Could not find a version that satisfies the requirement Foo_Bar>=2 "
-        "(from versions: none)",
-        "ERROR: No matching distribution found for Foo_Bar>=2",
-    ]
-    assert pip_failure_reason(tail, env, 1).startswith(
-        "pip could not install Foo_Bar>=2, from the conda section of the conda file x.yaml"
+
+    def told(*cause: str, source_builds: bool = False) -> str:
+        tail = ["Resolved", "error: No solution found when resolving dependencies", *cause]
+        return explain(tail, env, "3.11", 1, source_builds=source_builds)
+
+    assert told(
+        "  cause: Because numpy==1.21.0 has no usable wheels and you require numpy==1.21.0, we "
+        "can conclude that your requirements are unsatisfiable.",
+        "",
+        "hint: Wheels are required for `numpy` because building from source is disabled",
+    ).startswith(
+        "numpy==1.21.0 (from the conda file x.yaml) has no wheel for Python 3.11 on this "
+        "platform and epdev does not build packages from source unless told to: relax the pin"
     )
-    tail[-1] = "ERROR: No matching distribution found for numpy==9.9"
-    assert pip_failure_reason(tail, env, 1) == (
-        "pip could not install numpy==9.9 (from the conda file x.yaml): no matching distribution"
+    assert told(
+        "  cause: Because foo-bar was not found in the package registry and you require "
+        "foo-bar>=2, we can conclude that your requirements are unsatisfiable."
+    ).startswith(
+        "foo-bar (from the conda file x.yaml, its conda section) is not on the package index: "
+        "it may be a conda-only package"
     )
-    worker = env.worker_requirements[0]
-    assert pip_failure_reason([f"No matching distribution found for {worker}"], env, 1) == (
-        f"pip could not install {worker}, a package of epdev's worker"
+    assert told(
+        "  cause: Because scikit-learn==1.2.2 depends on numpy>=1.17.3 and you require "
+        "scikit-learn==1.2.2, we can conclude that you require numpy>=1.17.3.",
+        "         And because you require numpy==1.10, we can conclude that your requirements "
+        "are unsatisfiable.",
+    ) == (
+        "conflicting pins (from the conda file x.yaml): scikit-learn==1.2.2 needs "
+        "numpy>=1.17.3; you ask for numpy==1.10; you ask for scikit-learn==1.2.2; relax one "
+        "of them"
     )
-    assert pip_failure_reason(["x", "ERROR: Invalid requirement: 'a b'", "y"], env, 1) == (
-        "pip failed: Invalid requirement: 'a b'"
+    worker = env.worker_requirements[0].split("==")[0]
+    assert told(
+        f"  cause: Because {worker} was not found in the package registry and you require it"
+    ) == (f"{worker}, a package of epdev's worker, is not on the package index")
+    assert explain(["boom", ""], env, "3.11", 2, source_builds=False) == (
+        "uv could not build the environment (from the conda file x.yaml): boom (exit code 2)"
     )
-    assert pip_failure_reason(["boom", ""], env, 2) == "pip failed: boom (exit code 2)"
 
 
 RAW_CONDA = """\
