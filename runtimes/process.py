@@ -229,7 +229,8 @@ class ProcessInstance:
         ended = _pidfd_closed(proc.pid)
         if ended is not None:
             try:
-                await asyncio.wait({waiting, ended}, return_when=asyncio.FIRST_COMPLETED)
+                either: set[asyncio.Future[Any]] = {waiting, ended}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 ended.cancel()
             if not waiting.done():

@@ -31,7 +31,7 @@ class MiniBatchResult:
 
 def run_minibatch(script: UserScript, files: Sequence[str], keep_rows: bool) -> MiniBatchResult:
     """Call the script's run() on `files`; raises whatever run() raises, or BadResult."""
-    answer = script.call_run(list(files), None)  # type: ignore[arg-type]
+    answer = script.call_run(list(files), None)
     return to_rows(answer, keep_rows)
 
 
