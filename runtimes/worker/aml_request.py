@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from epdev.runtimes.worker.datastructures import FileStorage, Headers, MultiDict
+from epdev.runtimes.worker.datastructures import ContentTyped, FileStorage, Headers, MultiDict
 from epdev.runtimes.worker.formdata import MULTIPART, URLENCODED, parse_form
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +46,7 @@ class UnsupportedMediaType(BadRequest):
     code = 415
 
 
-class AMLRequest:
+class AMLRequest(ContentTyped):
     """One HTTP request to the scoring route, read whole."""
 
     def __init__(
@@ -106,15 +106,6 @@ class AMLRequest:
         return self.scheme == "https"
 
     # What it carries.
-    @property
-    def content_type(self) -> str | None:
-        value: str | None = self.headers.get("content-type")
-        return value
-
-    @property
-    def mimetype(self) -> str:
-        return (self.content_type or "").split(";", 1)[0].strip().lower()
-
     @property
     def mimetype_params(self) -> dict[str, str]:
         params: dict[str, str] = {}

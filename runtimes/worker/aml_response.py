@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from epdev.runtimes.worker.datastructures import Headers
+from epdev.runtimes.worker.datastructures import ContentTyped, Headers
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 
 
-class AMLResponse:
+class AMLResponse(ContentTyped):
     """An HTTP response run() builds itself."""
 
     def __init__(
@@ -57,15 +57,6 @@ class AMLResponse:
         except ValueError:
             phrase = "UNKNOWN"
         return f"{self.status_code} {phrase}"
-
-    @property
-    def content_type(self) -> str | None:
-        value: str | None = self.headers.get("content-type")
-        return value
-
-    @property
-    def mimetype(self) -> str:
-        return (self.content_type or "").split(";", 1)[0].strip().lower()
 
     def get_data(self, as_text: bool = False) -> Any:
         return self._body.decode("utf-8", "replace") if as_text else self._body

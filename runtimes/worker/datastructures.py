@@ -236,7 +236,22 @@ def _text(value: object) -> str:
     return text
 
 
-class FileStorage:
+class ContentTyped:
+    """The content-type views werkzeug gives requests, responses and uploaded files alike."""
+
+    headers: Headers
+
+    @property
+    def content_type(self) -> str | None:
+        value: str | None = self.headers.get("content-type")
+        return value
+
+    @property
+    def mimetype(self) -> str:
+        return (self.content_type or "").split(";", 1)[0].strip().lower()
+
+
+class FileStorage(ContentTyped):
     """One uploaded file of a multipart/form-data request; reads like the file it holds."""
 
     def __init__(
@@ -253,15 +268,6 @@ class FileStorage:
         self.headers = headers if headers is not None else Headers()
         if content_type is not None and "content-type" not in self.headers:
             self.headers.add("Content-Type", content_type)
-
-    @property
-    def content_type(self) -> str | None:
-        value: str | None = self.headers.get("content-type")
-        return value
-
-    @property
-    def mimetype(self) -> str:
-        return (self.content_type or "").split(";", 1)[0].strip().lower()
 
     @property
     def content_length(self) -> int:
