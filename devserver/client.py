@@ -227,6 +227,32 @@ class Client:
         )
         return result
 
+    def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the deployment log's lines containing `text` (or those of one request)."""
+        params = _params(
+            q=text,
+            offset=offset,
+            limit=limit,
+            instance=instance,
+            context=context,
+            request_id=request_id,
+        )
+        result: dict[str, Any] = self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs/search", params=params
+        )
+        return result
+
     def follow_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
     ) -> Iterator[str]:
@@ -364,6 +390,14 @@ class Client:
         """The job's log from byte `offset`, and the offset to continue from."""
         result: dict[str, Any] = self._call("GET", f"/jobs/{name}/logs", params={"offset": offset})
         return str(result["text"]), int(result["next_offset"])
+
+    def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> dict[str, Any]:
+        """A page of the job log's lines containing `text`."""
+        params = _params(q=text, offset=offset, limit=limit, context=context)
+        result: dict[str, Any] = self._call("GET", f"/jobs/{name}/logs/search", params=params)
+        return result
 
     def create_asset(self, kind: str, **fields: Any) -> dict[str, Any]:
         """`kind` is "data" or "models"."""
@@ -549,6 +583,32 @@ class AsyncClient:
         )
         return result
 
+    async def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the deployment log's lines containing `text` (or those of one request)."""
+        params = _params(
+            q=text,
+            offset=offset,
+            limit=limit,
+            instance=instance,
+            context=context,
+            request_id=request_id,
+        )
+        result: dict[str, Any] = await self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs/search", params=params
+        )
+        return result
+
     async def follow_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
     ) -> AsyncIterator[str]:
@@ -631,6 +691,14 @@ class AsyncClient:
             "GET", f"/jobs/{name}/logs", params={"offset": offset}
         )
         return str(result["text"]), int(result["next_offset"])
+
+    async def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> dict[str, Any]:
+        """A page of the job log's lines containing `text`."""
+        params = _params(q=text, offset=offset, limit=limit, context=context)
+        result: dict[str, Any] = await self._call("GET", f"/jobs/{name}/logs/search", params=params)
+        return result
 
     async def list_batch_endpoints(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/batch-endpoints")
