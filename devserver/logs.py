@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -263,10 +263,7 @@ def search(
     Offsets count the files oldest first as one text; after a rotation they move by the size of
     the file that went, so a page asked for across one may skip or repeat a few lines.
     """
-    flags = re.IGNORECASE
-    compiled = re.compile(
-        pattern.encode() if regex else re.escape(pattern.encode()), flags | re.MULTILINE
-    )
+    finder = _regex_finder(pattern) if regex else _text_finder(pattern)
     files = [(file, _size(file)) for file in log_files(path)]
     total = sum(size for _, size in files)
     matches: list[Match] = []
@@ -279,7 +276,7 @@ def search(
             with file.open("rb") as handle:
                 position = max(offset - start, 0)
                 done = _search_file(
-                    handle, start, position, compiled, instance, limit, context, matches
+                    handle, start, position, finder, instance, limit, context, matches
                 )
         except FileNotFoundError:  # rotated away while we read
             done = None
@@ -287,6 +284,35 @@ def search(
             return SearchPage(matches, done, total)
         start += size
     return SearchPage(matches, None, total)
+
+
+Finder = Callable[[bytes], Iterator[tuple[int, int]]]
+"""Where a pattern occurs in a block: (start, end) pairs in order."""
+
+
+def _text_finder(text: str) -> Finder:
+    # bytes.lower and bytes.find run in C, some ten times faster than an IGNORECASE regex;
+    # ASCII letters only change case (a non-ASCII term matches as written).
+    needle = text.lower().encode()
+
+    def find(data: bytes) -> Iterator[tuple[int, int]]:
+        low = data.lower()
+        at = low.find(needle)
+        while at >= 0:
+            yield at, at + len(needle)
+            at = low.find(needle, at + max(len(needle), 1))
+
+    return find
+
+
+def _regex_finder(pattern: str) -> Finder:
+    compiled = re.compile(pattern.encode(), re.IGNORECASE | re.MULTILINE)
+
+    def find(data: bytes) -> Iterator[tuple[int, int]]:
+        for found in compiled.finditer(data):
+            yield found.start(), found.end()
+
+    return find
 
 
 def _size(file: Path) -> int:
@@ -300,7 +326,7 @@ def _search_file(
     handle: BinaryIO,
     base: int,
     position: int,
-    compiled: re.Pattern[bytes],
+    finder: Finder,
     instance: str | None,
     limit: int,
     context: int,
@@ -322,11 +348,11 @@ def _search_file(
             continue
         data, carry = data[:cut], data[cut:]
         seen = -1
-        for found in compiled.finditer(data):
-            begin = data.rfind(b"\n", 0, found.start()) + 1
+        for found_at, found_end in finder(data):
+            begin = data.rfind(b"\n", 0, found_at) + 1
             if begin <= seen:
                 continue  # a second match on a line already taken
-            end = data.find(b"\n", found.end())
+            end = data.find(b"\n", found_end)
             end = len(data) if end < 0 else end
             seen = end
             line = data[begin:end].decode("utf-8", "replace")

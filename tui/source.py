@@ -66,6 +66,19 @@ class Source(Protocol):
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
     ) -> AsyncIterator[str]: ...
 
+    async def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> View: ...
+
     async def endpoint_metrics(
         self, endpoint: str, window: str | None = None, step: str | None = None
     ) -> View: ...
@@ -88,3 +101,7 @@ class Source(Protocol):
     async def cancel_job(self, name: str) -> View: ...
 
     async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]: ...
+
+    async def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> View: ...

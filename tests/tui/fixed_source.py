@@ -106,6 +106,25 @@ def _job(
     }
 
 
+def _page(found: list[tuple[int, str]], next_offset: int | None, lines: list[str]) -> View:
+    return {
+        "matches": [{"offset": i, "text": line, "context": []} for i, line in found],
+        "next_offset": next_offset,
+        "total_bytes": sum(len(line) + 1 for line in lines),
+    }
+
+
+def _search(lines: list[str], text: str, offset: int, limit: int, instance: str | None) -> View:
+    found: list[tuple[int, str]] = []
+    for index in range(offset, len(lines)):
+        line = lines[index]
+        if text.lower() in line.lower() and (instance is None or f" {instance} " in line):
+            found.append((index, line))
+            if len(found) == limit:
+                return _page(found, index + 1, lines)
+    return _page(found, None, lines)
+
+
 class FixedSource:
     """The Source surface over fixed views; `calls` records what a screen asked for."""
 
@@ -162,6 +181,17 @@ class FixedSource:
             "sandbox": {},
         }
         self.keys = {"primaryKey": "k3y-primary-0123456789", "secondaryKey": "k3y-secondary"}
+        # What rotated out of the log file: the dashboard's backlog never shows it, a search does.
+        self.rotated_log_lines = [
+            "2024-05-01T11:00:00.000Z blue-0 stderr INFO | init() starting",
+            "2024-05-01T11:00:00.100Z blue-0 stderr ERROR | Traceback (most recent call last):",
+            *(
+                f"2024-05-01T11:{i // 60:02d}:{i % 60:02d}.000Z blue-1 stdout | warm {i}"
+                for i in range(1, 300)
+            ),
+            "2024-05-01T11:30:00.000Z blue-0 stderr INFO | init() done after a restart",
+            "2024-05-01T11:59:59.000Z blue-0 stderr ERROR | run() raised for req-1:",
+        ]
         self.log_lines = [
             f"2024-05-01T12:00:{i:02d}.000Z blue-{i % 2} stderr INFO | request {i} processed"
             for i in range(40)
@@ -184,6 +214,7 @@ class FixedSource:
             for name in self.jobs
         }
         self.calls: list[tuple[str, Any]] = []
+        self.invoke_status = 200
         self.down = False
         self.metrics_gate: asyncio.Event | None = None
         """When set, metrics are answered only once it is: a slow devserver."""
@@ -294,6 +325,26 @@ class FixedSource:
         # A real follow stays open until the deployment goes or the pane closes.
         await asyncio.Event().wait()
 
+    async def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> View:
+        """As the devserver answers; offsets count lines here (bytes there)."""
+        self._check()
+        self.calls.append(("search_logs", (endpoint, name, text, offset, request_id)))
+        lines = self.rotated_log_lines + self.log_lines
+        if request_id is not None:
+            return _page([(i, ln) for i, ln in enumerate(lines) if "req-1" in ln], None, lines)
+        return _search(lines, text or "", offset, limit, instance)
+
     async def endpoint_metrics(
         self, endpoint: str, window: str | None = None, step: str | None = None
     ) -> View:
@@ -345,8 +396,8 @@ class FixedSource:
     ) -> httpx.Response:
         self.calls.append(("invoke", (endpoint, deployment)))
         response = httpx.Response(
-            200,
-            json=[11.05, -3.2],
+            self.invoke_status,
+            json=[11.05, -3.2] if self.invoke_status < 400 else {"message": "run() failed"},
             headers={"azureml-model-deployment": deployment or "blue", "x-request-id": "req-1"},
         )
         # As the real client sets it: a fixed figure, not this machine's speed, in snapshots.
@@ -375,6 +426,13 @@ class FixedSource:
             raise ClientError(f"job {name!r} is already {job['status']}", 409)
         job["status"] = "Canceled"
         return copy.deepcopy(job)
+
+    async def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> View:
+        self._check()
+        self.calls.append(("search_job_logs", (name, text, offset)))
+        return _search(self.job_log_lines[self._job(name)["name"]], text, offset, limit, None)
 
     async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
         """Offsets count lines here (the devserver counts bytes): only their use is the same."""

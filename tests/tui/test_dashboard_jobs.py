@@ -96,7 +96,7 @@ async def test_logs_follow_a_running_job_until_it_ends(fixed_app: MakeApp) -> No
         await until(pilot, lambda: log.line_count == 31)
         source.jobs["fraud-0501-a"]["status"] = "Completed"
         await until(pilot, lambda: "the job is Completed" in status(logs))
-        await pilot.press("slash", *"batch 7")
+        await pilot.press("f", *"batch 7")
         await until(pilot, lambda: log.line_count == 1)
         await pilot.press("escape", "escape")
         await until(pilot, lambda: isinstance(app.screen, JobsScreen))
