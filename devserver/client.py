@@ -215,6 +215,12 @@ class Client:
         )
         return result
 
+    def restart_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        """Replace the deployment's instances with new ones of the same spec. (The control
+        plane restarts on an update that changes nothing but is not `only_if_changed`.)"""
+        count = self.get_deployment(endpoint, name).get("instance_count", 1)
+        return self.update_deployment(endpoint, name, overrides={"instance_count": count})
+
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")
 
@@ -506,6 +512,10 @@ class AsyncClient:
         result: dict[str, str] = await self._call("POST", f"/online-endpoints/{name}/list-keys")
         return result
 
+    async def mirror_report(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/online-endpoints/{name}/mirror-report")
+        return result
+
     async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
         result: dict[str, str] = await self._call(
             "POST", f"/online-endpoints/{name}/regenerate-keys", json={"keyType": key_type}
@@ -570,6 +580,12 @@ class AsyncClient:
             "PATCH", f"/online-endpoints/{endpoint}/deployments/{name}", json=body
         )
         return result
+
+    async def restart_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        """Replace the deployment's instances with new ones of the same spec. (The control
+        plane restarts on an update that changes nothing but is not `only_if_changed`.)"""
+        count = (await self.get_deployment(endpoint, name)).get("instance_count", 1)
+        return await self.update_deployment(endpoint, name, overrides={"instance_count": count})
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         await self._call("DELETE", f"/online-endpoints/{endpoint}/deployments/{name}")

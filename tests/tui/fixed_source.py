@@ -67,6 +67,20 @@ def _deployment(endpoint: str, name: str, state: str, instances: int, **metrics:
         "provisioning_state": state,
         "runtime": "process",
         "error": None,
+        "health": {
+            "state": "Healthy" if state == "Succeeded" else "Degraded",
+            "last_error": None,
+            "instances": [
+                {
+                    "name": f"{name}-{i}",
+                    "state": "Ready" if state == "Succeeded" else "Starting",
+                    "restarts": 0,
+                    "last_error": None,
+                    "pid": 4100 + i,
+                }
+                for i in range(instances)
+            ],
+        },
         "metrics": _metrics(**metrics) if metrics else None,
         "cost": COST,
     }
@@ -272,6 +286,18 @@ class FixedSource:
         self._endpoint(name)
         return dict(self.keys)
 
+    async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
+        self._check()
+        self.calls.append(("regenerate_keys", (name, key_type)))
+        self._endpoint(name)
+        self.keys[f"{key_type}Key"] = f"k3y-{key_type}-regenerated"
+        return dict(self.keys)
+
+    async def mirror_report(self, name: str) -> View:
+        self._check()
+        self._endpoint(name)
+        return {"endpoint": name, "mirror": None, "compared": 0, "status_differs": 0}
+
     async def list_deployments(self, endpoint: str) -> list[View]:
         self._check()
         self._endpoint(endpoint)
@@ -307,8 +333,19 @@ class FixedSource:
         runtime: str | None = None,
         watch: bool | None = None,
     ) -> View:
-        self.calls.append(("update_deployment", (endpoint, name)))
-        return copy.deepcopy(self.deployments[endpoint][name])
+        self.calls.append(("update_deployment", (endpoint, name, overrides)))
+        view = self.deployments[endpoint][name]
+        if overrides and "instance_count" in overrides:
+            view["instance_count"] = int(overrides["instance_count"])
+        return copy.deepcopy(view)
+
+    async def restart_deployment(self, endpoint: str, name: str) -> View:
+        self._check()
+        self.calls.append(("restart_deployment", (endpoint, name)))
+        view = self.deployments[endpoint][name]
+        for instance in view["health"]["instances"]:
+            instance["restarts"] += 1
+        return copy.deepcopy(view)
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         self.calls.append(("delete_deployment", (endpoint, name)))

@@ -54,6 +54,7 @@ class EndpointsScreen(TableScreen):
     TABLE_ID = "endpoints"
     COLUMNS = COLUMNS
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("t", "traffic", "Traffic"),
@@ -174,7 +175,10 @@ class EndpointsScreen(TableScreen):
         if self._loaded:
             shown = self.table.row_count
             count = len(self.endpoints)
-            parts.append(f"{count} endpoints" if shown == count else f"{shown}/{count} endpoints")
+            noun = "endpoint" if count == 1 else "endpoints"
+            parts.append(f"{count} {noun}" if shown == count else f"{shown}/{count} {noun}")
+            if not count:
+                parts.append("[b]n[/b] deploys a spec (an endpoint and its deployments)")
             parts.append(f"updated {app.clock().strftime('%H:%M:%S')}")
         else:
             parts.append("loading…")
@@ -240,7 +244,8 @@ class EndpointsScreen(TableScreen):
         name = str(view["name"])
         count = len(view.get("deployments") or [])
         question = (
-            f"Delete endpoint [b]{name}[/b] and its {count} deployment(s)?\n"
+            f"Delete endpoint [b]{name}[/b] and its {count} "
+            f"{'deployment' if count == 1 else 'deployments'}?\n"
             "Its instances stop and its keys stop working."
         )
 

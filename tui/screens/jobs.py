@@ -41,6 +41,7 @@ class JobsScreen(TableScreen):
     TABLE_ID = "jobs"
     COLUMNS = COLUMNS
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
         Binding("l", "open", "Logs"),

@@ -67,6 +67,7 @@ class SearchAnswered(Message):
 class LogsScreen(Screen[None]):
     AUTO_FOCUS = "#log"
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("escape", "back", "Back"),
         Binding("slash", "search", "Search"),
         Binding("n", "next_match", "Next"),
