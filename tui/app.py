@@ -72,6 +72,8 @@ class EpdevApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.cwd = cwd or Path.cwd()
         self.last_request_file: str | None = None
+        self.last_deploy_folder: Path | None = None
+        """Where the deploy picker opens next: the folder of the spec picked last."""
         self.help_screen = HelpScreen()
 
     def on_mount(self) -> None:
