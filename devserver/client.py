@@ -716,6 +716,14 @@ class AsyncClient:
         result: dict[str, Any] = await self._call("GET", f"/jobs/{name}/logs/search", params=params)
         return result
 
+    async def invoke_batch(self, endpoint: str, **request: Any) -> dict[str, Any]:
+        """Start a job (see JobRequest for the fields); returns it at once."""
+        body = {k: v for k, v in request.items() if v is not None}
+        result: dict[str, Any] = await self._call(
+            "POST", f"/batch-endpoints/{endpoint}/jobs", json=body
+        )
+        return result
+
     async def list_batch_endpoints(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/batch-endpoints")
         return result

@@ -112,6 +112,10 @@ def _job(
             "items_failed": failed,
             "elapsed_seconds": elapsed,
         },
+        "outputs": {
+            "path": f"/nonexistent/{name}/outputs",
+            "file": f"/nonexistent/{name}/outputs/predictions.csv",
+        },
         "creation_context": {
             "created_at": created.isoformat(timespec="seconds"),
             "started_at": started and started.isoformat(timespec="seconds"),
@@ -226,6 +230,17 @@ class FixedSource:
                 for i in range(30)
             ]
             for name in self.jobs
+        }
+        self.batch_endpoints: dict[str, View] = {
+            name: {
+                "name": name,
+                "auth_mode": "aad_token",
+                "defaults": {"deployment_name": default},
+                "deployments": [default],
+                "provisioning_state": "Succeeded",
+                "scoring_uri": f"{BASE}/api/v1/batch-endpoints/{name}/jobs",
+            }
+            for name, default in (("fraud-batch", "v1"), ("churn-batch", "main"))
         }
         self.calls: list[tuple[str, Any]] = []
         self.invoke_status = 200
@@ -445,6 +460,23 @@ class FixedSource:
         if name not in self.jobs:
             raise ClientError(f"job {name!r} does not exist", 404)
         return self.jobs[name]
+
+    async def list_batch_endpoints(self) -> list[View]:
+        self._check()
+        return copy.deepcopy(list(self.batch_endpoints.values()))
+
+    async def invoke_batch(self, endpoint: str, **request: Any) -> View:
+        self._check()
+        self.calls.append(("invoke_batch", (endpoint, request)))
+        if endpoint not in self.batch_endpoints:
+            raise ClientError(f"batch endpoint {endpoint!r} does not exist", 404)
+        deployment = request.get("deployment_name") or "v1"
+        name = f"job-{len(self.jobs)}"
+        job = _job(name, endpoint, deployment, "Queued", (0, 0, 0), None, 0)
+        job["creation_context"]["created_at"] = "2030-01-01T00:00:00+00:00"  # the newest
+        self.jobs[name] = job
+        self.job_log_lines[name] = []
+        return copy.deepcopy(job)
 
     async def list_jobs(self, endpoint: str | None = None) -> list[View]:
         self._check()

@@ -150,3 +150,23 @@ async def test_the_command_line_scales_and_splits(fixed_app: MakeApp) -> None:
         await until(
             pilot, lambda: source.endpoints["fraud-scorer"]["traffic"] == {"blue": 80, "green": 20}
         )
+
+
+async def test_at_80x24_tables_drop_their_least_needed_columns_and_g_switches_charts(
+    fixed_app: MakeApp,
+) -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)
+        table = app.screen.query_one("#endpoints", LiveTable)
+        columns = [c.key.value for c in table.ordered_columns]
+        assert "cost" not in columns and "auth" not in columns and "name" in columns
+        screen = await open_fraud(pilot)
+        columns = [c.key.value for c in screen.query_one("#deployments", LiveTable).ordered_columns]
+        assert columns == ["name", "traffic", "instances", "state", "health", "cpu", "rps", "p99"]
+        shown = [p.id for p in screen.query("Plot") if p.display]
+        assert shown == ["latency"]
+        await pilot.press("g")
+        assert [p.id for p in screen.query("Plot") if p.display] == ["rps"]
+        await pilot.resize_terminal(200, 60)
+        await until(pilot, lambda: len([p for p in screen.query("Plot") if p.display]) == 4)
