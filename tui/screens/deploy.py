@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Iterable
@@ -51,6 +52,30 @@ class SpecTree(DirectoryTree):
 
 
 RUNTIMES = ("process", "venv", "docker")
+
+_STEP = re.compile(r"\bstep (\d+)/(\d+)", re.IGNORECASE)
+
+
+def phase_of(line: str, downloads: int) -> str | None:
+    """The phase of a deployment a log line shows (uv's and Docker's build output, epdev's
+    notes), or None when it shows none: what the user waits for during a long build."""
+    text = line.split(" | ", 1)[-1].lower()
+    step = _STEP.search(text)
+    if step:
+        return f"building the image: step {step.group(1)}/{step.group(2)}"
+    if "resolv" in text:
+        return "resolving dependencies"
+    if "download" in text:
+        return f"downloading packages ({downloads + 1} so far)"
+    if "install" in text or "prepared" in text:
+        return "installing packages"
+    if "starting" in text and "instance" in text:
+        return "starting instances"
+    if "instance(s) ready" in text:
+        return "ready"
+    return None
+
+
 DEFAULT_RUNTIME = "(the devserver's default)"
 
 
@@ -122,11 +147,13 @@ class DeployScreen(Screen[None]):
                     yield Select(options, value=DEFAULT_RUNTIME, allow_blank=False, id="runtime")
                     yield Checkbox("all traffic to it", id="all-traffic")
                 yield Static("no file chosen yet", id="verdict")
+                yield Static("", id="phase", classes="status")
                 yield Log(id="progress", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#progress").display = False
+        self.query_one("#phase").display = False
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
@@ -334,6 +361,10 @@ class DeployScreen(Screen[None]):
         progress = self.query_one("#progress", Log)
         progress.display = True
         progress.clear()
+        self._downloads = 0
+        phase = self.query_one("#phase", Static)
+        phase.display = True
+        phase.update("[b]phase[/b]: sending the spec")
         runtime = self.query_one("#runtime", Select).value
         chosen = None if runtime == DEFAULT_RUNTIME else str(runtime)
         self.apply_all(checked.specs, chosen, self.query_one("#all-traffic", Checkbox).value)
@@ -440,8 +471,15 @@ class DeployScreen(Screen[None]):
             with contextlib.suppress(asyncio.CancelledError, ClientError):
                 await logs
 
+    _downloads = 0
+
     def on_progress(self, message: Progress) -> None:
         self.query_one("#progress", Log).write_line(message.line)
+        phase = phase_of(message.line, self._downloads)
+        if phase is not None:
+            if phase.startswith("downloading"):
+                self._downloads += 1
+            self.query_one("#phase", Static).update(f"[b]phase[/b]: {escape(phase)}")
 
     def on_landed(self, message: Landed) -> None:
         self.busy = False
