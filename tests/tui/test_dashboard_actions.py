@@ -170,3 +170,19 @@ async def test_at_80x24_tables_drop_their_least_needed_columns_and_g_switches_ch
         assert [p.id for p in screen.query("Plot") if p.display] == ["rps"]
         await pilot.resize_terminal(200, 60)
         await until(pilot, lambda: len([p for p in screen.query("Plot") if p.display]) == 4)
+
+
+async def test_every_chart_has_units_and_a_time_axis(fixed_app: MakeApp) -> None:
+    app = fixed_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = await open_fraud(pilot)
+        plots = list(screen.query("Plot"))
+        await until(pilot, lambda: all(p.drawn and p.series for p in plots))  # type: ignore[attr-defined]
+        texts = {str(p.id): shown_text(p) for p in plots}
+        assert "latency, ms (p50 ━ p99 •)" in texts["latency"]
+        assert "requests/s" in texts["rps"] and "errors/s" in texts["errors"]
+        assert "CPU, % of a core" in texts["cpu"]
+        for text in texts.values():
+            axis = next(line for line in text.splitlines() if line.rstrip().endswith("now"))
+            assert axis.split() == ["-5m", "-4m", "-3m", "-2m", "-1m", "now"]
+            assert "━ blue" in text and "━ green" in text  # the legend, above the plot
