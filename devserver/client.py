@@ -236,6 +236,12 @@ class Client:
         )
         return result
 
+    def restart_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        """Replace the deployment's instances with new ones of the same spec. (The control
+        plane restarts on an update that changes nothing but is not `only_if_changed`.)"""
+        count = self.get_deployment(endpoint, name).get("instance_count", 1)
+        return self.update_deployment(endpoint, name, overrides={"instance_count": count})
+
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._call(
             "DELETE",
@@ -256,6 +262,32 @@ class Client:
                 ("deployment", name),
             ),
             params=params,
+        )
+        return result
+
+    def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the deployment log's lines containing `text` (or those of one request)."""
+        params = _params(
+            q=text,
+            offset=offset,
+            limit=limit,
+            instance=instance,
+            context=context,
+            request_id=request_id,
+        )
+        result: dict[str, Any] = self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs/search", params=params
         )
         return result
 
@@ -431,6 +463,14 @@ class Client:
         )
         return str(result["text"]), int(result["next_offset"])
 
+    def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> dict[str, Any]:
+        """A page of the job log's lines containing `text`."""
+        params = _params(q=text, offset=offset, limit=limit, context=context)
+        result: dict[str, Any] = self._call("GET", f"/jobs/{name}/logs/search", params=params)
+        return result
+
     def create_asset(self, kind: str, **fields: Any) -> dict[str, Any]:
         """`kind` is "data" or "models"."""
         body = {k: v for k, v in fields.items() if v is not None}
@@ -593,6 +633,10 @@ class AsyncClient:
         )
         return result
 
+    async def mirror_report(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/online-endpoints/{name}/mirror-report")
+        return result
+
     async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
         result: dict[str, str] = await self._call(
             "POST",
@@ -667,6 +711,12 @@ class AsyncClient:
         )
         return result
 
+    async def restart_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        """Replace the deployment's instances with new ones of the same spec. (The control
+        plane restarts on an update that changes nothing but is not `only_if_changed`.)"""
+        count = (await self.get_deployment(endpoint, name)).get("instance_count", 1)
+        return await self.update_deployment(endpoint, name, overrides={"instance_count": count})
+
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         await self._call(
             "DELETE",
@@ -687,6 +737,32 @@ class AsyncClient:
                 ("deployment", name),
             ),
             params=params,
+        )
+        return result
+
+    async def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the deployment log's lines containing `text` (or those of one request)."""
+        params = _params(
+            q=text,
+            offset=offset,
+            limit=limit,
+            instance=instance,
+            context=context,
+            request_id=request_id,
+        )
+        result: dict[str, Any] = await self._call(
+            "GET", f"/online-endpoints/{endpoint}/deployments/{name}/logs/search", params=params
         )
         return result
 
@@ -776,6 +852,22 @@ class AsyncClient:
             "GET", _path("/jobs/{}/logs", ("job", name)), params={"offset": offset}
         )
         return str(result["text"]), int(result["next_offset"])
+
+    async def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> dict[str, Any]:
+        """A page of the job log's lines containing `text`."""
+        params = _params(q=text, offset=offset, limit=limit, context=context)
+        result: dict[str, Any] = await self._call("GET", f"/jobs/{name}/logs/search", params=params)
+        return result
+
+    async def invoke_batch(self, endpoint: str, **request: Any) -> dict[str, Any]:
+        """Start a job (see JobRequest for the fields); returns it at once."""
+        body = {k: v for k, v in request.items() if v is not None}
+        result: dict[str, Any] = await self._call(
+            "POST", f"/batch-endpoints/{endpoint}/jobs", json=body
+        )
+        return result
 
     async def list_batch_endpoints(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/batch-endpoints")

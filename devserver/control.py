@@ -25,7 +25,15 @@ from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
 from epdev.devserver.limits import check_instance_counts, start_parallelism
-from epdev.devserver.logs import DeploymentLog, follow, tail
+from epdev.devserver.logs import (
+    DeploymentLog,
+    SearchPage,
+    find_request,
+    follow,
+    request_lines,
+    search,
+    tail,
+)
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
 from epdev.devserver.registry import Registry
@@ -464,6 +472,41 @@ class Control:
     def logs(self, endpoint: str, name: str, lines: int | None, instance: str | None = None) -> str:
         self.deployment(endpoint, name)
         return tail(self.home.deployment_log(endpoint, name), lines, instance)
+
+    def flush_calls(self) -> None:
+        """Write out the access log's buffered calls (the last second's), on the loop's thread."""
+        self.observability.drain()
+        if self.observability.access is not None:
+            self.observability.access.flush()
+
+    def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        pattern: str | None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> SearchPage:
+        """A page of the lines of the whole log (backups too) that contain `pattern`; or, for
+        `request_id`, the lines its instance wrote while that scoring call ran. Reads files only
+        (callers run it on a thread); call `flush_calls` first for a call just answered."""
+        self.deployment(endpoint, name)
+        path = self.home.deployment_log(endpoint, name)
+        if request_id is not None:
+            access = self.observability.access
+            if access is None:
+                raise BadRequest("the access log is off in this devserver: no request to find")
+            request = find_request(access.path(endpoint), request_id)
+            if request is None or request.deployment not in (None, name):
+                raise NotFound(f"no call with x-request-id {request_id!r} to {endpoint}/{name}")
+            return request_lines(path, request)
+        if not pattern:
+            raise BadRequest("say what to search for (q) or which request (request_id)")
+        return search(path, pattern, offset=offset, limit=limit, instance=instance, context=context)
 
     def follow_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None

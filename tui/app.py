@@ -12,6 +12,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.screen import Screen
 
 from epdev.tui.messages import Failed, Reachability
 from epdev.tui.screens.endpoints import EndpointsScreen
@@ -25,13 +26,27 @@ def _now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
 
+def _own_actions(node: object) -> set[str]:
+    """The actions a screen or the app binds in its own class (Textual's defaults left out)."""
+    if not isinstance(node, (App, Screen)):
+        return set()
+    return {
+        binding.action
+        for cls in type(node).__mro__
+        if cls.__module__.startswith("epdev.")
+        for binding in cls.__dict__.get("BINDINGS", [])
+        if isinstance(binding, Binding)
+    }
+
+
 class EpdevApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "epdev"
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
-        Binding("r", "retry", "Refresh", show=False),
+        # `r` restarts a deployment in the endpoint view; ctrl+r refreshes on every screen.
+        Binding("r,ctrl+r", "retry", "Refresh now", show=False),
     ]
 
     problem: reactive[str | None] = reactive(None)
@@ -57,6 +72,8 @@ class EpdevApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.cwd = cwd or Path.cwd()
         self.last_request_file: str | None = None
+        self.last_deploy_folder: Path | None = None
+        """Where the deploy picker opens next: the folder of the spec picked last."""
         self.help_screen = HelpScreen()
 
     def on_mount(self) -> None:
@@ -86,7 +103,9 @@ class EpdevApp(App[None]):
         shown: dict[str, str] = {}
         for active in self.active_bindings.values():
             binding = active.binding
-            if active.enabled and binding.show and binding.description:
+            # The footer's keys, and epdev's hidden ones (not Textual's own, nor widgets').
+            listed = binding.show or binding.action in _own_actions(active.node)
+            if active.enabled and binding.description and listed:
                 key = binding.key_display or self.get_key_display(binding)
                 shown.setdefault(key, binding.description)
         self.help_screen.show_keys(list(shown.items()))

@@ -29,6 +29,8 @@ class Failed(Message):
 class EndpointsLoaded(Message):
     endpoints: list[View]
     deployments: dict[str, list[View]] = field(default_factory=dict)
+    batch: list[View] | None = None
+    """Batch endpoints; None when they could not be listed this time (the last ones stay)."""
 
 
 @dataclass

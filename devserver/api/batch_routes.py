@@ -3,6 +3,7 @@ registry."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +16,7 @@ from epdev.devserver.api.batch_models import (
     BatchEndpointUpdate,
     JobRequest,
 )
-from epdev.devserver.api.models import SpecBody
+from epdev.devserver.api.models import LogSearchPage, SpecBody
 from epdev.devserver.api.params import (
     AssetFilter,
     AssetName,
@@ -159,6 +160,20 @@ async def job_logs(
     """The job's log from byte `offset` on, and `next_offset` to continue from."""
     text, next_offset = ctl.job_logs(name, offset)
     return {"text": text, "next_offset": next_offset}
+
+
+@batch_router.get("/jobs/{name}/logs/search", tags=["jobs"])
+async def search_job_logs(
+    name: JobName,
+    ctl: BatchDep,
+    q: Annotated[str, Query(min_length=1, description="Text to find, ignoring case")],
+    offset: Annotated[int, Query(ge=0, description="A page's next_offset")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Matches per page")] = 100,
+    context: Annotated[int, Query(ge=0, le=50, description="Lines after each match")] = 0,
+) -> LogSearchPage:
+    """Search the job's whole log, a page at a time."""
+    page = await asyncio.to_thread(ctl.search_job_logs, name, q, offset, limit, context)
+    return LogSearchPage.model_validate(page, from_attributes=True)
 
 
 def _asset_routes(kind: AssetKind, path: str, tag: str) -> None:

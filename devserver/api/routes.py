@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from epdev.devserver.api.models import (
     DeploymentUpdate,
     EndpointCreate,
     EndpointUpdate,
+    LogSearchPage,
     RegenerateKeys,
     SpecCheck,
 )
@@ -171,6 +173,40 @@ async def deployment_logs(
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get(
+    "/online-endpoints/{endpoint}/deployments/{name}/logs/search", tags=["online deployments"]
+)
+async def search_deployment_logs(
+    endpoint: EndpointName,
+    name: DeploymentName,
+    ctl: ControlDep,
+    q: Annotated[str | None, Query(description="Text to find, ignoring case")] = None,
+    offset: Annotated[int, Query(ge=0, description="A page's next_offset")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Matches per page")] = 100,
+    instance: Annotated[str | None, Query(description="Only this instance's lines")] = None,
+    context: Annotated[int, Query(ge=0, le=50, description="Lines after each match")] = 0,
+    request_id: Annotated[
+        str | None,
+        Query(description="Instead of q: the lines written while this x-request-id's call ran"),
+    ] = None,
+) -> LogSearchPage:
+    """Search the deployment's whole log, rotated files included, a page at a time."""
+    if request_id is not None:
+        ctl.flush_calls()
+    page = await asyncio.to_thread(
+        ctl.search_logs,
+        endpoint,
+        name,
+        q,
+        offset=offset,
+        limit=limit,
+        instance=instance,
+        context=context,
+        request_id=request_id,
+    )
+    return LogSearchPage.model_validate(page, from_attributes=True)
 
 
 @router.post("/validate", tags=["server"])

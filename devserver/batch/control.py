@@ -31,6 +31,7 @@ from epdev.devserver.batch.slots import EngineFailed, Interpreter, ScriptSetup, 
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
+from epdev.devserver.logs import SearchPage, search
 from epdev.devserver.registry import Registry
 from epdev.devserver.runtimechoice import choose_runtime
 from epdev.devserver.store import Store
@@ -613,6 +614,14 @@ class BatchControl:
     def job_logs(self, name: str, offset: int) -> tuple[str, int]:
         row = self.job(name)
         return JobFolder(Path(row.plan["job_dir"])).read_logs(offset)
+
+    def search_job_logs(
+        self, name: str, pattern: str, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> SearchPage:
+        """A page of the job log's lines that contain `pattern` (reads files: run on a thread)."""
+        row = self.job(name)
+        log = JobFolder(Path(row.plan["job_dir"])).job_log
+        return search(log, pattern, offset=offset, limit=limit, context=context)
 
     def job_overview(self, name: str) -> dict[str, Any]:
         return overview(self.job(name))

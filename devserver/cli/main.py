@@ -24,6 +24,8 @@ from epdev.devserver.cli.workspace import cloud_only_groups, compute, workspace
 from epdev.devserver.client import SERVER_ENV, Connection
 from epdev.devserver.home import Home
 
+PORT_ENV = "EPDEV_PORT"
+
 
 @click.group(
     cls=AzGroup,
@@ -38,8 +40,17 @@ from epdev.devserver.home import Home
     help="Dashboard: attach to the devserver at URL (as EPDEV_SERVER) instead of this home's.",
 )
 @click.option("--read-only", is_flag=True, help="Dashboard: hide and refuse every change.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    envvar=PORT_ENV,
+    show_envvar=True,
+    help="Dashboard: the port of the devserver it starts in its own process (0 picks a free "
+    "one); pinned, the scoring URIs stay the same across starts.",
+)
 @click.pass_context
-def cli(ctx: click.Context, server: str | None, read_only: bool) -> None:
+def cli(ctx: click.Context, server: str | None, read_only: bool, port: int) -> None:
     """epdev: managed ML endpoints on your own machine.
 
     `epdev` alone opens the dashboard, attached to this home's devserver or to one it runs in
@@ -47,11 +58,11 @@ def cli(ctx: click.Context, server: str | None, read_only: bool) -> None:
     groups are below.
     """
     if ctx.invoked_subcommand is None:
-        _dashboard(server, read_only)
+        _dashboard(server, read_only, port)
 
 
 @fails_cleanly
-def _dashboard(server: str | None, read_only: bool) -> None:
+def _dashboard(server: str | None, read_only: bool, port: int = 0) -> None:
     try:
         # Imported by name so that the headless rooms never import textual (nor the dashboard).
         dashboard = importlib.import_module("epdev.tui.launch")
@@ -64,16 +75,17 @@ def _dashboard(server: str | None, read_only: bool) -> None:
         dashboard.run(Connection.discover(home), read_only=read_only, embedded=False)
     else:
         click.echo(f"starting a devserver for {home.root}…", err=True)
-        _embedded_dashboard(dashboard, home, read_only)
+        _embedded_dashboard(dashboard, home, read_only, port)
 
 
-def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool) -> None:
+def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool, port: int = 0) -> None:
     """The devserver runs in this process for as long as the dashboard does."""
     # Here rather than at the top: the server (FastAPI, uvicorn, the control plane) is needed
     # only by this command and `serve`; every other command is a light HTTP client.
     from epdev.devserver.embedded import EmbeddedServer
+    from epdev.devserver.server import ServeOptions
 
-    embedded = EmbeddedServer(home)
+    embedded = EmbeddedServer(home, ServeOptions(port=port))
     watched = (signal.SIGHUP, signal.SIGTERM)
     previous = {sig: signal.getsignal(sig) for sig in watched}
 

@@ -67,6 +67,20 @@ def _deployment(endpoint: str, name: str, state: str, instances: int, **metrics:
         "provisioning_state": state,
         "runtime": "process",
         "error": None,
+        "health": {
+            "state": "Healthy" if state == "Succeeded" else "Degraded",
+            "last_error": None,
+            "instances": [
+                {
+                    "name": f"{name}-{i}",
+                    "state": "Ready" if state == "Succeeded" else "Starting",
+                    "restarts": 0,
+                    "last_error": None,
+                    "pid": 4100 + i,
+                }
+                for i in range(instances)
+            ],
+        },
         "metrics": _metrics(**metrics) if metrics else None,
         "cost": COST,
     }
@@ -98,12 +112,35 @@ def _job(
             "items_failed": failed,
             "elapsed_seconds": elapsed,
         },
+        "outputs": {
+            "path": f"/nonexistent/{name}/outputs",
+            "file": f"/nonexistent/{name}/outputs/predictions.csv",
+        },
         "creation_context": {
             "created_at": created.isoformat(timespec="seconds"),
             "started_at": started and started.isoformat(timespec="seconds"),
             "ended_at": None,
         },
     }
+
+
+def _page(found: list[tuple[int, str]], next_offset: int | None, lines: list[str]) -> View:
+    return {
+        "matches": [{"offset": i, "text": line, "context": []} for i, line in found],
+        "next_offset": next_offset,
+        "total_bytes": sum(len(line) + 1 for line in lines),
+    }
+
+
+def _search(lines: list[str], text: str, offset: int, limit: int, instance: str | None) -> View:
+    found: list[tuple[int, str]] = []
+    for index in range(offset, len(lines)):
+        line = lines[index]
+        if text.lower() in line.lower() and (instance is None or f" {instance} " in line):
+            found.append((index, line))
+            if len(found) == limit:
+                return _page(found, index + 1, lines)
+    return _page(found, None, lines)
 
 
 class FixedSource:
@@ -162,6 +199,17 @@ class FixedSource:
             "sandbox": {},
         }
         self.keys = {"primaryKey": "k3y-primary-0123456789", "secondaryKey": "k3y-secondary"}
+        # What rotated out of the log file: the dashboard's backlog never shows it, a search does.
+        self.rotated_log_lines = [
+            "2024-05-01T11:00:00.000Z blue-0 stderr INFO | init() starting",
+            "2024-05-01T11:00:00.100Z blue-0 stderr ERROR | Traceback (most recent call last):",
+            *(
+                f"2024-05-01T11:{i // 60:02d}:{i % 60:02d}.000Z blue-1 stdout | warm {i}"
+                for i in range(1, 300)
+            ),
+            "2024-05-01T11:30:00.000Z blue-0 stderr INFO | init() done after a restart",
+            "2024-05-01T11:59:59.000Z blue-0 stderr ERROR | run() raised for req-1:",
+        ]
         self.log_lines = [
             f"2024-05-01T12:00:{i:02d}.000Z blue-{i % 2} stderr INFO | request {i} processed"
             for i in range(40)
@@ -183,7 +231,19 @@ class FixedSource:
             ]
             for name in self.jobs
         }
+        self.batch_endpoints: dict[str, View] = {
+            name: {
+                "name": name,
+                "auth_mode": "aad_token",
+                "defaults": {"deployment_name": default},
+                "deployments": [default],
+                "provisioning_state": "Succeeded",
+                "scoring_uri": f"{BASE}/api/v1/batch-endpoints/{name}/jobs",
+            }
+            for name, default in (("fraud-batch", "v1"), ("churn-batch", "main"))
+        }
         self.calls: list[tuple[str, Any]] = []
+        self.invoke_status = 200
         self.down = False
         self.metrics_gate: asyncio.Event | None = None
         """When set, metrics are answered only once it is: a slow devserver."""
@@ -241,6 +301,18 @@ class FixedSource:
         self._endpoint(name)
         return dict(self.keys)
 
+    async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
+        self._check()
+        self.calls.append(("regenerate_keys", (name, key_type)))
+        self._endpoint(name)
+        self.keys[f"{key_type}Key"] = f"k3y-{key_type}-regenerated"
+        return dict(self.keys)
+
+    async def mirror_report(self, name: str) -> View:
+        self._check()
+        self._endpoint(name)
+        return {"endpoint": name, "mirror": None, "compared": 0, "status_differs": 0}
+
     async def list_deployments(self, endpoint: str) -> list[View]:
         self._check()
         self._endpoint(endpoint)
@@ -276,8 +348,19 @@ class FixedSource:
         runtime: str | None = None,
         watch: bool | None = None,
     ) -> View:
-        self.calls.append(("update_deployment", (endpoint, name)))
-        return copy.deepcopy(self.deployments[endpoint][name])
+        self.calls.append(("update_deployment", (endpoint, name, overrides)))
+        view = self.deployments[endpoint][name]
+        if overrides and "instance_count" in overrides:
+            view["instance_count"] = int(overrides["instance_count"])
+        return copy.deepcopy(view)
+
+    async def restart_deployment(self, endpoint: str, name: str) -> View:
+        self._check()
+        self.calls.append(("restart_deployment", (endpoint, name)))
+        view = self.deployments[endpoint][name]
+        for instance in view["health"]["instances"]:
+            instance["restarts"] += 1
+        return copy.deepcopy(view)
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         self.calls.append(("delete_deployment", (endpoint, name)))
@@ -293,6 +376,26 @@ class FixedSource:
         yield "\n".join(shown[-(lines or len(shown)) :]) + "\n"
         # A real follow stays open until the deployment goes or the pane closes.
         await asyncio.Event().wait()
+
+    async def search_logs(
+        self,
+        endpoint: str,
+        name: str,
+        text: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        instance: str | None = None,
+        context: int = 0,
+        request_id: str | None = None,
+    ) -> View:
+        """As the devserver answers; offsets count lines here (bytes there)."""
+        self._check()
+        self.calls.append(("search_logs", (endpoint, name, text, offset, request_id)))
+        lines = self.rotated_log_lines + self.log_lines
+        if request_id is not None:
+            return _page([(i, ln) for i, ln in enumerate(lines) if "req-1" in ln], None, lines)
+        return _search(lines, text or "", offset, limit, instance)
 
     async def endpoint_metrics(
         self, endpoint: str, window: str | None = None, step: str | None = None
@@ -345,8 +448,8 @@ class FixedSource:
     ) -> httpx.Response:
         self.calls.append(("invoke", (endpoint, deployment)))
         response = httpx.Response(
-            200,
-            json=[11.05, -3.2],
+            self.invoke_status,
+            json=[11.05, -3.2] if self.invoke_status < 400 else {"message": "run() failed"},
             headers={"azureml-model-deployment": deployment or "blue", "x-request-id": "req-1"},
         )
         # As the real client sets it: a fixed figure, not this machine's speed, in snapshots.
@@ -357,6 +460,23 @@ class FixedSource:
         if name not in self.jobs:
             raise ClientError(f"job {name!r} does not exist", 404)
         return self.jobs[name]
+
+    async def list_batch_endpoints(self) -> list[View]:
+        self._check()
+        return copy.deepcopy(list(self.batch_endpoints.values()))
+
+    async def invoke_batch(self, endpoint: str, **request: Any) -> View:
+        self._check()
+        self.calls.append(("invoke_batch", (endpoint, request)))
+        if endpoint not in self.batch_endpoints:
+            raise ClientError(f"batch endpoint {endpoint!r} does not exist", 404)
+        deployment = request.get("deployment_name") or "v1"
+        name = f"job-{len(self.jobs)}"
+        job = _job(name, endpoint, deployment, "Queued", (0, 0, 0), None, 0)
+        job["creation_context"]["created_at"] = "2030-01-01T00:00:00+00:00"  # the newest
+        self.jobs[name] = job
+        self.job_log_lines[name] = []
+        return copy.deepcopy(job)
 
     async def list_jobs(self, endpoint: str | None = None) -> list[View]:
         self._check()
@@ -375,6 +495,13 @@ class FixedSource:
             raise ClientError(f"job {name!r} is already {job['status']}", 409)
         job["status"] = "Canceled"
         return copy.deepcopy(job)
+
+    async def search_job_logs(
+        self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> View:
+        self._check()
+        self.calls.append(("search_job_logs", (name, text, offset)))
+        return _search(self.job_log_lines[self._job(name)["name"]], text, offset, limit, None)
 
     async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
         """Offsets count lines here (the devserver counts bytes): only their use is the same."""

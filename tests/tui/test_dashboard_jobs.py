@@ -96,7 +96,7 @@ async def test_logs_follow_a_running_job_until_it_ends(fixed_app: MakeApp) -> No
         await until(pilot, lambda: log.line_count == 31)
         source.jobs["fraud-0501-a"]["status"] = "Completed"
         await until(pilot, lambda: "the job is Completed" in status(logs))
-        await pilot.press("slash", *"batch 7")
+        await pilot.press("f", *"batch 7")
         await until(pilot, lambda: log.line_count == 1)
         await pilot.press("escape", "escape")
         await until(pilot, lambda: isinstance(app.screen, JobsScreen))
@@ -163,7 +163,7 @@ async def test_no_jobs_yet_says_how_to_start_one(fixed_app: MakeApp) -> None:
     app = fixed_app(source)
     async with app.run_test() as pilot:
         screen = await open_jobs(pilot)
-        assert "no jobs yet: `epdev batch-endpoint invoke` starts one" in status(screen)
+        assert "no jobs yet: s starts one (or `epdev batch-endpoint invoke`)" in status(screen)
         await pilot.press("enter", "l", "c")  # nothing selected: nothing happens
         await pilot.pause(0.1)
         assert app.screen is screen and not source.calls

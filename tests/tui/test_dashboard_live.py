@@ -230,7 +230,7 @@ async def test_logs_follow_pause_resume_filter_and_instance(live: Live, live_app
         await until(pilot, lambda: log.line_count > count)
         await until(pilot, lambda: log.is_vertical_scroll_end)
 
-        await pilot.press("slash", *"Request processed")
+        await pilot.press("f", *"Request processed")
         await until(pilot, lambda: "filter: Request processed" in text_of(app, "#status"))
         assert log.line_count > 0
         assert all("Request processed" in line for line in log.lines)

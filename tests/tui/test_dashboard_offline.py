@@ -10,7 +10,7 @@ import pytest
 from conftest import shown_text, until
 from fixed_source import FixedSource
 from textual.widget import Widget
-from textual.widgets import Log
+from textual.widgets import DataTable, Log
 
 from epdev.tui.app import EpdevApp
 from epdev.tui.screens.confirm import ConfirmScreen
@@ -153,7 +153,9 @@ async def test_views_that_come_and_go_leave_no_widget_behind(fixed_app: MakeApp)
             if turn:
                 await pilot.press("escape")
                 await until(pilot, lambda: isinstance(app.screen, EndpointsScreen))
-            await pilot.press("down", "enter")
+            # fraud-scorer each time (batch endpoints follow the online ones in the table)
+            app.screen.query_one("#endpoints", DataTable).move_cursor(row=1)
+            await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
             await pilot.press("question_mark")
             await until(pilot, lambda: not isinstance(app.screen, EndpointScreen))

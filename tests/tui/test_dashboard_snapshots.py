@@ -59,11 +59,21 @@ async def _open_endpoint(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen, EndpointScreen))
     screen = pilot.app.screen
     await until(pilot, lambda: screen.query_one("#latency").series and screen.key)  # type: ignore[attr-defined]
-    await until(pilot, lambda: all(plot.drawn for plot in screen.query(Plot)))
+    await until(pilot, lambda: all(plot.drawn for plot in screen.query(Plot) if plot.display))
 
 
 def test_endpoint_with_graphs(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
     assert snap_compare(fixed_app(), terminal_size=(140, 40), run_before=_open_endpoint)
+
+
+def test_endpoint_at_80x24(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    """One chart at a time, the least needed columns left out, the footer's first keys."""
+    assert snap_compare(fixed_app(), terminal_size=(80, 24), run_before=_open_endpoint)
+
+
+def test_endpoint_at_200x60(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
+    """Every column and all four charts, each deployment in its colour."""
+    assert snap_compare(fixed_app(), terminal_size=(200, 60), run_before=_open_endpoint)
 
 
 def test_traffic_sliders_and_confirmation(
@@ -99,7 +109,7 @@ def test_invoke_answer(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -
 def test_deploy_with_errors(snap_compare: Snap, fixed_app: Callable[..., EpdevApp]) -> None:
     async def run(pilot: Pilot[Any]) -> None:
         await _loaded(pilot)
-        await pilot.press("n", "tab", *"broken-deployment.yml", "enter")
+        await pilot.press("n", *"broken-deployment.yml", "enter")  # typed: goes to the path
         await until(pilot, lambda: pilot.app.screen.checked is not None)  # type: ignore[attr-defined]
 
     assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=run)

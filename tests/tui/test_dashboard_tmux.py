@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -169,3 +170,31 @@ def test_epdev_stop_elsewhere_closes_the_dashboard_that_embeds_the_devserver(
     home = Home(tmp_path / "home")
     assert home.running_server() is None
     assert "stopped with its instances" in home.server_log.read_text()  # quit, not killed
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_the_embedded_devservers_port_is_pinned(
+    tmp_path: Path, terminals: list[Terminal], how: str
+) -> None:
+    port = _free_port()
+    home = Home(tmp_path / "home")
+    env = clean_env(home.root)
+    command = epdev_command()
+    if how == "flag":
+        command = [*command, "--port", str(port)]
+    else:
+        env["EPDEV_PORT"] = str(port)
+    term = Terminal(command, env, tmp_path)
+    terminals.append(term)
+    term.wait_for("embedded devserver", timeout=60)
+    info = home.running_server()
+    assert info is not None and info.url == f"https://127.0.0.1:{port}"
+    term.keys("q")
+    wait_until(lambda: not info.is_alive(), timeout=60)

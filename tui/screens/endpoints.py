@@ -44,6 +44,9 @@ STATE_STYLES = {"Succeeded": "green", "Failed": "bold red", "-": "dim"}
 
 CHANGING_ACTIONS = ("traffic", "delete", "deploy")
 
+BATCH = "batch:"
+"""Row keys of batch endpoints (an online and a batch endpoint may share a name)."""
+
 
 def state_cell(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, "yellow"))
@@ -53,7 +56,9 @@ class EndpointsScreen(TableScreen):
     AUTO_FOCUS = "#endpoints"
     TABLE_ID = "endpoints"
     COLUMNS = COLUMNS
+    DROP_ORDER = ("cost", "auth", "p50", "errors")
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("t", "traffic", "Traffic"),
@@ -66,6 +71,8 @@ class EndpointsScreen(TableScreen):
     def __init__(self) -> None:
         super().__init__()
         self.endpoints: dict[str, View] = {}
+        self.batch_endpoints: dict[str, View] = {}
+        """Batch endpoints, listed after the online ones and marked batch."""
         self.deployments: dict[str, list[View]] = {}
         self._rotation = 0
         self._ticks = 0
@@ -97,8 +104,10 @@ class EndpointsScreen(TableScreen):
             self.post_message(Reachability(f"the devserver refused to list endpoints: {exc}"))
             return
         wanted = self._stale(endpoints, rotation)
-        found = await asyncio.gather(
-            *(source.list_deployments(name) for name in wanted), return_exceptions=True
+        batch, *found = await asyncio.gather(
+            source.list_batch_endpoints(),
+            *(source.list_deployments(name) for name in wanted),
+            return_exceptions=True,
         )
         deployments = {
             name: views
@@ -106,7 +115,8 @@ class EndpointsScreen(TableScreen):
             if isinstance(views, list)
         }
         self.post_message(Reachability(None))
-        self.post_message(EndpointsLoaded(endpoints, deployments))
+        batch_views = batch if isinstance(batch, list) else None
+        self.post_message(EndpointsLoaded(endpoints, deployments, batch_views))
 
     def _stale(self, endpoints: list[View], rotation: int) -> list[str]:
         names = [str(e["name"]) for e in endpoints]
@@ -134,17 +144,38 @@ class EndpointsScreen(TableScreen):
             for name, views in {**self.deployments, **message.deployments}.items()
             if name in self.endpoints
         }
+        if message.batch is not None:
+            self.batch_endpoints = {str(e["name"]): e for e in message.batch}
         self._show_rows()
         self._show_status()
 
     def _show_rows(self) -> None:
         needle = self.filter.lower()
         rows = {
-            name: self._row(view)
+            name: self.fit(self._row(view))
             for name, view in sorted(self.endpoints.items())
             if needle in name.lower() or needle in str(view.get("description") or "").lower()
         }
+        rows.update(
+            {
+                BATCH + name: self.fit(self._batch_row(view))
+                for name, view in sorted(self.batch_endpoints.items())
+                if needle in name.lower() or needle in "batch"
+            }
+        )
         self.table.sync(rows)
+
+    def _batch_row(self, view: View) -> tuple[Cell, ...]:
+        names = [str(n) for n in view.get("deployments") or []]
+        default = (view.get("defaults") or {}).get("deployment_name")
+        shown = " · ".join(f"{n} (default)" if n == default else n for n in names)
+        return (
+            Text(str(view["name"]), style="bold") + Text(" batch", style="cyan"),
+            str(view.get("auth_mode", "")),
+            shown or fmt.DASH,
+            state_cell(str(view.get("provisioning_state") or "-")),
+            *(fmt.DASH for _ in range(len(COLUMNS) - 4)),
+        )
 
     def _row(self, view: View) -> tuple[Cell, ...]:
         name = str(view["name"])
@@ -173,8 +204,11 @@ class EndpointsScreen(TableScreen):
             parts.append("[reverse] read-only [/reverse]")
         if self._loaded:
             shown = self.table.row_count
-            count = len(self.endpoints)
-            parts.append(f"{count} endpoints" if shown == count else f"{shown}/{count} endpoints")
+            count = len(self.endpoints) + len(self.batch_endpoints)
+            noun = "endpoint" if count == 1 else "endpoints"
+            parts.append(f"{count} {noun}" if shown == count else f"{shown}/{count} {noun}")
+            if not count:
+                parts.append("[b]n[/b] deploys a spec (an endpoint and its deployments)")
             parts.append(f"updated {app.clock().strftime('%H:%M:%S')}")
         else:
             parts.append("loading…")
@@ -190,7 +224,13 @@ class EndpointsScreen(TableScreen):
 
     def action_open(self) -> None:
         from epdev.tui.screens.endpoint import EndpointScreen
+        from epdev.tui.screens.jobs import JobsScreen
 
+        key = self.table.selected_key()
+        if key is not None and key.startswith(BATCH):
+            # A batch endpoint: its jobs (s there starts one).
+            self.app.push_screen(JobsScreen(endpoint=key[len(BATCH) :]))
+            return
         view = self.selected()
         if view is not None:
             self.app.push_screen(EndpointScreen(str(view["name"])))
@@ -240,7 +280,8 @@ class EndpointsScreen(TableScreen):
         name = str(view["name"])
         count = len(view.get("deployments") or [])
         question = (
-            f"Delete endpoint [b]{name}[/b] and its {count} deployment(s)?\n"
+            f"Delete endpoint [b]{name}[/b] and its {count} "
+            f"{'deployment' if count == 1 else 'deployments'}?\n"
             "Its instances stop and its keys stop working."
         )
 

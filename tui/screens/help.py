@@ -5,15 +5,21 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 ABOUT = (
-    "↑/↓ move · enter opens · esc goes back · tab moves between panes · r refreshes now\n"
+    "↑/↓ or j/k move · enter opens · esc goes back · tab moves between panes · ctrl+r "
+    "refreshes now (r too, except in an endpoint's view, where r restarts).\n"
     "Data refreshes about once a second. Every change asks before it is sent.\n"
-    "With --read-only, changing keys are hidden. An unreachable devserver shows a red\n"
-    "banner and is retried every second."
+    "Columns: TRAFFIC live share (and mirror % copied) · INSTANCES ready/wanted · STATE "
+    "Creating, Updating, Succeeded, Failed, Deleting · HEALTH what the probes say: Healthy, "
+    "Degraded (an instance not ready), CrashLoop; ↻N restarts since start · RPS requests/s · "
+    "P50/P99 latency · ERRORS share of 4xx/5xx · COST per hour, as the cloud SKU would bill.\n"
+    "Narrow terminals drop the least needed columns first and show one chart at a time (g). "
+    "With --read-only, changing keys are hidden. An unreachable devserver shows a red banner "
+    "saying how to start one, and is retried every second."
 )
 
 
@@ -32,7 +38,8 @@ class HelpScreen(ModalScreen[None]):
         self.keys: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        # Scrolls when taller than the terminal (80x24 lists an endpoint view's keys and more).
+        with VerticalScroll(id="dialog"):
             yield Static("[b]Keys[/b]", classes="title")
             yield Static(self._table(), id="keys")
             yield Static(ABOUT, classes="hint")

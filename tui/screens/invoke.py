@@ -45,6 +45,7 @@ class InvokeScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+s", "send", "Send"),
+        Binding("ctrl+l", "request_logs", "Request's log lines"),
     ]
 
     def __init__(self, endpoint: str, deployments: list[str]) -> None:
@@ -52,6 +53,7 @@ class InvokeScreen(Screen[None]):
         self.endpoint = endpoint
         self.deployments = deployments
         self.response: Syntax | str = ""
+        self.answer: Answered | None = None
 
     @property
     def epdev(self) -> EpdevApp:
@@ -79,6 +81,24 @@ class InvokeScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "request_logs":
+            answer = self.answer
+            return (answer is not None and bool(answer.deployment and answer.request_id)) or None
+        return True
+
+    def action_request_logs(self) -> None:
+        """The lines the answering instance wrote while the call ran: a failed run()'s
+        traceback, found by the call's x-request-id in the devserver's access log."""
+        from epdev.tui.screens.logs import LogsScreen
+
+        answer = self.answer
+        if answer is None or not answer.deployment or not answer.request_id:
+            return
+        self.app.push_screen(
+            LogsScreen(self.endpoint, answer.deployment, [], request_id=answer.request_id)
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_send()
@@ -134,11 +154,14 @@ class InvokeScreen(Screen[None]):
     def on_answered(self, message: Answered) -> None:
         colour = "green" if message.status < 400 else "red"
         answered_by = message.deployment or "(no deployment)"
+        hint = " · ctrl+l shows its log lines" if message.status >= 500 else ""
         self.query_one("#outcome", Static).update(
             f"[{colour}]HTTP {message.status}[/{colour}] · answered by [b]"
             f"{escape(answered_by)}[/b] · {message.latency_ms:.0f} ms · "
-            f"x-request-id {escape(message.request_id or '-')}"
+            f"x-request-id {escape(message.request_id or '-')}{hint}"
         )
+        self.answer = message
+        self.refresh_bindings()
         self.response = _pretty(message.body)
         self.query_one("#body", Static).update(self.response)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.markup import escape
 from textual import work
 
 from epdev.tui.messages import Reachability
-from epdev.tui.screens.logs import LogEnded, LogLines, LogsScreen
+from epdev.tui.screens.logs import PAGE, LogEnded, LogLines, LogsScreen
 from epdev.tui.source import ClientError, NotRunning, View
 
 FINISHED = ("Completed", "Failed", "Canceled")
@@ -29,6 +30,9 @@ class JobLogsScreen(LogsScreen):
             f"[b]job logs[/b] {escape(self.job)} · "
             f"{escape(self.endpoint)}/{escape(self.deployment)}"
         )
+
+    async def search_page(self, term: str, offset: int, by_request: bool) -> dict[str, Any]:
+        return await self.epdev.source.search_job_logs(self.job, term, offset=offset, limit=PAGE)
 
     @work(exclusive=True, exit_on_error=False, group="follow")
     async def follow(self, instance: str | None, generation: int) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
 from epdev.tui.changes import confirm_then, report
-from epdev.tui.messages import JobsLoaded, Reachability
+from epdev.tui.messages import Failed, JobsLoaded, Reachability
 from epdev.tui.screens.job_logs import FINISHED, JobLogsScreen
 from epdev.tui.screens.table_screen import TableScreen
 from epdev.tui.source import ClientError, NotRunning, View
@@ -40,20 +44,27 @@ class JobsScreen(TableScreen):
     AUTO_FOCUS = "#jobs"
     TABLE_ID = "jobs"
     COLUMNS = COLUMNS
+    DROP_ORDER = ("started", "deployment", "endpoint")
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
         Binding("l", "open", "Logs"),
+        Binding("s", "start_job", "Start job"),
         Binding("c", "cancel_job", "Cancel job"),
+        Binding("o", "outputs", "Output"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str | None = None) -> None:
         super().__init__()
         self.jobs: dict[str, View] = {}
         self.problem: str | None = None
+        self._select: str | None = None
+        if endpoint is not None:
+            self.filter = endpoint  # opened from a batch endpoint's row: its jobs
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "cancel_job" and self.epdev.read_only)
+        return not (action in ("cancel_job", "start_job") and self.epdev.read_only)
 
     # Loading
 
@@ -82,12 +93,17 @@ class JobsScreen(TableScreen):
             ordered = sorted(message.jobs, key=_created, reverse=True)
             self.jobs = {str(job["name"]): job for job in ordered}
         self._show_rows()
+        if self._select is not None and self._select in self.jobs:
+            keys = [str(row.key.value) for row in self.table.ordered_rows]
+            if self._select in keys:
+                self.table.move_cursor(row=keys.index(self._select), animate=False)
+                self._select = None
         self._show_status()
 
     def _show_rows(self) -> None:
         needle = self.filter.lower()
         rows = {
-            name: self._row(job)
+            name: self.fit(self._row(job))
             for name, job in self.jobs.items()
             if any(
                 needle in str(job.get(key) or "").lower()
@@ -124,7 +140,7 @@ class JobsScreen(TableScreen):
             running = sum(1 for job in self.jobs.values() if job.get("status") not in FINISHED)
             noun = "job" if count == 1 else "jobs"
             if not count:
-                parts.append("no jobs yet: `epdev batch-endpoint invoke` starts one")
+                parts.append("no jobs yet: [b]s[/b] starts one (or `epdev batch-endpoint invoke`)")
             else:
                 parts.append(f"{count} {noun}" if shown == count else f"{shown}/{count} {noun}")
             if running:
@@ -177,6 +193,64 @@ class JobsScreen(TableScreen):
     async def cancel(self, name: str) -> None:
         call = self.epdev.source.cancel_job(name)
         await report(self, call, f"canceled job {name}", f"could not cancel {name}")
+
+    def action_outputs(self) -> None:
+        from epdev.tui.screens.job_output import JobOutputScreen
+
+        job = self.selected()
+        if job is not None:
+            self.app.push_screen(JobOutputScreen(job))
+
+    def action_start_job(self) -> None:
+        self.start_form()
+
+    @work(exclusive=True, exit_on_error=False, group="form")
+    async def start_form(self) -> None:
+
+        try:
+            endpoints = await self.epdev.source.list_batch_endpoints()
+        except ClientError as exc:
+            self.post_message(Failed(f"cannot list batch endpoints: {exc}"))
+            return
+        if not endpoints:
+            self.post_message(Failed("no batch endpoint yet: deploy one first (n in endpoints)"))
+            return
+        self.post_message(FormReady(endpoints))
+
+    def on_form_ready(self, message: FormReady) -> None:
+        from epdev.tui.screens.start_job import StartJobScreen
+
+        def answered(request: dict[str, Any] | None) -> None:
+            if request is not None:
+                self.start(request)
+
+        self.app.push_screen(StartJobScreen(message.endpoints, self.epdev.cwd), answered)
+
+    @work(exit_on_error=False, group="change")
+    async def start(self, request: dict[str, Any]) -> None:
+        endpoint = str(request.pop("endpoint"))
+        try:
+            job = await self.epdev.source.invoke_batch(endpoint, **request)
+        except ClientError as exc:
+            self.post_message(Failed(f"job not started: {exc}"))
+            return
+        self.post_message(JobStarted(str(job.get("name")), endpoint))
+
+    def on_job_started(self, message: JobStarted) -> None:
+        self.notify(f"started job {message.name} on {message.endpoint}")
+        self._select = message.name  # the cursor follows it once it is listed
+        self.refresh_now()
+
+
+@dataclass
+class FormReady(Message):
+    endpoints: list[View]
+
+
+@dataclass
+class JobStarted(Message):
+    name: str
+    endpoint: str
 
 
 def _created(job: View) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from epdev.tui.screens.typed_filter import TypedFilter
 from epdev.tui.source import View
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
-from epdev.tui.widgets.live_table import LiveTable
+from epdev.tui.widgets.live_table import Cell, LiveTable
 
 if TYPE_CHECKING:
     from epdev.tui.app import EpdevApp
@@ -26,6 +26,10 @@ class TableScreen(TypedFilter, Screen[None]):
 
     TABLE_ID: ClassVar[str] = "table"
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    DROP_ORDER: ClassVar[tuple[str, ...]] = ()
+    """Column keys, least needed first: narrow terminals leave them out in this order."""
+    NARROW: ClassVar[dict[int, int]] = {120: 2, 100: 4}
+    """Below each width, how many of DROP_ORDER's columns are left out."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,6 +37,7 @@ class TableScreen(TypedFilter, Screen[None]):
         self.filtering = False
         self._worker: Worker[None] | None = None
         self._loaded = False
+        self._dropped = 0
 
     @property
     def epdev(self) -> EpdevApp:
@@ -50,6 +55,29 @@ class TableScreen(TypedFilter, Screen[None]):
             table.add_column(label, key=key)
         yield table
         yield Footer()
+
+    def on_resize(self) -> None:
+        dropped = next(
+            (n for limit, n in sorted(self.NARROW.items()) if self.size.width < limit), 0
+        )
+        dropped = min(dropped, len(self.DROP_ORDER))
+        if dropped == self._dropped:
+            return
+        self._dropped = dropped
+        gone = set(self.DROP_ORDER[:dropped])
+        self.table.set_columns([(label, key) for label, key in self.COLUMNS if key not in gone])
+        if self._loaded:
+            self._show_rows()
+
+    def fit(self, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        """A row's cells for the columns shown (narrow terminals leave some out)."""
+        if not self._dropped:
+            return cells
+        gone = set(self.DROP_ORDER[: self._dropped])
+        return tuple(c for c, (_, key) in zip(cells, self.COLUMNS, strict=False) if key not in gone)
+
+    def _show_rows(self) -> None:
+        """Draw the rows from the views (subclasses)."""
 
     def on_mount(self) -> None:
         self._show_status()

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from epdev.tui import split
+from epdev.tui.colours import colour_of
 from epdev.tui.messages import Done, Failed
 from epdev.tui.screens.confirm import ConfirmScreen
 from epdev.tui.source import ClientError
@@ -40,6 +41,7 @@ class TrafficScreen(Screen[bool]):
         Binding("enter", "apply", "Apply"),
         Binding("escape", "discard", "Discard"),
         Binding("0", "zero", "All to 0"),
+        Binding("a", "all", "All to this one"),
         Binding("m", "mirror_target", "Mirror target"),
         Binding("up", "app.focus_previous", "Previous", show=False),
         Binding("down", "app.focus_next", "Next", show=False),
@@ -75,13 +77,14 @@ class TrafficScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         yield Banner(id="banner")
         yield Static(
-            f"[b]Traffic of {escape(self.endpoint)}[/b] · ←/→ move 1 · shift+←/→ move 10 · "
-            "↑/↓ pick a slider · the others rebalance so the total stays 100",
+            f"[b]Traffic of {escape(self.endpoint)}[/b] · ←/→ move 1 · shift+←/→ 10 · "
+            "type a number · ↑/↓ pick a slider · the others rebalance to keep 100",
             classes="status",
         )
         with Vertical(id="sliders"):
             for name in self.names:
-                yield TrafficSlider(name, self.split[name], self.before[name])
+                colour = colour_of(name, self.names)
+                yield TrafficSlider(name, self.split[name], self.before[name], color=colour)
             if self.has_mirror_slider:
                 target, share = self._mirror_pair(self.mirror)
                 _, was = self._mirror_pair(self.mirror_before)
@@ -102,7 +105,7 @@ class TrafficScreen(Screen[bool]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "mirror_target" and not self.has_mirror_slider:
             return False
-        return not (action in ("apply", "zero", "mirror_target") and self.epdev.read_only)
+        return not (action in ("apply", "zero", "all", "mirror_target") and self.epdev.read_only)
 
     # Editing
 
@@ -127,6 +130,30 @@ class TrafficScreen(Screen[bool]):
             self._nudge_mirror(message.delta)
         else:
             self._set(split.nudge(self.split, message.deployment, message.delta), self.mirror)
+
+    def on_traffic_slider_typed(self, message: TrafficSlider.Typed) -> None:
+        """A typed share: the slider goes there at once and the others rebalance."""
+        if self.epdev.read_only:
+            return
+        slider = message.slider
+        if slider.id == "slider-mirror":
+            _, share = self._mirror_pair(self.mirror)
+            self._nudge_mirror(message.share - share)
+        else:
+            current = self.split[slider.deployment]
+            if sum(self.split.values()) == 0 and message.share:
+                # From all 0, nudge hands everything to one: then bring it to the typed share.
+                self._set(split.nudge(self.split, slider.deployment, 1), self.mirror)
+                current = self.split[slider.deployment]
+            new = split.nudge(self.split, slider.deployment, message.share - current)
+            self._set(new, self.mirror)
+
+    def action_all(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, TrafficSlider) or focused.id == "slider-mirror":
+            self.notify("pick a deployment's slider first (↑/↓)")
+            return
+        self._set({n: 100 if n == focused.deployment else 0 for n in self.names}, self.mirror)
 
     def _nudge_mirror(self, delta: int) -> None:
         target, share = self._mirror_pair(self.mirror)

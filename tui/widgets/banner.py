@@ -20,5 +20,10 @@ class Banner(Static):
 
     def _show(self, problem: str | None) -> None:
         self.display = problem is not None
+        # The tables grey out: what they show is the last the devserver said, not live.
+        self.app.set_class(problem is not None, "-unreachable")
         if problem is not None:
-            self.update(f"⚠ {problem} · retrying every second (r to retry now)")
+            self.update(
+                f"⚠ {problem} · start one with `epdev serve --detach` (or quit and run `epdev` "
+                "alone) · retrying every second (ctrl+r now)"
+            )

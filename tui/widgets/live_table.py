@@ -26,7 +26,23 @@ def _width(cell: Cell) -> int:
 class LiveTable(DataTable[Cell]):
     """Rows keyed by name; `enter` opens the selected one (and says so in the footer)."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Open")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
+        """Show these columns (label, key), emptied: the next `sync` fills them."""
+        if [(str(c.label), c.key.value) for c in self.ordered_columns] == list(columns):
+            return
+        selected = self.selected_key()
+        self.clear(columns=True)
+        for label, key in columns:
+            self.add_column(label, key=key)
+        self._reselect = selected
+
+    _reselect: str | None = None
 
     def sync(self, rows: Mapping[str, Sequence[Cell]]) -> None:
         """Show exactly `rows` (keyed, in order), touching only the cells that changed."""
@@ -38,7 +54,8 @@ class LiveTable(DataTable[Cell]):
                 wanted[index] = max(wanted[index], _width(cell))
         keys = list(rows)
         if [row.key.value for row in self.ordered_rows] != keys or wanted != widths:
-            selected = self.selected_key()
+            selected = self.selected_key() or self._reselect
+            self._reselect = None
             self.clear(columns=True)
             for column, width in zip(columns, wanted, strict=True):
                 self.add_column(column.label, key=column.key.value, width=width)
