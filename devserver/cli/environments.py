@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from epdev.devserver.cli.common import (
     Failure,
@@ -17,8 +16,6 @@ from epdev.devserver.cli.common import (
     parse_set,
 )
 from epdev.devserver.cli.output import emit
-from epdev.specs import Environment, apply_overrides
-from epdev.specs.yamlsource import read_yaml
 
 
 @click.group("environment", help="Register environments that deployments name as azureml:N:V.")
@@ -29,6 +26,13 @@ def environment() -> None:
 def _load(file: str, name: str | None, version: str | None, sets: tuple[str, ...]) -> Any:
     """The environment file as JSON-ready data with its paths made absolute, validated here so
     that a mistake names the file."""
+    # Here rather than at the top: only create reads a file; the other commands skip pydantic.
+    from pydantic import ValidationError
+
+    from epdev.specs.deployment import Environment
+    from epdev.specs.loader import apply_overrides
+    from epdev.specs.yamlsource import read_yaml
+
     path = Path(file)
     data = read_yaml(path).data
     if not isinstance(data, dict):

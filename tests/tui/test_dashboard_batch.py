@@ -29,7 +29,11 @@ async def test_batch_endpoints_are_listed_with_the_online_ones(fixed_app: MakeAp
     async with app.run_test(size=(130, 30)) as pilot:
         screen = await until(
             pilot,
-            lambda: isinstance(app.screen, EndpointsScreen) and app.screen.batch_endpoints and app.screen,
+            lambda: (
+                isinstance(app.screen, EndpointsScreen)
+                and app.screen.batch_endpoints
+                and app.screen
+            ),
         )
         table = screen.query_one("#endpoints", LiveTable)
         await until(pilot, lambda: table.row_count == 5)
