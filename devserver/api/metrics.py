@@ -17,18 +17,20 @@ from epdev.devserver.prometheus import CONTENT_TYPE, exposition, registry
 metrics_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 prometheus_router = APIRouter()
 
-DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?[smh]?$"
+# Declared in the document (so clients and fuzzers know the shape) but checked by the route,
+# whose error says what a duration is.
+DURATION_PATTERN = {"pattern": r"^[0-9]+(\.[0-9]+)?[smh]?$"}
 WindowQuery = Annotated[
     str,
     Query(
-        pattern=DURATION_PATTERN,
+        json_schema_extra=DURATION_PATTERN,
         description="How far back: seconds, or a number with s, m or h (at most 1h)",
     ),
 ]
 StepQuery = Annotated[
     str | None,
     Query(
-        pattern=DURATION_PATTERN,
+        json_schema_extra=DURATION_PATTERN,
         description="Width of one point of the series; default window / 60",
     ),
 ]
