@@ -23,12 +23,16 @@ from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
 from epdev.devserver.causes import out_of_space, startup_cause
 from epdev.devserver.control import Control
-from epdev.devserver.errors import ApiError
+from epdev.devserver.errors import ApiError, PayloadTooLarge
 from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
 
 log = logging.getLogger("epdev.devserver")
 
 API_PREFIX = "/api/"
+# The control plane takes specs (files under 1 MiB, epdev.specs.limits) and small requests; a
+# larger body is refused before it is read whole, so no request makes the devserver hold
+# hundreds of MiB of JSON.
+MAX_API_BODY = 8 * 1024 * 1024
 
 
 def _version() -> str:
@@ -56,7 +60,13 @@ class DevserverApp:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
             await self.scoring(scope, receive, send)
         elif scope["type"] == "http" and _encoded_slash(scope):
-            await _refuse_encoded_slash(send)
+            await _refuse(
+                send, 400, "the path holds an encoded '/' (%2F); names cannot contain '/'"
+            )
+        elif scope["type"] == "http" and _declared_length(scope) > MAX_API_BODY:
+            await _refuse(send, 413, _too_large())
+        elif scope["type"] == "http":
+            await self.api(scope, _bounded(receive), send)
         else:
             await self.api(scope, receive, send)
 
@@ -68,19 +78,41 @@ def _encoded_slash(scope: Scope) -> bool:
     return scope["path"].startswith(API_PREFIX) and b"%2f" in raw.lower()
 
 
-async def _refuse_encoded_slash(send: Send) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "BadRequest",
-                "message": "the path holds an encoded '/' (%2F); names cannot contain '/'",
-            }
-        }
-    ).encode()
+def _declared_length(scope: Scope) -> int:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _too_large() -> str:
+    return f"the request body is larger than the control plane takes ({MAX_API_BODY} bytes)"
+
+
+def _bounded(receive: Receive) -> Receive:
+    """`receive` that fails with a 413 once a body (chunked, so of no declared length) grows
+    past MAX_API_BODY."""
+    seen = 0
+
+    async def bounded() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_API_BODY:
+                raise PayloadTooLarge(_too_large())
+        return message
+
+    return bounded
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    code = "BadRequest" if status == 400 else PayloadTooLarge.code
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 400,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

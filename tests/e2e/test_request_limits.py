@@ -99,3 +99,21 @@ def test_a_body_over_the_limit_gets_413(server: RunningServer) -> None:
     r = _post(server, {"pad": "x" * 20_000})
     assert r.status_code == 413
     assert "larger than this devserver's limit" in r.json()["message"]
+
+
+def test_the_control_plane_refuses_a_body_past_its_limit(server: RunningServer) -> None:
+    # A spec is under 1 MiB; 9 MiB of description must not be read whole (nor parsed) at all.
+    huge = b'{"spec": {"name": "big-ep", "description": "' + b"x" * (9 << 20) + b'"}}'
+    with server.api() as api:
+        declared = api.post("/api/v1/online-endpoints", content=huge)
+        assert declared.status_code == 413, declared.text
+        assert declared.json()["error"]["code"] == "PayloadTooLarge"
+
+        def chunks() -> Iterator[bytes]:  # no content-length: counted as it comes
+            for start in range(0, len(huge), 1 << 20):
+                yield huge[start : start + (1 << 20)]
+
+        streamed = api.post("/api/v1/online-endpoints", content=chunks())
+        assert streamed.status_code == 413, streamed.text
+        assert "larger than the control plane takes" in streamed.json()["error"]["message"]
+        assert api.get("/api/v1/online-endpoints/big-ep").status_code == 404
