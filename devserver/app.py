@@ -23,8 +23,8 @@ from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
 from epdev.devserver.causes import out_of_space, startup_cause
 from epdev.devserver.control import Control
-from epdev.devserver.errors import ApiError, PayloadTooLarge
-from epdev.devserver.routing import PREFIX, Receive, Scope, ScoringRouter, Send
+from epdev.devserver.errors import ApiError
+from epdev.devserver.routing import PREFIX, Message, Receive, Scope, ScoringRouter, Send
 
 log = logging.getLogger("epdev.devserver")
 
@@ -65,8 +65,14 @@ class DevserverApp:
             )
         elif scope["type"] == "http" and _declared_length(scope) > MAX_API_BODY:
             await _refuse(send, 413, _too_large())
-        elif scope["type"] == "http":
-            await self.api(scope, _bounded(receive), send)
+        elif scope["type"] == "http" and _declared_length(scope) < 0:
+            # No declared length (chunked): read it here, as FastAPI would turn a failure
+            # while it reads the body into a bare 400.
+            replay = await _read_bounded(receive)
+            if replay is None:
+                await _refuse(send, 413, _too_large())
+            else:
+                await self.api(scope, replay, send)
         else:
             await self.api(scope, receive, send)
 
@@ -79,35 +85,42 @@ def _encoded_slash(scope: Scope) -> bool:
 
 
 def _declared_length(scope: Scope) -> int:
+    """The request's Content-Length, or -1 when it declares none (the server has checked
+    that a declared length is a number)."""
     for key, value in scope["headers"]:
         if key == b"content-length":
             return int(value) if value.isdigit() else 0
-    return 0
+    return -1
 
 
 def _too_large() -> str:
     return f"the request body is larger than the control plane takes ({MAX_API_BODY} bytes)"
 
 
-def _bounded(receive: Receive) -> Receive:
-    """`receive` that fails with a 413 once a body (chunked, so of no declared length) grows
-    past MAX_API_BODY."""
+async def _read_bounded(receive: Receive) -> Receive | None:
+    """Reads a body of no declared length up to MAX_API_BODY; `receive` replaying it, or None
+    once it grows past the limit."""
+    messages: list[Message] = []
     seen = 0
-
-    async def bounded() -> Any:
-        nonlocal seen
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_API_BODY:
-                raise PayloadTooLarge(_too_large())
-        return message
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        seen += len(message.get("body", b""))
+        if seen > MAX_API_BODY:
+            return None
+        if not message.get("more_body", False):
+            break
 
-    return bounded
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:
-    code = "BadRequest" if status == 400 else PayloadTooLarge.code
+    code = "BadRequest" if status == 400 else "PayloadTooLarge"
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {

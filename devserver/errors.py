@@ -28,10 +28,5 @@ class Conflict(ApiError):
     code = "Conflict"
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "PayloadTooLarge"
-
-
 class ServerError(Exception):
     """The devserver cannot start or stop; the message says why in one line."""
