@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.store import Store
+from epdev.specs.tilde import expand_user
 
 AssetKind = Literal["data", "model"]
 TYPES: dict[AssetKind, tuple[str, ...]] = {
@@ -95,7 +96,10 @@ class Registry:
         type_ = type_ or types[0]
         if type_ not in types:
             raise BadRequest(f"type {type_!r} is not one of {', '.join(types)}")
-        where = Path(path).expanduser()
+        try:
+            where = expand_user(Path(path))
+        except ValueError as exc:
+            raise BadRequest(f"path {exc}") from None
         if not where.is_absolute():
             raise BadRequest(f"path {path!r} must be absolute (the CLI resolves it)")
         if not where.exists():

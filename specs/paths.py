@@ -7,19 +7,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ValidationInfo
 
+from epdev.specs.tilde import expand_user
+
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
     context = info.context if isinstance(info.context, dict) else {}
     base = context.get("base_dir")
-    try:
-        path = value.expanduser()
-    except RuntimeError:  # `~someone/...` for a user this machine does not have
-        user = value.parts[0][1:] if value.parts else ""
-        raise ValueError(
-            f"{value}: there is no user {user!r} whose home folder ~{user} could mean"
-            if user
-            else f"{value}: the home folder ~ is not known here"
-        ) from None
+    path = expand_user(value)
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
     # Always absolute: a spec read from `./endpoint.yml` must not depend on the cwd of whoever

@@ -11,6 +11,7 @@ import httpx
 
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.registry import Registry, is_reference
+from epdev.specs.tilde import expand_user
 
 INPUT_TYPES = ("uri_folder", "uri_file")
 
@@ -46,7 +47,10 @@ def resolve_input(registry: Registry, given: str, input_type: str | None) -> Res
         parsed = urllib.parse.urlsplit(given)
         path = Path(urllib.parse.unquote(parsed.path))
     elif scheme in ("",) or len(scheme) == 1:  # a plain path (or a Windows drive letter)
-        path = Path(given).expanduser()
+        try:
+            path = expand_user(Path(given))
+        except ValueError as exc:
+            raise BadRequest(f"input {exc}") from None
     else:
         raise BadRequest(
             f"input {given!r}: use a local path, file://, http(s):// or azureml:NAME@latest"

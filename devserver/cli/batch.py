@@ -24,6 +24,7 @@ from epdev.devserver.cli.common import (
 )
 from epdev.devserver.cli.output import emit
 from epdev.devserver.home import Home
+from epdev.specs.tilde import expand_user
 
 
 @click.group("batch-endpoint", cls=AzGroup)
@@ -136,7 +137,7 @@ def _input(text: str) -> str:
     scheme = urllib.parse.urlsplit(text).scheme.lower()
     if text.startswith("azureml:") or scheme in ("http", "https", "file"):
         return text
-    return str(Path(text).expanduser().resolve())
+    return _local_path("--input", text)
 
 
 def _without_kind(text: str) -> str:
@@ -163,7 +164,14 @@ def output_folder(text: str) -> str:
         if ".." in parts[3:]:
             raise Failure(f"--output-path {text}: '..' is not allowed in a datastore path")
         return str(folder)
-    return str(Path(text).expanduser().resolve())
+    return _local_path("--output-path", text)
+
+
+def _local_path(option: str, text: str) -> str:
+    try:
+        return str(expand_user(Path(text)).resolve())
+    except ValueError as exc:
+        raise Failure(f"{option} {exc}") from None
 
 
 @batch_endpoint.command("invoke")

@@ -99,6 +99,18 @@ def test_registry_versions_and_references(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("given", ["~0", "~nosuchuser/data"])
+def test_a_home_folder_nobody_has_is_a_bad_request(tmp_path: Path, given: str) -> None:
+    # Path.expanduser raises a bare RuntimeError for these, which once answered 500.
+    store = Store(tmp_path / "state.db")
+    registry = Registry(store)
+    with pytest.raises(BadRequest, match="there is no user"):
+        registry.create("model", "m", None, given, None, None)
+    with pytest.raises(BadRequest, match="there is no user"):
+        resolve_input(registry, given, None)
+    store.close()
+
+
 def test_mlflow_model_without_code_picks_the_built_in_script(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "MLmodel").write_text("flavors: {}\n")

@@ -279,6 +279,10 @@ def test_datastore_output_paths_land_under_the_home(
             output_folder(bad)
     assert _input("folder:https://example.org/data") == "https://example.org/data"
     assert _input("azureml:heart@latest") == "azureml:heart@latest"
+    with pytest.raises(Failure, match="--input ~nosuchuser/x: there is no user"):
+        _input("~nosuchuser/x")
+    with pytest.raises(Failure, match="--output-path ~nosuchuser: there is no user"):
+        output_folder("~nosuchuser")
 
 
 def test_hidden_studio_flags_are_accepted() -> None:
