@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from epdev.devserver.client import Client, ClientError
+from epdev.specs.traffic import traffic_problem
 
 if TYPE_CHECKING:
     from epdev.specs import LoadedSpec
@@ -90,16 +91,15 @@ def plan(api: Client, target: Path) -> Plan:
             steps.append(_batch_step(api, loaded, data, batch_existing, specs, where))
             continue
         if loaded.kind == "online-endpoint":
-            traffic: dict[str, int] = data.get("traffic", {})
+            # What the endpoint will have once the plan has run: what exists and what is described.
             known = existing.get(loaded.name, set()) | {
                 d for e, d in deployments if e == loaded.name
             }
-            missing = sorted(n for n, p in traffic.items() if p and n not in known)
-            if missing:
-                raise ApplyError(
-                    f"{where}traffic names deployment(s) {', '.join(missing)} that neither exist "
-                    "nor are described"
-                )
+            problem = traffic_problem(
+                data.get("traffic", {}), data.get("mirror_traffic"), known, endpoint=loaded.name
+            )
+            if problem:
+                raise ApplyError(f"{where}{problem}")
             action = "update" if loaded.name in existing else "create"
             without_split = {
                 k: v for k, v in data.items() if k not in ("traffic", "mirror_traffic")

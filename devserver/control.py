@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any, Literal
@@ -46,7 +46,7 @@ from epdev.devserver.watching import watch_code
 from epdev.runtimes import InstanceFailed, leftovers
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.registry import Runtimes
-from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, validate_traffic
+from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError, TrafficError, check_traffic
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
 
@@ -713,27 +713,14 @@ class Control:
     def _check_traffic(
         self,
         endpoint: str,
-        deployments: dict[str, DeploymentEntry] | dict[str, Any],
+        deployments: Collection[str],
         traffic: dict[str, int],
         mirror: dict[str, int],
     ) -> None:
-        for label, split in (("traffic", traffic), ("mirror_traffic", mirror)):
-            missing = sorted(n for n, p in split.items() if p and n not in deployments)
-            if missing:
-                names = ", ".join(repr(n) for n in missing)
-                raise BadRequest(
-                    f"{label} names deployment(s) {names} that endpoint {endpoint!r} does not have"
-                )
         try:
-            validate_traffic(traffic)
-            validate_traffic(mirror, mirror=True)
-        except ValueError as exc:
+            check_traffic(traffic, mirror, deployments, endpoint=endpoint)
+        except TrafficError as exc:
             raise BadRequest(str(exc)) from None
-        both = sorted(n for n, p in mirror.items() if p and traffic.get(n, 0))
-        if both:
-            raise BadRequest(
-                f"deployment {both[0]!r} has live traffic, so it cannot also receive mirror traffic"
-            )
 
     def _rebuild_routes(self) -> None:
         routes: dict[str, Route] = {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from epdev.devserver.supervisor import Pool
+from epdev.devserver.pool import Pool
 
 PREFIX = "v2"
 ERROR_KEY = "error"

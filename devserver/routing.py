@@ -23,7 +23,7 @@ from epdev.devserver import openinference
 from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import MirrorStats
-from epdev.devserver.supervisor import Pool
+from epdev.devserver.pool import Pool
 from epdev.devserver.tokens import TokenIssuer
 
 Scope = MutableMapping[str, Any]

@@ -38,7 +38,13 @@ if TYPE_CHECKING:
         validate_spec,
     )
     from epdev.specs.schema import json_schema
-    from epdev.specs.traffic import parse_traffic, validate_traffic
+    from epdev.specs.traffic import (
+        TrafficError,
+        check_traffic,
+        parse_traffic,
+        traffic_problem,
+        validate_traffic,
+    )
 
 # Each public name and the submodule that defines it.
 _HOME = {
@@ -65,7 +71,10 @@ _HOME = {
     "load_specs": "loader",
     "validate_spec": "loader",
     "json_schema": "schema",
+    "TrafficError": "traffic",
+    "check_traffic": "traffic",
     "parse_traffic": "traffic",
+    "traffic_problem": "traffic",
     "validate_traffic": "traffic",
 }
 
@@ -98,11 +107,14 @@ __all__ = [
     "SpecError",
     "SpecIssue",
     "SpecKind",
+    "TrafficError",
     "apply_overrides",
+    "check_traffic",
     "json_schema",
     "load_spec",
     "load_specs",
     "parse_traffic",
+    "traffic_problem",
     "validate_spec",
     "validate_traffic",
 ]

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from epdev.specs.base import Integer, ResourceName, SpecModel
 from epdev.specs.limits import Description, Properties, Tags
-from epdev.specs.traffic import validate_traffic
+from epdev.specs.traffic import check_traffic
 
 AuthMode = Literal["key", "aml_token", "aad_token"]
 
@@ -45,18 +45,12 @@ class OnlineEndpoint(SpecModel):
     @field_validator("traffic")
     @classmethod
     def _check_traffic(cls, value: dict[str, int]) -> dict[str, int]:
-        validate_traffic(value)
+        check_traffic(value)
         return value
 
     @field_validator("mirror_traffic")
     @classmethod
     def _check_mirror(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-        validate_traffic(value, mirror=True)
         live = info.data.get("traffic") or {}  # absent when `traffic` itself was invalid
-        both = [name for name, percent in value.items() if percent > 0 and live.get(name, 0) > 0]
-        if both:
-            raise ValueError(
-                f"{both[0]!r} receives live traffic; a deployment cannot also receive "
-                "mirror traffic"
-            )
+        check_traffic(live, value)
         return value

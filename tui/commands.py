@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from epdev.specs.traffic import TrafficError, check_traffic
+
 USAGE = (
     "scale DEPLOYMENT N · restart DEPLOYMENT · traffic NAME=PCT ... · all DEPLOYMENT · "
     "logs DEPLOYMENT · describe DEPLOYMENT"
@@ -74,9 +76,11 @@ def _traffic(args: list[str], deployments: list[str]) -> dict[str, int]:
             share = int(value.rstrip("%"))
         except ValueError:
             raise CommandError(f"{value!r} is not a whole percentage") from None
-        if not 0 <= share <= 100:
-            raise CommandError(f"{name}={share}: a share is between 0 and 100")
         split[_deployment(name, deployments)] = share
-    if sum(split.values()) not in (0, 100):
-        raise CommandError(f"the shares add up to {sum(split.values())}, not 100")
+    try:
+        check_traffic(split, None, deployments)
+    except TrafficError as exc:
+        if exc.total is not None:
+            raise CommandError(f"the shares add up to {exc.total}, not 100") from None
+        raise CommandError(str(exc)) from None
     return split

@@ -1,5 +1,6 @@
 """Traffic splits the dashboard may send: whole percentages adding up to 100, or all 0.
 
+The rules are the devserver's own (epdev.specs.traffic); this module adds the slider arithmetic.
 Moving one deployment's share moves the others the opposite way, in proportion to what they
 carry, so every intermediate state a user sees is itself a valid split.
 """
@@ -8,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from epdev.specs.traffic import traffic_problem
+
 
 def is_valid(split: Mapping[str, int], deployments: list[str] | None = None) -> bool:
-    """True for a split the devserver accepts: integers 0-100, summing to 100 or all 0."""
-    if deployments is not None and set(split) - set(deployments):
-        return False
-    values = list(split.values())
-    if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 100 for v in values):
-        return False
-    return sum(values) in (0, 100)
+    """True for a live split the devserver accepts: whole percents summing to 100 or all 0."""
+    return traffic_problem(split, None, deployments) is None
 
 
 def normalized(split: Mapping[str, int], deployments: list[str]) -> dict[str, int]:
@@ -83,28 +81,15 @@ def _round(exact: dict[str, float], target: int) -> dict[str, int]:
     return floors
 
 
-MIRROR_MAX = 50
-"""Mirror traffic may copy at most half of the calls, to one deployment."""
-
-
 def mirror_problem(
     mirror: Mapping[str, int], live: Mapping[str, int], deployments: list[str]
 ) -> str | None:
     """Why the devserver would refuse this mirror split beside this live one (None: it would not).
 
-    A mirror copies calls to one deployment that takes no live traffic, at most 50% of them.
+    The rules are the devserver's own (epdev.specs.traffic), so the dashboard never sends a split
+    it would refuse and says why in the same words.
     """
-    targets = {name: share for name, share in mirror.items() if share}
-    if set(targets) - set(deployments):
-        return "the mirror names a deployment the endpoint does not have"
-    if len(targets) > 1:
-        return "mirror traffic may go to one deployment only"
-    for name, share in targets.items():
-        if not 0 < share <= MIRROR_MAX:
-            return f"mirror traffic is {share}%; it may be at most {MIRROR_MAX}%"
-        if live.get(name, 0):
-            return f"{name} takes live traffic, so it cannot also receive mirror traffic"
-    return None
+    return traffic_problem(live, mirror, deployments)
 
 
 def mirror_patch(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:

@@ -9,7 +9,7 @@ import pytest
 
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.limits import MAX_INSTANCES_ENV, check_instance_counts, default_max_instances
-from epdev.devserver.supervisor import Pool, Slot
+from epdev.devserver.pool import Pool, Slot
 from epdev.specs import OnlineDeployment
 
 

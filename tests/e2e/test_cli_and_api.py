@@ -69,6 +69,23 @@ def test_apply_with_one_bad_file_changes_nothing(server: RunningServer, tmp_path
     assert "broken-apply" not in _endpoints(server)
 
 
+def test_apply_refuses_a_split_naming_an_unknown_deployment_before_changing_anything(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    project = make_sample_project(tmp_path / "p", endpoint="ghost-apply")
+    endpoint_yml = project.endpoint_yml
+    endpoint_yml.write_text(
+        endpoint_yml.read_text() + "traffic:\n  blue: 100\nmirror_traffic:\n  ghost: 10\n"
+    )
+    result = server.cli("apply", "-f", str(project.sample_dir), check=False)
+    assert result.returncode == 1
+    assert (
+        "mirror_traffic names deployment(s) 'ghost' that endpoint 'ghost-apply' does not have"
+        in result.stderr
+    )
+    assert "ghost-apply" not in _endpoints(server)
+
+
 def test_malformed_yaml_through_the_cli_is_one_line_and_changes_nothing(
     server: RunningServer, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from epdev.specs.traffic import MIRROR_MAX
 from epdev.tui import split
 from epdev.tui.colours import colour_of
 from epdev.tui.messages import Done, Failed
@@ -93,7 +94,7 @@ class TrafficScreen(Screen[bool]):
                     share,
                     was,
                     label=self._mirror_label(target),
-                    maximum=split.MIRROR_MAX,
+                    maximum=MIRROR_MAX,
                     id="slider-mirror",
                 )
         yield Static(id="total", classes="status")
@@ -163,7 +164,7 @@ class TrafficScreen(Screen[bool]):
                 self.notify("every deployment takes live traffic; a mirror needs one at 0%")
                 return
             target = self.mirror_target_hint or candidates[0]
-        share = max(0, min(split.MIRROR_MAX, share + delta))
+        share = max(0, min(MIRROR_MAX, share + delta))
         self._set(self.split, {target: share} if share else {}, target)
 
     def action_mirror_target(self) -> None:
@@ -199,8 +200,6 @@ class TrafficScreen(Screen[bool]):
         self._show_total()
 
     def _problem(self) -> str | None:
-        if not split.is_valid(self.split, self.names):
-            return "the live split does not add up to 100"
         return split.mirror_problem(self.mirror, self.split, self.names)
 
     def _show_total(self) -> None:
@@ -258,9 +257,7 @@ class TrafficScreen(Screen[bool]):
     async def send(self, proposed: dict[str, int], mirror: dict[str, int] | None = None) -> None:
         mirror = self.mirror_before if mirror is None else mirror
         # Checked again right before the call: only a valid split ever leaves the dashboard.
-        if not split.is_valid(proposed, self.names) or split.mirror_problem(
-            mirror, proposed, self.names
-        ):
+        if split.mirror_problem(mirror, proposed, self.names):
             self.post_message(Failed("refused to send an invalid split"))
             return
         changes: dict[str, dict[str, int]] = {"traffic": proposed}
