@@ -234,7 +234,7 @@ class DeploymentView(View):
     liveness_probe: dict[str, int]
     readiness_probe: dict[str, int]
     scale_settings: dict[str, Any]
-    instance_type: str | None = None
+    instance_type: str | None = Field(default=None, description="Cloud-only: kept, priced")
     provisioning_state: str
     error: str | None
     runtime: str
@@ -367,6 +367,7 @@ class BatchDeploymentView(View):
     code_configuration: CodeConfiguration | None = None
     environment: str | dict[str, Any] | None = None
     resources: dict[str, Any]
+    compute: str | None = Field(default=None, description="Cloud-only: kept, not applied")
     settings: BatchSettingsView
     engine: str
     runtime: str
