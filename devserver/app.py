@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from epdev.devserver import names
-from epdev.devserver.api import openapi
+from epdev.devserver.api import docs, openapi
 from epdev.devserver.api.batch_routes import batch_router
 from epdev.devserver.api.environments import environments_router
 from epdev.devserver.api.metrics import metrics_router, prometheus_router
@@ -168,8 +168,10 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
         version=_version(),
         description="Control plane of the local twin of managed online endpoints.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by docs.install
     )
     openapi.install(app)
+    docs.install(app)
     app.state.control = control
     app.state.admin_token = admin_token
     app.state.batch = batch

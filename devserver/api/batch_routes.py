@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from epdev.devserver import views
 from epdev.devserver.api.auth import require_admin
 from epdev.devserver.api.batch_models import (
     AssetCreate,
@@ -16,7 +17,7 @@ from epdev.devserver.api.batch_models import (
     BatchEndpointUpdate,
     JobRequest,
 )
-from epdev.devserver.api.models import LogSearchPage, SpecBody
+from epdev.devserver.api.models import SpecBody
 from epdev.devserver.api.params import (
     AssetFilter,
     AssetName,
@@ -42,22 +43,33 @@ def batch_control(request: Request) -> BatchControl:
 BatchDep = Annotated[BatchControl, Depends(batch_control)]
 
 
-@batch_router.get("/batch-endpoints", tags=["batch endpoints"])
+@batch_router.get(
+    "/batch-endpoints", tags=["batch endpoints"], response_model=list[views.BatchEndpointView]
+)
 async def list_batch_endpoints(ctl: BatchDep) -> list[View]:
     return [ctl.endpoint_view(name) for name in ctl.endpoint_names()]
 
 
-@batch_router.post("/batch-endpoints", status_code=201, tags=["batch endpoints"])
+@batch_router.post(
+    "/batch-endpoints",
+    status_code=201,
+    tags=["batch endpoints"],
+    response_model=views.BatchEndpointView,
+)
 async def create_batch_endpoint(body: SpecBody, ctl: BatchDep) -> View:
     return await ctl.create_endpoint(body.spec, body.source)
 
 
-@batch_router.get("/batch-endpoints/{name}", tags=["batch endpoints"])
+@batch_router.get(
+    "/batch-endpoints/{name}", tags=["batch endpoints"], response_model=views.BatchEndpointView
+)
 async def show_batch_endpoint(name: EndpointName, ctl: BatchDep) -> View:
     return ctl.endpoint_view(name)
 
 
-@batch_router.patch("/batch-endpoints/{name}", tags=["batch endpoints"])
+@batch_router.patch(
+    "/batch-endpoints/{name}", tags=["batch endpoints"], response_model=views.BatchEndpointView
+)
 async def update_batch_endpoint(
     name: EndpointName, body: BatchEndpointUpdate, ctl: BatchDep
 ) -> View:
@@ -70,14 +82,21 @@ async def delete_batch_endpoint(name: EndpointName, ctl: BatchDep) -> Response:
     return Response(status_code=204)
 
 
-@batch_router.get("/batch-endpoints/{endpoint}/deployments", tags=["batch deployments"])
+@batch_router.get(
+    "/batch-endpoints/{endpoint}/deployments",
+    tags=["batch deployments"],
+    response_model=list[views.BatchDeploymentView],
+)
 async def list_batch_deployments(endpoint: EndpointName, ctl: BatchDep) -> list[View]:
     ctl.endpoint_view(endpoint)
     return [ctl.deployment_view(endpoint, name) for name in ctl.deployment_names(endpoint)]
 
 
 @batch_router.post(
-    "/batch-endpoints/{endpoint}/deployments", status_code=201, tags=["batch deployments"]
+    "/batch-endpoints/{endpoint}/deployments",
+    status_code=201,
+    tags=["batch deployments"],
+    response_model=views.BatchDeploymentView,
 )
 async def create_batch_deployment(
     endpoint: EndpointName, body: BatchDeploymentCreate, ctl: BatchDep
@@ -87,14 +106,22 @@ async def create_batch_deployment(
     )
 
 
-@batch_router.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch deployments"])
+@batch_router.get(
+    "/batch-endpoints/{endpoint}/deployments/{name}",
+    tags=["batch deployments"],
+    response_model=views.BatchDeploymentView,
+)
 async def show_batch_deployment(
     endpoint: EndpointName, name: DeploymentName, ctl: BatchDep
 ) -> View:
     return ctl.deployment_view(endpoint, name)
 
 
-@batch_router.patch("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch deployments"])
+@batch_router.patch(
+    "/batch-endpoints/{endpoint}/deployments/{name}",
+    tags=["batch deployments"],
+    response_model=views.BatchDeploymentView,
+)
 async def update_batch_deployment(
     endpoint: EndpointName, name: DeploymentName, body: BatchDeploymentUpdate, ctl: BatchDep
 ) -> View:
@@ -113,7 +140,12 @@ async def delete_batch_deployment(
     return Response(status_code=204)
 
 
-@batch_router.post("/batch-endpoints/{endpoint}/jobs", status_code=202, tags=["jobs"])
+@batch_router.post(
+    "/batch-endpoints/{endpoint}/jobs",
+    status_code=202,
+    tags=["jobs"],
+    response_model=views.JobView,
+)
 async def invoke_batch_endpoint(endpoint: EndpointName, body: JobRequest, ctl: BatchDep) -> View:
     """Start a job on the endpoint (its default deployment unless one is named); returns the
     job at once."""
@@ -131,27 +163,29 @@ async def invoke_batch_endpoint(endpoint: EndpointName, body: JobRequest, ctl: B
     )
 
 
-@batch_router.get("/batch-endpoints/{endpoint}/jobs", tags=["jobs"])
+@batch_router.get(
+    "/batch-endpoints/{endpoint}/jobs", tags=["jobs"], response_model=list[views.JobView]
+)
 async def list_endpoint_jobs(endpoint: EndpointName, ctl: BatchDep) -> list[View]:
     return ctl.list_jobs(endpoint)
 
 
-@batch_router.get("/jobs", tags=["jobs"])
+@batch_router.get("/jobs", tags=["jobs"], response_model=list[views.JobView])
 async def list_jobs(ctl: BatchDep, endpoint: EndpointFilter = None) -> list[View]:
     return ctl.list_jobs(endpoint)
 
 
-@batch_router.get("/jobs/{name}", tags=["jobs"])
+@batch_router.get("/jobs/{name}", tags=["jobs"], response_model=views.JobView)
 async def show_job(name: JobName, ctl: BatchDep) -> View:
     return ctl.job_view(name)
 
 
-@batch_router.post("/jobs/{name}/cancel", tags=["jobs"])
+@batch_router.post("/jobs/{name}/cancel", tags=["jobs"], response_model=views.JobView)
 async def cancel_job(name: JobName, ctl: BatchDep) -> View:
     return await ctl.cancel(name)
 
 
-@batch_router.get("/jobs/{name}/logs", tags=["jobs"])
+@batch_router.get("/jobs/{name}/logs", tags=["jobs"], response_model=views.JobLog)
 async def job_logs(
     name: JobName,
     ctl: BatchDep,
@@ -170,14 +204,20 @@ async def search_job_logs(
     offset: Annotated[int, Query(ge=0, description="A page's next_offset")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Matches per page")] = 100,
     context: Annotated[int, Query(ge=0, le=50, description="Lines after each match")] = 0,
-) -> LogSearchPage:
+) -> views.LogSearchPage:
     """Search the job's whole log, a page at a time."""
     page = await asyncio.to_thread(ctl.search_job_logs, name, q, offset, limit, context)
-    return LogSearchPage.model_validate(page, from_attributes=True)
+    return views.LogSearchPage.model_validate(page, from_attributes=True)
 
 
 def _asset_routes(kind: AssetKind, path: str, tag: str) -> None:
-    @batch_router.post(f"/{path}", status_code=201, tags=[tag], name=f"create_{kind}")
+    @batch_router.post(
+        f"/{path}",
+        status_code=201,
+        tags=[tag],
+        name=f"create_{kind}",
+        response_model=views.AssetView,
+    )
     async def create(body: AssetCreate, ctl: BatchDep) -> View:
         return ctl.registry.create(
             kind,
@@ -190,11 +230,18 @@ def _asset_routes(kind: AssetKind, path: str, tag: str) -> None:
             body.properties,
         )
 
-    @batch_router.get(f"/{path}", tags=[tag], name=f"list_{kind}")
+    @batch_router.get(
+        f"/{path}", tags=[tag], name=f"list_{kind}", response_model=list[views.AssetView]
+    )
     async def list_all(ctl: BatchDep, name: AssetFilter = None) -> list[View]:
         return [asset.view() for asset in ctl.registry.all(kind, name)]
 
-    @batch_router.get(f"/{path}/{{name}}/versions/{{version}}", tags=[tag], name=f"show_{kind}")
+    @batch_router.get(
+        f"/{path}/{{name}}/versions/{{version}}",
+        tags=[tag],
+        name=f"show_{kind}",
+        response_model=views.AssetView,
+    )
     async def show(name: AssetName, version: AssetVersion, ctl: BatchDep) -> View:
         return ctl.registry.get(kind, name, None if version == "latest" else version).view()
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
+from epdev.devserver import views
 from epdev.devserver.api.auth import require_admin
 from epdev.devserver.api.routes import ControlDep
 
@@ -22,12 +23,16 @@ class EnvironmentCreate(BaseModel):
     )
 
 
-@environments_router.post("/environments", status_code=201, tags=["environments"])
+@environments_router.post(
+    "/environments", status_code=201, tags=["environments"], response_model=views.EnvironmentView
+)
 async def create_environment(body: EnvironmentCreate, ctl: ControlDep) -> View:
     return ctl.environments.create(body.spec)
 
 
-@environments_router.get("/environments", tags=["environments"])
+@environments_router.get(
+    "/environments", tags=["environments"], response_model=list[views.EnvironmentView]
+)
 async def list_environments(
     ctl: ControlDep,
     name: Annotated[str | None, Query(description="The versions of one environment")] = None,
@@ -36,7 +41,11 @@ async def list_environments(
     return [env.view() for env in ctl.environments.all(name, archived=archived)]
 
 
-@environments_router.get("/environments/{name}/versions/{version}", tags=["environments"])
+@environments_router.get(
+    "/environments/{name}/versions/{version}",
+    tags=["environments"],
+    response_model=views.EnvironmentView,
+)
 async def show_environment(name: str, version: str, ctl: ControlDep) -> View:
     return ctl.environments.get(name, None if version == "latest" else version).view()
 

@@ -6,8 +6,10 @@ import ipaddress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
-from epdev.devserver.api.auth import require_admin
+from epdev.devserver import views
+from epdev.devserver.api.auth import admin_credentials, check_admin, require_admin
 from epdev.devserver.api.params import DeploymentName, EndpointName
 from epdev.devserver.api.routes import ControlDep
 from epdev.devserver.errors import BadRequest
@@ -43,7 +45,9 @@ def _durations(window: str, step: str | None) -> tuple[int, int | None]:
         raise BadRequest(str(exc)) from None
 
 
-@metrics_router.get("/online-endpoints/{name}/metrics", tags=["metrics"])
+@metrics_router.get(
+    "/online-endpoints/{name}/metrics", tags=["metrics"], response_model=views.EndpointMetrics
+)
 async def endpoint_metrics(
     name: EndpointName, ctl: ControlDep, window: WindowQuery = "5m", step: StepQuery = None
 ) -> dict[str, Any]:
@@ -52,7 +56,11 @@ async def endpoint_metrics(
     return ctl.observability.report(name, *_durations(window, step))
 
 
-@metrics_router.get("/online-endpoints/{endpoint}/deployments/{name}/metrics", tags=["metrics"])
+@metrics_router.get(
+    "/online-endpoints/{endpoint}/deployments/{name}/metrics",
+    tags=["metrics"],
+    response_model=views.DeploymentMetrics,
+)
 async def deployment_metrics(
     endpoint: EndpointName,
     name: DeploymentName,
@@ -68,12 +76,12 @@ async def deployment_metrics(
     return {**report, "deployment": name, **block}
 
 
-@prometheus_router.get("/metrics", tags=["metrics"], response_class=Response)
+@prometheus_router.get("/metrics", tags=["metrics"], response_class=PlainTextResponse)
 async def prometheus(request: Request) -> Response:
     """Prometheus text exposition. Free from loopback; from elsewhere, send the admin token."""
     client = request.client
     if client is None or not _is_loopback(client.host):
-        await require_admin(request)
+        check_admin(request, await admin_credentials(request))
     observability = request.app.state.control.observability
     observability.drain()
     found = getattr(request.app.state, "prometheus", None)

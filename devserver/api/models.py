@@ -62,19 +62,3 @@ class RegenerateKeys(BaseModel):
     key_type: Literal["primary", "secondary"] = Field(alias="keyType")
 
     model_config = {"populate_by_name": True}
-
-
-class LogMatch(BaseModel):
-    offset: int = Field(
-        description="Bytes into the log's files (oldest first) where the line starts"
-    )
-    text: str
-    context: list[str] = Field(default_factory=list, description="The lines after it, if asked")
-
-
-class LogSearchPage(BaseModel):
-    """A page of a search over a whole log, its rotated files included."""
-
-    matches: list[LogMatch]
-    next_offset: int | None = Field(description="Ask again from here for more; null at the end")
-    total_bytes: int

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from epdev.devserver import views
 from epdev.devserver.api.auth import require_admin
 from epdev.devserver.api.models import (
     DeploymentCreate,
     DeploymentUpdate,
     EndpointCreate,
     EndpointUpdate,
-    LogSearchPage,
     RegenerateKeys,
     SpecCheck,
 )
@@ -36,28 +36,37 @@ def control(request: Request) -> Control:
 ControlDep = Annotated[Control, Depends(control)]
 
 
-@public.get("/health", tags=["server"])
+@public.get("/health", tags=["server"], response_model=views.Health)
 async def health(request: Request) -> dict[str, Any]:
     """Liveness of the devserver itself (no token needed)."""
     return {"status": "ok", "version": request.app.version}
 
 
-@router.get("/online-endpoints", tags=["online endpoints"])
+@router.get("/online-endpoints", tags=["online endpoints"], response_model=list[views.EndpointView])
 async def list_endpoints(ctl: ControlDep) -> list[View]:
     return [ctl.endpoint_view(name) for name in ctl.endpoints]
 
 
-@router.post("/online-endpoints", status_code=201, tags=["online endpoints"])
+@router.post(
+    "/online-endpoints",
+    status_code=201,
+    tags=["online endpoints"],
+    response_model=views.EndpointView,
+)
 async def create_endpoint(body: EndpointCreate, ctl: ControlDep) -> View:
     return await ctl.create_endpoint(body.spec, body.source, body.local)
 
 
-@router.get("/online-endpoints/{name}", tags=["online endpoints"])
+@router.get(
+    "/online-endpoints/{name}", tags=["online endpoints"], response_model=views.EndpointView
+)
 async def show_endpoint(name: EndpointName, ctl: ControlDep) -> View:
     return ctl.endpoint_view(name)
 
 
-@router.patch("/online-endpoints/{name}", tags=["online endpoints"])
+@router.patch(
+    "/online-endpoints/{name}", tags=["online endpoints"], response_model=views.EndpointView
+)
 async def update_endpoint(name: EndpointName, body: EndpointUpdate, ctl: ControlDep) -> View:
     return await ctl.update_endpoint(
         name,
@@ -74,32 +83,51 @@ async def delete_endpoint(name: EndpointName, ctl: ControlDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/online-endpoints/{name}/mirror-report", tags=["online endpoints"])
+@router.get(
+    "/online-endpoints/{name}/mirror-report",
+    tags=["online endpoints"],
+    response_model=views.MirrorReport,
+)
 async def mirror_report(name: EndpointName, ctl: ControlDep) -> View:
     """How often the mirror deployment's status or body differed from the live answer."""
     return ctl.mirror_report(name)
 
 
-@router.post("/online-endpoints/{name}/list-keys", tags=["online endpoints"])
+@router.post(
+    "/online-endpoints/{name}/list-keys",
+    tags=["online endpoints"],
+    response_model=views.Credentials,
+)
 async def list_keys(name: EndpointName, ctl: ControlDep) -> dict[str, str]:
     return ctl.credentials(name)
 
 
-@router.post("/online-endpoints/{name}/regenerate-keys", tags=["online endpoints"])
+@router.post(
+    "/online-endpoints/{name}/regenerate-keys",
+    tags=["online endpoints"],
+    response_model=views.Credentials,
+)
 async def regenerate_keys(
     name: EndpointName, body: RegenerateKeys, ctl: ControlDep
 ) -> dict[str, str]:
     return await ctl.regenerate_key(name, body.key_type)
 
 
-@router.get("/online-endpoints/{endpoint}/deployments", tags=["online deployments"])
+@router.get(
+    "/online-endpoints/{endpoint}/deployments",
+    tags=["online deployments"],
+    response_model=list[views.DeploymentView],
+)
 async def list_deployments(endpoint: EndpointName, ctl: ControlDep) -> list[View]:
     entry = ctl.endpoint(endpoint)
     return [ctl.deployment_view(endpoint, name) for name in entry.deployments]
 
 
 @router.post(
-    "/online-endpoints/{endpoint}/deployments", status_code=202, tags=["online deployments"]
+    "/online-endpoints/{endpoint}/deployments",
+    status_code=202,
+    tags=["online deployments"],
+    response_model=views.DeploymentView,
 )
 async def create_deployment(
     endpoint: EndpointName, body: DeploymentCreate, ctl: ControlDep
@@ -109,13 +137,20 @@ async def create_deployment(
     )
 
 
-@router.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online deployments"])
+@router.get(
+    "/online-endpoints/{endpoint}/deployments/{name}",
+    tags=["online deployments"],
+    response_model=views.DeploymentView,
+)
 async def show_deployment(endpoint: EndpointName, name: DeploymentName, ctl: ControlDep) -> View:
     return ctl.deployment_view(endpoint, name)
 
 
 @router.patch(
-    "/online-endpoints/{endpoint}/deployments/{name}", status_code=202, tags=["online deployments"]
+    "/online-endpoints/{endpoint}/deployments/{name}",
+    status_code=202,
+    tags=["online deployments"],
+    response_model=views.DeploymentView,
 )
 async def update_deployment(
     endpoint: EndpointName, name: DeploymentName, body: DeploymentUpdate, ctl: ControlDep
@@ -191,7 +226,7 @@ async def search_deployment_logs(
         str | None,
         Query(description="Instead of q: the lines written while this x-request-id's call ran"),
     ] = None,
-) -> LogSearchPage:
+) -> views.LogSearchPage:
     """Search the deployment's whole log, rotated files included, a page at a time."""
     if request_id is not None:
         ctl.flush_calls()
@@ -206,10 +241,10 @@ async def search_deployment_logs(
         context=context,
         request_id=request_id,
     )
-    return LogSearchPage.model_validate(page, from_attributes=True)
+    return views.LogSearchPage.model_validate(page, from_attributes=True)
 
 
-@router.post("/validate", tags=["server"])
+@router.post("/validate", tags=["server"], response_model=views.Validity)
 async def validate(body: SpecCheck, ctl: ControlDep, request: Request) -> dict[str, bool]:
     """Check a spec as create or update would, without changing anything."""
     if body.kind.startswith("batch-"):
