@@ -360,11 +360,18 @@ class DockerInstance:
             container.reload()
             return container
 
+        creating = asyncio.ensure_future(asyncio.to_thread(run))
         try:
-            self._container = container = await asyncio.to_thread(run)
+            self._container = container = await asyncio.shield(creating)
         except EngineErrors as exc:
             reason = _reason(exc)
             raise InstanceFailed(f"could not start a container of {image}: {reason}") from None
+        except asyncio.CancelledError:
+            # A delete cancelled the start, but the engine call goes on in its thread: the stop
+            # that follows must see the container it makes, or the container outlives the delete.
+            with contextlib.suppress(*EngineErrors):
+                self._container = await creating
+            raise
         self._say(f"container {container.name} ({(container.id or '')[:12]}) of image {image}")
         self._port = _host_port(container)
         container_id = container.id or name
