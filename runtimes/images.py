@@ -173,14 +173,10 @@ class ImageBuilder:
         once = say_once or say
         environment = environment or RuntimeEnvironment()
         python = environment.python
-        asked = _asked_version(python)
-        if asked is not None and _too_old(asked):
-            once(
-                f"the {python.source} asks for python {asked} but epdev's worker runs on Python "
-                f"{_OLDEST} or later; the image keeps its base's Python instead"
-            )
-            asked = None
+        asked, too_old = asked_python(python)
         if environment.build_context is not None:
+            if too_old is not None:
+                once(_too_old_note(python, too_old, "the Python of the Dockerfile's image"))
             plan = await in_thread(
                 lambda: self._plan_build(client, environment, cache_dir, asked),
                 "plan image build",
@@ -213,6 +209,12 @@ class ImageBuilder:
             )
             if base.note:
                 once(base.note)
+            if too_old is not None:
+                has = await in_thread(
+                    lambda: self.pythons.version(client, base.image_id, cache_dir),
+                    "ask the base image's python",
+                )
+                once(_too_old_note(python, too_old, f"{base.reference}'s Python {has or '?'}"))
             tag = _env_tag("image", base.image_id, python.digest)
 
             async def make_base() -> str:
@@ -432,8 +434,20 @@ class ImageBuilder:
         return _BuildPlan(digest, str(copy.absolute()), tuple(notes))
 
 
-def _asked_version(python: PythonEnvironment) -> str | None:
-    return wanted_version(python.python)
+def asked_python(python: PythonEnvironment) -> tuple[str | None, str | None]:
+    """(the Python X.Y the environment asks for, None if none or too old for the worker; the
+    X.Y it asks for when that is older than the worker's minimum, else None)."""
+    asked = wanted_version(python.python)
+    if asked is not None and _too_old(asked):
+        return None, asked
+    return asked, None
+
+
+def _too_old_note(python: PythonEnvironment, version: str, used: str) -> str:
+    return (
+        f"the {python.source} asks for python {version} but epdev's worker runs on Python "
+        f"{_OLDEST} or later; the image uses {used} instead"
+    )
 
 
 def _too_old(version: str) -> bool:

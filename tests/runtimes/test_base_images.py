@@ -19,7 +19,7 @@ from epdev.runtimes.baseimages import (
     suite_for,
 )
 from epdev.runtimes.environment import PythonEnvironment
-from epdev.runtimes.images import layer_dockerfile
+from epdev.runtimes.images import asked_python, layer_dockerfile
 from epdev.runtimes.wheelhouse import chosen_wheels, wheel_tags, wheelhouse_path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build-base-image"
@@ -131,3 +131,18 @@ def test_the_layer_checks_the_image_against_the_wheelhouses_python() -> None:
     assert text.startswith("FROM epdev/python-base:trixie\n")
     assert "sys.version_info[:2] != (3, 13)" in text
     assert "its wheelhouse was prepared for Python 3.13" in text
+
+
+@pytest.mark.parametrize(
+    ("python", "asked"),
+    [
+        (None, (None, None)),
+        ("3.13", ("3.13", None)),
+        ("3.11.*", ("3.11", None)),
+        ("3.8", (None, "3.8")),
+    ],
+)
+def test_a_python_older_than_the_workers_is_not_asked_of_the_base(
+    python: str | None, asked: tuple[str | None, str | None]
+) -> None:
+    assert asked_python(PythonEnvironment(python=python)) == asked

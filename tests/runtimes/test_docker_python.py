@@ -16,14 +16,15 @@ from typing import Any
 
 import docker
 import docker.errors
+import httpx
 import pytest
 from docker.models.containers import ContainerCollection
 from runtime_helpers import Sink, write_script
 
 from epdev.runtimes import InstanceSpec
 from epdev.runtimes.baseimages import SUITES, ImagePythons, base_image_for
-from epdev.runtimes.docker import LABEL_HOME, DockerRuntime, cleanup_orphans
-from epdev.runtimes.environment import RuntimeEnvironment
+from epdev.runtimes.docker import LABEL_HOME, DockerInstance, DockerRuntime, cleanup_orphans
+from epdev.runtimes.environment import RuntimeEnvironment, resolve
 from epdev.runtimes.images import SUBSTITUTE_IMAGE, ImageBuilder, layer_dockerfile
 
 pytestmark = pytest.mark.docker
@@ -198,3 +199,95 @@ def test_a_start_cancelled_while_its_container_is_made_leaves_no_container(
         assert client.containers.list(all=True, filters={"label": label}) == []
     finally:
         cleanup_orphans(home)
+
+
+VERSION_SCRIPT = """
+import sys
+
+def init():
+    pass
+
+def run(raw_data):
+    return sys.version.split()[0]
+"""
+
+
+def _spec(code: Path, home: Path, environment: RuntimeEnvironment) -> InstanceSpec:
+    return InstanceSpec(
+        endpoint="ep",
+        deployment="version",
+        index=0,
+        code_dir=code,
+        scoring_script="score.py",
+        model_path=None,
+        environment=environment,
+        cache_dir=home / "cache",
+    )
+
+
+async def _answer(instance: DockerInstance) -> Any:
+    async with httpx.AsyncClient(base_url=instance.url, timeout=30) as http:
+        return (await http.post("/score", json={})).json()
+
+
+@pytest.mark.slow
+def test_an_image_the_environment_names_keeps_its_own_python(
+    client: docker.DockerClient, bases: tuple[str, str], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    code = write_script(tmp_path / "code", VERSION_SCRIPT)
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("dependencies:\n  - python=3.11\n")
+    environment = resolve(conda_file=conda, code_dir=code, model_path=None, image=TRIXIE)
+    sink = Sink()
+
+    instance = DockerRuntime().create_instance(_spec(code, home, environment), sink)
+
+    async def scenario() -> Any:
+        await instance.start(60)
+        try:
+            return await _answer(instance)
+        finally:
+            await instance.stop()
+
+    try:
+        assert str(asyncio.run(scenario())).startswith("3.13.")
+    finally:
+        cleanup_orphans(home)
+        if instance.image is not None:  # built again next time, so the notes below are said
+            client.images.remove(instance.image, force=True)
+    assert instance.built
+    assert (
+        f"the conda file {conda} asks for python 3.11 but the image {TRIXIE} runs Python "
+        "3.13; the environment uses 3.13, the image's"
+    ) in sink.text("build")
+    assert "preparing the wheelhouse for Python 3.13" in sink.text("build")
+
+
+@pytest.mark.slow
+def test_a_python_older_than_the_workers_says_which_is_used_instead(
+    bases: tuple[str, str], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    code = write_script(tmp_path / "code", VERSION_SCRIPT)
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("dependencies:\n  - python=3.8\n")
+    environment = resolve(conda_file=conda, code_dir=code, model_path=None)
+    sink = Sink()
+
+    async def scenario() -> Any:
+        instance = DockerRuntime().create_instance(_spec(code, home, environment), sink)
+        await instance.start(60)
+        try:
+            return await _answer(instance)
+        finally:
+            await instance.stop()
+
+    try:
+        assert str(asyncio.run(scenario())).startswith("3.11.")
+    finally:
+        cleanup_orphans(home)
+    assert (
+        f"the conda file {conda} asks for python 3.8 but epdev's worker runs on Python 3.11 or "
+        f"later; the image uses {SUBSTITUTE_IMAGE}'s Python 3.11 instead"
+    ) in sink.text("epdev")
