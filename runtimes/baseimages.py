@@ -51,8 +51,8 @@ def build_command(version: str) -> str | None:
 
 
 def known_versions() -> str:
-    """The table, for messages: `3.11 (bookworm), 3.13 (trixie)`."""
-    return ", ".join(f"{version} ({suite})" for version, suite in SUITES.items())
+    """The table, for messages: `3.11 from bookworm, 3.13 from trixie`."""
+    return ", ".join(f"{version} from {suite}" for version, suite in SUITES.items())
 
 
 class ImagePythons:

@@ -366,7 +366,7 @@ class ImageBuilder:
             how = f"build one with `{command}`"
         else:
             how = (
-                f"no Debian suite epdev builds from ships it ({known_versions()}): name an image "
+                f"epdev's base images have {known_versions()}: name an image "
                 f"of Python {asked} as environment.image or serve with --base-image"
             )
         has = self.pythons.version(client, substitute.id or self.substitute, cache_dir)

@@ -116,7 +116,11 @@ def test_a_python_without_a_local_base_says_how_to_build_one(
         f"{SUBSTITUTE_IMAGE} with its Python 3.11 instead"
     )
     unknown = builder._stand_in(client, "3.12", tmp_path, SOURCE).note or ""
-    assert "no Debian suite epdev builds from ships it (3.11 (bookworm)" in unknown
+    assert (
+        "no local base image has Python 3.12 (epdev's base images have 3.11 from bookworm, "
+        "3.13 from epdev-test-unbuilt: name an image of Python 3.12 as environment.image or "
+        "serve with --base-image)"
+    ) in unknown
 
 
 def test_the_layer_refuses_an_image_of_another_python_plainly(
