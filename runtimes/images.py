@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -120,6 +120,11 @@ class _Base:
     """What to build FROM: the requested name, or the substitute standing in for it."""
     image_id: str
     note: str | None = None
+    stand_in: bool = False
+    """Whether epdev chose it (no image named, or the named one is missing), not the user."""
+
+    def noted(self, note: str) -> _Base:
+        return replace(self, note=note)
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ class ImageBuilder:
             for note in plan.notes:
                 once(note)
             tag = _env_tag("build", plan.digest, python.digest)
+            chosen = False  # the user's Dockerfile decides the Python
             base_tag = f"{BUILD_REPOSITORY}:{plan.digest}"
             context = environment.build_context
 
@@ -216,6 +222,7 @@ class ImageBuilder:
                 )
                 once(_too_old_note(python, too_old, f"{base.reference}'s Python {has or '?'}"))
             tag = _env_tag("image", base.image_id, python.digest)
+            chosen = base.stand_in  # its note already said how it meets the Python asked for
 
             async def make_base() -> str:
                 return base.reference
@@ -234,7 +241,9 @@ class ImageBuilder:
                 sink(STREAM, note)
             base_reference = await make_base()
             version = await in_thread(
-                lambda: self._base_python(client, base_reference, asked, cache_dir, python, sink),
+                lambda: self._base_python(
+                    client, base_reference, None if chosen else asked, cache_dir, python, sink
+                ),
                 "ask the base image's python",
             )
             await self._build_layer(client, python, version, base_reference, tag, cache_dir, sink)
@@ -308,7 +317,7 @@ class ImageBuilder:
         if name is None:
             stand_in = self._stand_in(client, asked, cache_dir, source)
             note = f"the environment names no image; building on {stand_in.reference}"
-            return _Base(stand_in.reference, stand_in.image_id, _joined(note, stand_in.note))
+            return stand_in.noted(_joined(note, stand_in.note))
         try:
             return _Base(name, client.images.get(name).id or name)
         except docker.errors.ImageNotFound:
@@ -329,7 +338,7 @@ class ImageBuilder:
             f"image {name} is not available locally and cannot be pulled ({why}); "
             f"using the local substitute {stand_in.reference} in its place"
         )
-        return _Base(stand_in.reference, stand_in.image_id, _joined(note, stand_in.note))
+        return stand_in.noted(_joined(note, stand_in.note))
 
     def _stand_in(
         self,
@@ -347,7 +356,7 @@ class ImageBuilder:
         if asked is None:
             if substitute is None:
                 raise self._no_substitute(missing)
-            return _Base(self.substitute, substitute.id or self.substitute)
+            return _Base(self.substitute, substitute.id or self.substitute, stand_in=True)
         candidates = [(self.substitute, substitute)]
         suite_image = base_image_for(asked)
         if suite_image is not None and suite_image != self.substitute:
@@ -358,7 +367,9 @@ class ImageBuilder:
                 and image.id
                 and self.pythons.version(client, image.id, cache_dir) == asked
             ):
-                return _Base(reference, image.id, f"(Python {asked}, as the {source} asks)")
+                return _Base(
+                    reference, image.id, f"(Python {asked}, as the {source} asks)", stand_in=True
+                )
         if substitute is None:
             raise self._no_substitute(missing)
         command = build_command(asked)
@@ -373,9 +384,9 @@ class ImageBuilder:
         return _Base(
             self.substitute,
             substitute.id or self.substitute,
-            f"the {source} asks for python {asked}, but no local base image has Python "
-            f"{asked} ({how}); building on {self.substitute} with its Python "
-            f"{has or 'unknown'} instead",
+            f"(Python {has or 'unknown'}): the {source} asks for python {asked}, but no local "
+            f"base image has Python {asked} ({how})",
+            stand_in=True,
         )
 
     def _no_substitute(self, missing: str | None) -> InstanceFailed:
@@ -455,9 +466,7 @@ def _too_old(version: str) -> bool:
 
 
 def _joined(first: str, second: str | None) -> str:
-    if second is None:
-        return first
-    return f"{first} {second}" if second.startswith("(") else f"{first}; {second}"
+    return first if second is None else f"{first} {second}"
 
 
 def _get(client: docker.DockerClient, name: str) -> Image | None:

@@ -111,9 +111,8 @@ def test_a_python_without_a_local_base_says_how_to_build_one(
     chosen = builder._stand_in(client, "3.13", tmp_path, SOURCE)
     assert chosen.reference == SUBSTITUTE_IMAGE
     assert chosen.note == (
-        f"the {SOURCE} asks for python 3.13, but no local base image has Python 3.13 (build "
-        "one with `scripts/build-base-image --suite epdev-test-unbuilt`); building on "
-        f"{SUBSTITUTE_IMAGE} with its Python 3.11 instead"
+        f"(Python 3.11): the {SOURCE} asks for python 3.13, but no local base image has Python "
+        "3.13 (build one with `scripts/build-base-image --suite epdev-test-unbuilt`)"
     )
     unknown = builder._stand_in(client, "3.12", tmp_path, SOURCE).note or ""
     assert (
@@ -121,6 +120,13 @@ def test_a_python_without_a_local_base_says_how_to_build_one(
         "3.13 from epdev-test-unbuilt: name an image of Python 3.12 as environment.image or "
         "serve with --base-image)"
     ) in unknown
+    # As the create output and the logs say it, once, for an environment naming no image:
+    named_none = builder._resolve(client, None, "3.13", tmp_path, SOURCE)
+    assert named_none.note == (
+        f"the environment names no image; building on {SUBSTITUTE_IMAGE} (Python 3.11): the "
+        f"{SOURCE} asks for python 3.13, but no local base image has Python 3.13 (build one "
+        "with `scripts/build-base-image --suite epdev-test-unbuilt`)"
+    )
 
 
 def test_the_layer_refuses_an_image_of_another_python_plainly(
