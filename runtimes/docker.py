@@ -527,7 +527,12 @@ class DockerInstance:
     async def wait(self) -> int:
         if self._exited is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
-        return await asyncio.shield(self._exited)
+        code = await asyncio.shield(self._exited)
+        # The instance has ended once its container is gone. A supervisor replaces an instance
+        # that died rather than stopping it, so without this the exited container (and the
+        # engine connection) would stay until the next devserver start, outliving a delete.
+        await self.stop(grace=0)
+        return code
 
     async def usage(self) -> tuple[float, int] | None:
         """(CPU seconds used so far, memory in use in bytes) from the engine, None if gone."""

@@ -130,7 +130,24 @@ def test_delete_returns_once_every_container_is_gone(
 ) -> None:
     yml = deployment(project, "gone", "{image: " + UNPULLABLE + "}", instance_count=2)
     server.cli("online-deployment", "create", "-f", str(yml), "--runtime", "docker", timeout=900)
-    assert len(containers(engine, server.home, "gone")) == 2
+    first, second = containers(engine, server.home, "gone")
+    # One killed behind epdev's back is replaced; the dead one goes too, not only at delete.
+    engine.containers.get(first).kill()
+    wait_until(
+        lambda: (now := containers(engine, server.home, "gone")) and first not in now, timeout=60
+    )
+    wait_until(lambda: len(containers(engine, server.home, "gone")) == 2, timeout=120)
+    wait_until(
+        lambda: (
+            invoke(server, project, "gone")["python"] != ""
+            and all(
+                engine.containers.get(c).status == "running"
+                for c in containers(engine, server.home, "gone")
+            )
+        ),
+        timeout=120,
+    )
+    assert second in containers(engine, server.home, "gone")
     server.cli("online-deployment", "delete", "-n", "gone", "-e", ENDPOINT, "--yes")
     assert containers(engine, server.home, "gone") == []
 
