@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import epdev.runtimes as runtimes_package
@@ -34,8 +35,11 @@ def worker_bundle(cache: Path) -> Path:
     target = cache / f"worker-{digest.hexdigest()[:12]}"
     if target.is_dir():
         return target
-    staging = cache / f".{target.name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    # A staging folder of its own: instances starting at once (threads or devservers) each
+    # make one, and the first rename wins.
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache, prefix=f".{target.name}-"))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a container's non-root user
     for source, relative in pairs:
         destination = staging / "epdev" / "runtimes" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -360,11 +360,18 @@ class DockerInstance:
             container.reload()
             return container
 
+        creating = asyncio.ensure_future(asyncio.to_thread(run))
         try:
-            self._container = container = await asyncio.to_thread(run)
+            self._container = container = await asyncio.shield(creating)
         except EngineErrors as exc:
             reason = _reason(exc)
             raise InstanceFailed(f"could not start a container of {image}: {reason}") from None
+        except asyncio.CancelledError:
+            # A delete cancelled the start, but the engine call goes on in its thread: the stop
+            # that follows must see the container it makes, or the container outlives the delete.
+            with contextlib.suppress(*EngineErrors):
+                self._container = await creating
+            raise
         self._say(f"container {container.name} ({(container.id or '')[:12]}) of image {image}")
         self._port = _host_port(container)
         container_id = container.id or name
@@ -520,7 +527,12 @@ class DockerInstance:
     async def wait(self) -> int:
         if self._exited is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
-        return await asyncio.shield(self._exited)
+        code = await asyncio.shield(self._exited)
+        # The instance has ended once its container is gone. A supervisor replaces an instance
+        # that died rather than stopping it, so without this the exited container (and the
+        # engine connection) would stay until the next devserver start, outliving a delete.
+        await self.stop(grace=0)
+        return code
 
     async def usage(self) -> tuple[float, int] | None:
         """(CPU seconds used so far, memory in use in bytes) from the engine, None if gone."""

@@ -15,6 +15,12 @@ unchanged environment therefore never rebuilds, across deployments and devserver
 No registry is reachable on epdev's machines, so a base image that is neither present nor
 pullable is replaced by a local substitute (epdev/python-base:bookworm, which
 scripts/build-base-image makes from Debian's packages), and the deployment's logs say so.
+
+The Python an environment asks for (`python=3.X`) picks that substitute, or with no image named
+the base: the configured substitute when it runs that version, else the local
+`epdev/python-base:<suite>` of the Debian suite that ships it (epdev.runtimes.baseimages), else
+the substitute with a note naming the command that builds the missing one. The wheelhouse is then
+prepared for the base's own Python, asked of the image once per image id.
 """
 
 from __future__ import annotations
@@ -23,23 +29,25 @@ import asyncio
 import hashlib
 import io
 import re
-import sys
 import tarfile
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 import docker
 import docker.errors
 import requests
+from docker.models.images import Image
 from docker.utils.build import exclude_paths
 
+from epdev.runtimes.baseimages import ImagePythons, base_image_for, build_command, known_versions
 from epdev.runtimes.environment import PythonEnvironment, RuntimeEnvironment
 from epdev.runtimes.instance import InstanceFailed, LogSink
+from epdev.runtimes.interpreters import WORKER_MIN_PYTHON, running, wanted_version
 from epdev.runtimes.process import last_meaningful
 from epdev.runtimes.threads import in_thread, loop_sink
 from epdev.runtimes.wheelhouse import prepare_wheelhouse, wheels
@@ -54,11 +62,12 @@ BUILD_TIMEOUT = 3600
 """Seconds the engine may stay silent during a build before the build counts as failed."""
 LABEL_ENVIRONMENT = "epdev.environment"
 
-_HOST_PYTHON = sys.version_info[:2]
+_OLDEST = ".".join(map(str, WORKER_MIN_PYTHON))
 
-# Wheels built on the host are for its Python: any other minor version in the image would fail
-# in pip with a cryptic "not a supported wheel", so say it plainly. A base that already runs a
-# virtual environment (or conda) gets its packages reused rather than hidden behind a new venv.
+# The wheelhouse holds wheels for one Python X.Y (the base's, as asked of it before the build): any
+# other minor version in the image would fail in pip with a cryptic "not a supported wheel", so
+# say it plainly. A base that already runs a virtual environment (or conda) gets its packages
+# reused rather than hidden behind a new venv. Placeholders: base, python (X.Y), major, minor.
 LAYER_DOCKERFILE = f"""\
 FROM {{base}}
 COPY wheelhouse /tmp/epdev-wheelhouse
@@ -66,10 +75,10 @@ RUN set -e; \\
     py="$(command -v python3 || command -v python || true)"; \\
     if [ -z "$py" ]; then \\
         echo "epdev: the image has no python3 on PATH; epdev's worker needs Python \
-{_HOST_PYTHON[0]}.{_HOST_PYTHON[1]}" >&2; exit 1; fi; \\
-    if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != {_HOST_PYTHON})'; then \\
-        echo "epdev: the image runs $("$py" -V 2>&1), but the host prepared wheels for Python \
-{_HOST_PYTHON[0]}.{_HOST_PYTHON[1]}" >&2; exit 1; fi; \\
+{_OLDEST} or later and its wheelhouse is for Python {{python}}" >&2; exit 1; fi; \\
+    if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != ({{major}}, {{minor}}))'; then \\
+        echo "epdev: the image runs $("$py" -V 2>&1), but its wheelhouse was prepared for \
+Python {{python}}: the image and the wheelhouse must have the same Python" >&2; exit 1; fi; \\
     mkdir -p "$(dirname {VENV})"; \\
     if "$py" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then \\
         ln -s "$("$py" -c 'import sys; print(sys.prefix)')" {VENV}; \\
@@ -81,6 +90,13 @@ RUN set -e; \\
     rm -rf /tmp/epdev-wheelhouse
 ENV PATH={VENV}/bin:$PATH VIRTUAL_ENV={VENV}
 """
+
+
+def layer_dockerfile(base: str, python_version: str) -> str:
+    """epdev's layer on `base`, for a wheelhouse prepared for Python X.Y."""
+    major, minor = python_version.split(".")
+    return LAYER_DOCKERFILE.format(base=base, python=python_version, major=major, minor=minor)
+
 
 _FROM = re.compile(
     r"^(?P<head>\s*FROM\s+(?:--\S+\s+)*)(?P<image>\S+)(?P<tail>(?:\s+AS\s+(?P<stage>\S+))?.*)$",
@@ -104,6 +120,11 @@ class _Base:
     """What to build FROM: the requested name, or the substitute standing in for it."""
     image_id: str
     note: str | None = None
+    stand_in: bool = False
+    """Whether epdev chose it (no image named, or the named one is missing), not the user."""
+
+    def noted(self, note: str) -> _Base:
+        return replace(self, note=note)
 
 
 @dataclass(frozen=True)
@@ -129,12 +150,14 @@ class ImageBuilder:
     """Turns environments into image tags, building only what is missing.
 
     One per runtime: it remembers which images could not be pulled, so a registry that does not
-    answer costs one attempt per devserver run rather than one per instance.
+    answer costs one attempt per devserver run rather than one per instance, and which Python
+    each base image runs.
     """
 
     def __init__(self, substitute: str = SUBSTITUTE_IMAGE, pull: bool = True) -> None:
         self.substitute = substitute
         self.pull = pull
+        self.pythons = ImagePythons()
         self._unpullable: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -155,13 +178,18 @@ class ImageBuilder:
         once = say_once or say
         environment = environment or RuntimeEnvironment()
         python = environment.python
+        asked, too_old = asked_python(python)
         if environment.build_context is not None:
+            if too_old is not None:
+                once(_too_old_note(python, too_old, "the Python of the Dockerfile's image"))
             plan = await in_thread(
-                lambda: self._plan_build(client, environment, cache_dir), "plan image build"
+                lambda: self._plan_build(client, environment, cache_dir, asked),
+                "plan image build",
             )
             for note in plan.notes:
                 once(note)
             tag = _env_tag("build", plan.digest, python.digest)
+            chosen = False  # the user's Dockerfile decides the Python
             base_tag = f"{BUILD_REPOSITORY}:{plan.digest}"
             context = environment.build_context
 
@@ -179,14 +207,22 @@ class ImageBuilder:
                 return base_tag
 
         else:
-            requested = environment.image or self.substitute
+            requested = environment.image
             # A pull may take minutes where a registry answers: not on the shared executor.
-            base = await in_thread(lambda: self._resolve(client, requested), "resolve image")
+            base = await in_thread(
+                lambda: self._resolve(client, requested, asked, cache_dir, python.source),
+                "resolve image",
+            )
             if base.note:
                 once(base.note)
-            elif environment.image is None:
-                once(f"the environment names no image; building on {self.substitute}")
+            if too_old is not None:
+                has = await in_thread(
+                    lambda: self.pythons.version(client, base.image_id, cache_dir),
+                    "ask the base image's python",
+                )
+                once(_too_old_note(python, too_old, f"{base.reference}'s Python {has or '?'}"))
             tag = _env_tag("image", base.image_id, python.digest)
+            chosen = base.stand_in  # its note already said how it meets the Python asked for
 
             async def make_base() -> str:
                 return base.reference
@@ -204,24 +240,62 @@ class ImageBuilder:
             for note in python.notes:
                 sink(STREAM, note)
             base_reference = await make_base()
-            await self._build_layer(client, python, base_reference, tag, cache_dir, sink)
+            version = await in_thread(
+                lambda: self._base_python(
+                    client, base_reference, None if chosen else asked, cache_dir, python, sink
+                ),
+                "ask the base image's python",
+            )
+            await self._build_layer(client, python, version, base_reference, tag, cache_dir, sink)
             say(f"image {tag} built in {time.monotonic() - started:.1f} s")
             return PreparedImage(tag, built=True)
+
+    def _base_python(
+        self,
+        client: docker.DockerClient,
+        base: str,
+        asked: str | None,
+        cache_dir: Path,
+        python: PythonEnvironment,
+        sink: LogSink,
+    ) -> str:
+        """The Python X.Y the wheelhouse is for: the base image's own."""
+        try:
+            image_id = client.images.get(base).id or base
+        except docker.errors.DockerException as exc:
+            raise InstanceFailed(f"cannot inspect the base image {base}: {_short(exc)}") from None
+        found = self.pythons.version(client, image_id, cache_dir)
+        if found is None:
+            # The layer's own check then says what the image lacks.
+            return asked or running()
+        if _too_old(found):
+            raise InstanceFailed(
+                f"the image {base} runs Python {found}, but epdev's worker needs Python {_OLDEST} "
+                "or later: name an image with a newer Python, or none"
+            )
+        if asked is not None and found != asked:
+            sink(
+                STREAM,
+                f"the {python.source} asks for python {asked} but the image {base} runs Python "
+                f"{found}; the environment uses {found}, the image's",
+            )
+        return found
 
     async def _build_layer(
         self,
         client: docker.DockerClient,
         python: PythonEnvironment,
+        version: str,
         base: str,
         tag: str,
         cache_dir: Path,
         sink: LogSink,
     ) -> None:
-        folder = await prepare_wheelhouse(python, cache_dir, sink)
-        dockerfile = LAYER_DOCKERFILE.format(base=base)
+        folder = await prepare_wheelhouse(python, cache_dir, sink, version)
+        dockerfile = layer_dockerfile(base, version)
         with tempfile.TemporaryFile(dir=cache_dir if cache_dir.is_dir() else None) as context:
             await asyncio.to_thread(_layer_context, context, dockerfile, folder)
-            sink(STREAM, f"building {tag} on {base}")
+            sink(STREAM, f"building {tag} on {base} (Python {version})")
             await _build(
                 client,
                 sink,
@@ -230,8 +304,20 @@ class ImageBuilder:
                 fileobj=context,
             )
 
-    def _resolve(self, client: docker.DockerClient, name: str) -> _Base:
-        """The image to use for `name`: itself when present or pullable, else the substitute."""
+    def _resolve(
+        self,
+        client: docker.DockerClient,
+        name: str | None,
+        asked: str | None,
+        cache_dir: Path,
+        source: str,
+    ) -> _Base:
+        """The image to use for `name`: itself when present or pullable, else a local base of the
+        Python `asked` (see _stand_in); with no name, that local base."""
+        if name is None:
+            stand_in = self._stand_in(client, asked, cache_dir, source)
+            note = f"the environment names no image; building on {stand_in.reference}"
+            return stand_in.noted(_joined(note, stand_in.note))
         try:
             return _Base(name, client.images.get(name).id or name)
         except docker.errors.ImageNotFound:
@@ -242,27 +328,86 @@ class ImageBuilder:
                 return _Base(name, client.images.pull(repository, tag=tag).id or name)
             except docker.errors.DockerException as exc:
                 self._unpullable[name] = _short(exc)
-        try:
-            substitute = client.images.get(self.substitute)
-        except docker.errors.ImageNotFound:
-            raise InstanceFailed(
-                f"the image {name} is not here and cannot be pulled, and the local substitute "
-                f"{self.substitute} is missing too: build it with scripts/build-base-image"
-            ) from None
         if name == self.substitute:
-            return _Base(name, substitute.id or name)
+            raise InstanceFailed(
+                f"the image {name} is not here: build it with scripts/build-base-image"
+            )
+        stand_in = self._stand_in(client, asked, cache_dir, source, missing=name)
         why = self._unpullable.get(name, "pulling is off")
+        note = (
+            f"image {name} is not available locally and cannot be pulled ({why}); "
+            f"using the local substitute {stand_in.reference} in its place"
+        )
+        return stand_in.noted(_joined(note, stand_in.note))
+
+    def _stand_in(
+        self,
+        client: docker.DockerClient,
+        asked: str | None,
+        cache_dir: Path,
+        source: str,
+        missing: str | None = None,
+    ) -> _Base:
+        """The local base to build on instead of a named image (or none): the substitute, or
+        for an environment asking for Python X.Y the first local base that runs X.Y (the
+        substitute, then the base of the Debian suite that ships X.Y); its note says when
+        none does."""
+        substitute = _get(client, self.substitute)
+        if asked is None:
+            if substitute is None:
+                raise self._no_substitute(missing)
+            return _Base(self.substitute, substitute.id or self.substitute, stand_in=True)
+        candidates = [(self.substitute, substitute)]
+        suite_image = base_image_for(asked)
+        if suite_image is not None and suite_image != self.substitute:
+            candidates.append((suite_image, _get(client, suite_image)))
+        for reference, image in candidates:
+            if (
+                image is not None
+                and image.id
+                and self.pythons.version(client, image.id, cache_dir) == asked
+            ):
+                return _Base(
+                    reference, image.id, f"(Python {asked}, as the {source} asks)", stand_in=True
+                )
+        if substitute is None:
+            raise self._no_substitute(missing)
+        command = build_command(asked)
+        if command is not None:
+            how = f"build one with `{command}`"
+        else:
+            how = (
+                f"epdev's base images have {known_versions()}: name an image "
+                f"of Python {asked} as environment.image or serve with --base-image"
+            )
+        has = self.pythons.version(client, substitute.id or self.substitute, cache_dir)
         return _Base(
             self.substitute,
             substitute.id or self.substitute,
-            f"image {name} is not available locally and cannot be pulled ({why}); "
-            f"using the local substitute {self.substitute} in its place",
+            f"(Python {has or 'unknown'}): the {source} asks for python {asked}, but no local "
+            f"base image has Python {asked} ({how})",
+            stand_in=True,
+        )
+
+    def _no_substitute(self, missing: str | None) -> InstanceFailed:
+        if missing is None:
+            return InstanceFailed(
+                f"the environment names no image and the local base image {self.substitute} is "
+                "missing: build it with scripts/build-base-image"
+            )
+        return InstanceFailed(
+            f"the image {missing} is not here and cannot be pulled, and the local substitute "
+            f"{self.substitute} is missing too: build it with scripts/build-base-image"
         )
 
     def _plan_build(
-        self, client: docker.DockerClient, environment: RuntimeEnvironment, cache_dir: Path
+        self,
+        client: docker.DockerClient,
+        environment: RuntimeEnvironment,
+        cache_dir: Path,
+        asked: str | None,
     ) -> _BuildPlan:
-        """The user's build, with registry images in FROM lines mapped to the substitute."""
+        """The user's build, with registry images in FROM lines mapped to a local base."""
         context = environment.build_context
         assert context is not None
         dockerfile_path = context / environment.dockerfile
@@ -279,7 +424,7 @@ class ImageBuilder:
             if match is not None:
                 image = match.group("image")
                 if image.lower() != "scratch" and "$" not in image and image not in stages:
-                    base = self._resolve(client, image)
+                    base = self._resolve(client, image, asked, cache_dir, environment.python.source)
                     ids.append(base.image_id)
                     if base.note:
                         notes.append(f"Dockerfile: {base.note}")
@@ -298,6 +443,37 @@ class ImageBuilder:
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text(rewritten, encoding="utf-8")
         return _BuildPlan(digest, str(copy.absolute()), tuple(notes))
+
+
+def asked_python(python: PythonEnvironment) -> tuple[str | None, str | None]:
+    """(the Python X.Y the environment asks for, None if none or too old for the worker; the
+    X.Y it asks for when that is older than the worker's minimum, else None)."""
+    asked = wanted_version(python.python)
+    if asked is not None and _too_old(asked):
+        return None, asked
+    return asked, None
+
+
+def _too_old_note(python: PythonEnvironment, version: str, used: str) -> str:
+    return (
+        f"the {python.source} asks for python {version} but epdev's worker runs on Python "
+        f"{_OLDEST} or later; the image uses {used} instead"
+    )
+
+
+def _too_old(version: str) -> bool:
+    return tuple(int(part) for part in version.split(".")) < WORKER_MIN_PYTHON
+
+
+def _joined(first: str, second: str | None) -> str:
+    return first if second is None else f"{first} {second}"
+
+
+def _get(client: docker.DockerClient, name: str) -> Image | None:
+    try:
+        return client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def _exists(client: docker.DockerClient, tag: str) -> bool:

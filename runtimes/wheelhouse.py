@@ -6,7 +6,9 @@ plus the worker's packages on the host, as it does for venvs (era-faithful, whee
 index settings: epdev.runtimes.resolution), into a lock file (PEP 751's pylock.toml) naming each
 wheel's URL and hash; the wheels are fetched once into a content-addressed store shared by every
 wheelhouse, and linked into the environment's folder, which the image build installs with
-`pip install --no-index`. A wheelhouse is keyed by the environment's digest and made once.
+`pip install --no-index`. A wheelhouse is for one Python X.Y (the image's: uv resolves with
+`--python-version`, and each wheel is chosen by that version's tags on the host's platform); it
+is keyed by that version and the environment's digest, and made once.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
-from packaging.tags import sys_tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from epdev.runtimes.environment import PythonEnvironment
@@ -39,8 +41,11 @@ DOWNLOADS = 4
 """Wheels fetched at once."""
 
 
-def wheelhouse_path(environment: PythonEnvironment, cache_dir: Path) -> Path:
-    return cache_dir / "wheelhouse" / environment.digest
+def wheelhouse_path(
+    environment: PythonEnvironment, cache_dir: Path, python_version: str | None = None
+) -> Path:
+    """Where the wheelhouse of `environment` for Python X.Y (default: the host's) lives."""
+    return cache_dir / "wheelhouse" / f"py{python_version or running()}-{environment.digest}"
 
 
 def wheels(folder: Path) -> list[Path]:
@@ -51,24 +56,28 @@ async def prepare_wheelhouse(
     environment: PythonEnvironment,
     cache_dir: Path,
     sink: LogSink,
-    python: str = sys.executable,
+    python_version: str | None = None,
 ) -> Path:
-    """The folder of wheels for `environment` and the worker, made with uv if missing."""
-    target = wheelhouse_path(environment, cache_dir)
+    """The folder of wheels for `environment` and the worker on Python X.Y (default: the
+    host's), made with uv if missing."""
+    version = python_version or running()
+    target = wheelhouse_path(environment, cache_dir, version)
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
-        requirements = requirements_file(environment, staging, running())
+        requirements = requirements_file(environment, staging, version)
         lock = staging / "pylock.toml"
-        say(sink, "preparing the wheelhouse on the host: resolving with uv")
+        say(sink, f"preparing the wheelhouse for Python {version} on the host: resolving with uv")
         await resolve_with_uv(
             [
                 "compile",
                 "--quiet",
                 "--python",
-                python,
+                sys.executable,
+                "--python-version",
+                version,
                 "--format",
                 "pylock.toml",
                 "-o",
@@ -76,11 +85,11 @@ async def prepare_wheelhouse(
                 str(requirements),
             ],
             environment,
-            running(),
+            version,
             cache_dir,
             sink,
         )
-        files = _chosen_files(lock)
+        files = chosen_wheels(lock, version)
         say(sink, f"fetching {len(files)} wheel(s) into the wheelhouse (shared store: kept once)")
         await _fetch_all(files, cache_dir / "wheel-store", staging, cache_dir)
         lock.unlink()
@@ -96,10 +105,23 @@ async def prepare_wheelhouse(
     return target
 
 
-def _chosen_files(lock: Path) -> list[dict[str, Any]]:
-    """For each locked package, the wheel this Python installs: the best tag match."""
+def wheel_tags(python_version: str) -> list[Tag]:
+    """The tags CPython X.Y installs on the host's platform, best first (pip's order)."""
+    if python_version == running():
+        return list(sys_tags())
+    major, minor = (int(part) for part in python_version.split("."))
+    platforms = list(platform_tags())
+    abi = f"cp{major}{minor}"
+    return [
+        *cpython_tags((major, minor), abis=[abi], platforms=platforms),
+        *compatible_tags((major, minor), interpreter=abi, platforms=platforms),
+    ]
+
+
+def chosen_wheels(lock: Path, python_version: str) -> list[dict[str, Any]]:
+    """For each locked package, the wheel Python X.Y installs: the best tag match."""
     data = tomllib.loads(lock.read_text(encoding="utf-8"))
-    ranks = {str(tag): rank for rank, tag in enumerate(sys_tags())}
+    ranks = {str(tag): rank for rank, tag in enumerate(wheel_tags(python_version))}
     chosen = []
     for package in data.get("packages", []):
         best: tuple[int, dict[str, Any]] | None = None
@@ -119,8 +141,8 @@ def _chosen_files(lock: Path) -> list[dict[str, Any]]:
         if best is None:
             raise InstanceFailed(
                 f"{package.get('name')}=={package.get('version')} has no wheel for Python "
-                f"{running()} on this platform, and an image installs wheels only: relax the "
-                "pin or use the venv runtime"
+                f"{python_version} on this platform, and an image installs wheels only: relax "
+                "the pin, pick another Python, or use the venv runtime"
             )
         chosen.append(best[1])
     return chosen
