@@ -333,7 +333,8 @@ class Control:
                     f"deployment {spec.name!r} already exists in online endpoint {endpoint!r}; "
                     "use `online-deployment update`"
                 )
-            runtime_name, notes = await self._choose_runtime(runtime, spec)
+            asked = runtime or self.runtimes.default
+            runtime_name, notes = await self._choose_runtime(asked, spec)
             runtime_name = await self._runtime_ready(runtime_name)
             _check_mlflow(spec, runtime_name)
             row = DeploymentRow(
@@ -344,6 +345,7 @@ class Control:
                 state=ProvisioningState.CREATING,
                 runtime=runtime_name,
                 watch=watch,
+                asked_runtime=asked,
             )
             self.store.put_deployment(row)
             runner = self._runner(endpoint, spec, runtime_name)
@@ -407,14 +409,17 @@ class Control:
             if spec.name != name:
                 raise BadRequest(f"the spec names deployment {spec.name!r}, not {name!r}")
             entry = self.endpoint(endpoint)
-            runtime, notes = await self._choose_runtime(runtime or dentry.row.runtime, spec)
+            # `auto` is asked again: what the updated environment needs may have changed.
+            asked = runtime or dentry.row.asked_runtime or dentry.row.runtime
+            runtime, notes = await self._choose_runtime(asked, spec)
             _check_mlflow(spec, runtime)
-            for note in notes:
-                dentry.runner.note(note)
             if runtime != dentry.row.runtime:
                 # The new instances start on the new runtime; the old ones stop where they run.
                 dentry.runner.runtime = self.runtimes.get(await self._runtime_ready(runtime))
                 dentry.row.runtime = runtime
+            dentry.row.asked_runtime = asked
+            for note in notes:
+                dentry.runner.note(note)
             if watch is not None:
                 dentry.row.watch = watch
                 if not watch:

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS deployments (
     updated_at REAL NOT NULL,
     runtime TEXT NOT NULL DEFAULT 'process',
     watch INTEGER NOT NULL DEFAULT 0,
+    asked_runtime TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (endpoint, name)
 );
 CREATE TABLE IF NOT EXISTS instance_pids (
@@ -133,6 +134,9 @@ class DeploymentRow:
     updated_at: float = 0.0
     runtime: str = "process"
     watch: bool = False
+    asked_runtime: str = ""
+    """The runtime as the user asked for it (`auto` included), which an update without
+    `--runtime` asks for again; empty for rows of homes older than it (their runtime)."""
 
 
 # Free space past which a write gives it back to the file system: a deleted spec, job or
@@ -186,6 +190,10 @@ class Store:
             )
         if "watch" not in columns:
             self._db.execute("ALTER TABLE deployments ADD COLUMN watch INTEGER NOT NULL DEFAULT 0")
+        if "asked_runtime" not in columns:
+            self._db.execute(
+                "ALTER TABLE deployments ADD COLUMN asked_runtime TEXT NOT NULL DEFAULT ''"
+            )
         endpoint_columns = {row[1] for row in self._db.execute("PRAGMA table_info(endpoints)")}
         if "local" not in endpoint_columns:  # created with --local: loopback callers need no key
             self._db.execute("ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0")
@@ -261,11 +269,12 @@ class Store:
         row.updated_at = now
         sql = """
             INSERT INTO deployments (endpoint, name, spec, source, state, error, created_at,
-                                     updated_at, runtime, watch)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     updated_at, runtime, watch, asked_runtime)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(endpoint, name) DO UPDATE SET spec=excluded.spec, source=excluded.source,
                 state=excluded.state, error=excluded.error, updated_at=excluded.updated_at,
-                runtime=excluded.runtime, watch=excluded.watch
+                runtime=excluded.runtime, watch=excluded.watch,
+                asked_runtime=excluded.asked_runtime
         """
         values = (
             row.endpoint,
@@ -278,6 +287,7 @@ class Store:
             row.updated_at,
             row.runtime,
             int(row.watch),
+            row.asked_runtime,
         )
         self._write(sql, values, db)
 
@@ -374,4 +384,5 @@ def _deployment(row: sqlite3.Row) -> DeploymentRow:
         updated_at=row["updated_at"],
         runtime=row["runtime"],
         watch=bool(row["watch"]),
+        asked_runtime=row["asked_runtime"],
     )

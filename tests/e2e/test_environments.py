@@ -151,6 +151,17 @@ def test_auto_builds_a_venv_when_the_devserver_lacks_a_package(
     assert invoke(server, project, "probe")["probe"] == "env-probe"
 
 
+def test_an_update_asks_auto_again(server: RunningServer, project: Path) -> None:
+    # Created on auto, it runs on the process runtime; its updated environment needs a venv.
+    view, _ = create(server, online(project, "grows", "{conda_file: host-conda.yaml}"))
+    assert view["runtime"] == "process"
+    yml = online(project, "grows", "{conda_file: probe-conda.yaml}")
+    result = server.cli("online-deployment", "update", "-f", str(yml), timeout=600)
+    assert json.loads(result.stdout)["runtime"] == "venv", result.stderr
+    assert "runtime auto: venv, because the devserver's Python lacks" in result.stderr
+    assert invoke(server, project, "grows")["probe"] == "env-probe"
+
+
 def test_a_forced_process_runtime_names_what_it_lacks(server: RunningServer, project: Path) -> None:
     yml = online(project, "forced", "{conda_file: probe-conda.yaml}")
     view, told = create(server, yml, "--runtime", "process")

@@ -11,6 +11,7 @@ import concurrent.futures
 import io
 import json
 import textwrap
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,7 +288,7 @@ def test_an_unknown_registered_model_fails_the_deployment_with_the_reason(
 
 
 def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(served: Served) -> None:
-    # A wide latency budget makes merging certain on a slow machine.
+    # A wide latency budget lets callers that come together merge on a slow machine.
     deployment = "batched"
     yml = _deployment_yml(
         served.models["scaler"].parent,
@@ -296,16 +297,24 @@ def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(served: Serve
         'environment_variables:\n  EPDEV_MAX_LATENCY_MS: "300"\n',
     )
     served.server.cli("online-deployment", "create", "-f", str(yml), timeout=600)
+    callers = 12
 
-    def call(caller: int) -> httpx.Response:
-        x: object = "not a number" if caller == 5 else float(caller)
-        rows = [[caller * 10 + i, x] for i in range(caller % 3 + 1)]
-        body = {"dataframe_split": {"columns": ["id", "x"], "data": rows}, "params": {"scale": 3.0}}
-        return served.post(deployment, _json(body), JSON)
+    def burst() -> list[int]:
+        """12 callers at once; how many requests each one's predict call served."""
+        together = threading.Barrier(callers)
 
-    try:
-        with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(call, range(12)))
+        def call(caller: int) -> httpx.Response:
+            x: object = "not a number" if caller == 5 else float(caller)
+            rows = [[caller * 10 + i, x] for i in range(caller % 3 + 1)]
+            body = {
+                "dataframe_split": {"columns": ["id", "x"], "data": rows},
+                "params": {"scale": 3.0},
+            }
+            together.wait()
+            return served.post(deployment, _json(body), JSON)
+
+        with concurrent.futures.ThreadPoolExecutor(callers) as pool:
+            answers = list(pool.map(call, range(callers)))
         assert answers[5].status_code == 400
         assert "x" in answers[5].json()["message"]
         merged = []
@@ -315,7 +324,13 @@ def test_concurrent_callers_are_batched_and_each_gets_its_own_rows(served: Serve
             expected = [{"id": caller * 10 + i, "y": caller * 3.0} for i in range(caller % 3 + 1)]
             assert _predictions(answer) == expected
             merged.append(int(answer.headers["x-epdev-batch-requests"]))
-        assert max(merged) > 1, merged
+        return merged
+
+    try:
+        # A lone caller is never held back, so on a loaded machine callers released together
+        # may still reach the model one by one: a few bursts, of which one must merge.
+        bursts = [burst() for _ in range(3)]
+        assert any(max(merged) > 1 for merged in bursts), bursts
     finally:
         served.server.cli("online-deployment", "delete", "-n", deployment, "-e", ENDPOINT)
 
