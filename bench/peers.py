@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from loadgen import Result, run_python, run_wrk, wait_http  # noqa: E402
 from mlflow_throughput import ROW  # noqa: E402
 from mlflow_throughput import deploy as deploy_mlflow  # noqa: E402
+from pyspy import ensure_py_spy, parse, recording, top  # noqa: E402
 from scoring_throughput import EPDEV, epdev  # noqa: E402
 from support.mlflow_models import FEATURES, free_port, mlflow_serve, save_sklearn_model  # noqa: E402
 
@@ -388,6 +389,85 @@ def measure(target: Target, clients: int, seconds: int, warmup: int, wrk: str | 
     )
 
 
+def processes(target: Target) -> dict[str, psutil.Process]:
+    """The target's processes by a readable label: epdev's router and its instances apart."""
+    found: dict[str, psutil.Process] = {}
+    for pid in target.pids:
+        root = psutil.Process(pid)
+        slug = target.name.replace(" ", "-")
+        found[f"{slug}-{'router' if slug.startswith('epdev') else 'main'}-{pid}"] = root
+        for child in root.children(recursive=True):
+            with suppress(psutil.Error):
+                line = " ".join(child.cmdline())
+                role = "worker" if "worker" in line else "child"
+                found[f"{slug}-{role}-{child.pid}"] = child
+    return found
+
+
+def own_cpu(procs: dict[str, psutil.Process]) -> dict[str, tuple[float, float]]:
+    """Each process's own user and system CPU seconds so far (its children not included)."""
+    spent: dict[str, tuple[float, float]] = {}
+    for label, proc in procs.items():
+        with suppress(psutil.Error):
+            times = proc.cpu_times()
+            spent[label] = (times.user, times.system)
+    return spent
+
+
+def profile(
+    targets: list[Target], clients: int, seconds: int, folder: Path, wrk: str | None
+) -> None:
+    """Two more runs of each target under load, the second with py-spy on each of its
+    processes; prints each process's CPU per call (from the first, user and kernel), then how
+    its user-space time divides, by component and by top frames (self and inclusive), in
+    microseconds per call: the share of the user-space samples times the user CPU per call."""
+    py_spy = ensure_py_spy()
+    lines: list[str] = []
+    for target in targets:
+        procs = processes(target)
+        # CPU per call from a run without py-spy (whose pauses inflate it); py-spy's samples
+        # only say how each process's share divides.
+        before = own_cpu(procs)
+        result = measure(target, clients, seconds, 0, wrk)
+        after = own_cpu(procs)
+        with recording(py_spy, {k: p.pid for k, p in procs.items()}, seconds, folder):
+            sampled = measure(target, clients, seconds, 0, wrk)
+        calls = max(result.calls, 1)
+        lines.append(
+            f"\n== {target.name}, {clients} clients: {result.rps:.0f} req/s, "
+            f"{sampled.rps:.0f} under py-spy (raw stacks in {folder})"
+        )
+        for label in procs:
+            user, system = (
+                (a - b) / calls * 1e6
+                for a, b in zip(after.get(label, (0, 0)), before.get(label, (0, 0)), strict=True)
+            )
+            us = user + system
+            raw = folder / f"{label}.txt"
+            if not raw.exists():
+                err = (folder / f"{label}.err").read_text(errors="replace").strip()
+                lines.append(f"-- {label}: {us:.0f} us CPU per call; py-spy: {err[-200:]}")
+                continue
+            prof = parse(raw.read_text())
+            lines.append(
+                f"-- {label}: {us:.0f} us CPU per call, {system:.0f} of it in the kernel "
+                f"(psutil); py-spy: {prof.samples} samples in user space, {prof.in_kernel} in "
+                f"system calls, {prof.waiting} waiting (left out)"
+            )
+            if not prof.samples or us < 20:
+                continue
+            own, within = top(prof)
+            groups = (("user space by component", prof.buckets.most_common()), ("top self", own))
+            for title, rows in (*groups, ("top inclusive", within)):
+                lines.append(f"   {title}:")
+                for frame, n in rows:
+                    share = n / prof.samples
+                    lines.append(f"   {share * user:7.0f} us {share:6.1%}  {frame}")
+    text = "\n".join(lines)
+    print(text)
+    (folder / "summary.txt").write_text(text + "\n")
+
+
 def report(targets: list[Target], clients: list[int], skipped: dict[str, str]) -> None:
     for workload, baseline in BASELINE.items():
         group = [t for t in targets if t.workload == workload]
@@ -437,6 +517,12 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help=f"comma-separated subset of: {', '.join(STARTERS)}"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="after the rounds, sample each server's processes with py-spy under the largest "
+        "client count and write raw stacks and a summary of the top frames into this folder",
+    )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(STARTERS)
@@ -475,6 +561,8 @@ def main() -> None:
                         f"CPU {result.cpu_per_1000:5.2f} s/1k errors {result.errors}",
                         flush=True,
                     )
+        if args.profile and targets:
+            profile(targets, max(clients), args.seconds, args.profile.resolve(), wrk)
     print(
         f"\npeers: {args.rounds} round(s) of {args.seconds} s per target and client count, "
         f"{'wrk -t1' if wrk else 'Python clients'}, medians; ratios are to epdev's on the "
