@@ -450,7 +450,8 @@ def profile(
                 continue
             prof = parse(raw.read_text())
             lines.append(
-                f"-- {label}: {us:.0f} us CPU per call, {system:.0f} of it in the kernel "
+                f"-- {label}: {us:.0f} us CPU per call to the target (instances serve a share), "
+                f"{system:.0f} of it in the kernel "
                 f"(psutil); py-spy: {prof.samples} samples in user space, {prof.in_kernel} in "
                 f"system calls, {prof.waiting} waiting (left out)"
             )
