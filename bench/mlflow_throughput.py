@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from scoring_throughput import CACHE, Result, ensure_wrk, epdev, run_wrk  # noqa: E402
+from loadgen import CACHE, Result, ensure_wrk, run_wrk  # noqa: E402
+from scoring_throughput import epdev  # noqa: E402
 from support.mlflow_models import FEATURES, mlflow_serve, save_sklearn_model  # noqa: E402
 
 ROW = [5.0, 3.4, 1.5, 0.2]

@@ -26,7 +26,7 @@ import time
 import timeit
 from pathlib import Path
 
-import psutil
+from loadgen import tree_cpu
 from router_overhead import EPDEV, SCORE_PY, Run, lua, wrk
 
 from epdev.devserver.keys import key_matches, new_key
@@ -43,19 +43,6 @@ model:
   path: model/
 instance_count: 1
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of the devserver and its instances (the mirror's included), so far."""
-    total = 0.0
-    server = psutil.Process(pid)
-    for proc in [server, *server.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def epdev(home: Path, *args: str) -> str:
@@ -141,10 +128,10 @@ def main() -> None:
                 order = MODES[round_ % 3 :] + MODES[: round_ % 3]
                 for mode in order:
                     url, script = scripts[mode]
-                    before = cpu_seconds(pid)
+                    before = tree_cpu([pid])
                     run = wrk(binary, script, url, args.duration, args.connections)
                     calls = run.rps * args.duration
-                    run.cpu_us = (cpu_seconds(pid) - before) / max(calls, 1) * 1e6
+                    run.cpu_us = (tree_cpu([pid]) - before) / max(calls, 1) * 1e6
                     runs[mode].append(run)
                     time.sleep(0.5)
             report = json.loads(epdev(home, "online-endpoint", "mirror-report", "-n", "mirror-ep"))

@@ -11,15 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import venv
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,29 +24,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from loadgen import CACHE, Result, ensure_wrk, run_wrk, wait_http  # noqa: E402
 from support.sample_project import SAMPLE_REQUEST, make_sample_project  # noqa: E402
 
 from epdev.specs import load_spec  # noqa: E402
 
-CACHE = ROOT / "bench" / ".cache"
 BASELINE_VENV = CACHE / "azmlinfsrv-venv"
 EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
-
-
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk is needed as the load generator: apt-get install wrk")
-    return found
 
 
 def ensure_baseline() -> Path:
@@ -69,59 +50,6 @@ def ensure_baseline() -> Path:
             check=True,
         )
     return binary
-
-
-def _unit_ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(
-    wrk: str,
-    name: str,
-    url: str,
-    headers: dict[str, str],
-    body: str,
-    duration: int,
-    connections: int,
-    ca: str | None = None,
-) -> Result:
-    script = CACHE / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    lines += [
-        "done = function(summary, latency, requests)",
-        "  io.write(string.format('P50 %f\\nP99 %f\\n',",
-        "    latency:percentile(50), latency:percentile(99)))",
-        "end",
-    ]
-    script.write_text("\n".join(lines) + "\n")
-    args = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), url]
-    # A short warm-up so connection set-up and lazy imports are not measured.
-    subprocess.run(
-        [wrk, "-t1", f"-c{connections}", "-d2s", "-s", str(script), url],
-        capture_output=True,
-        check=True,
-    )
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = float(re.search(r"P50 ([\d.]+)", out).group(1)) / 1000  # type: ignore[union-attr]
-    p99 = float(re.search(r"P99 ([\d.]+)", out).group(1)) / 1000  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in errs.groups()) if errs else 0)
-    return Result(name, rps, p50, p99, errors)
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer")
 
 
 def epdev(home: Path, *args: str) -> str:

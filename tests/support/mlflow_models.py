@@ -111,13 +111,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_serve(model: Path, log: Path, workers: int | None = None) -> Iterator[str]:
-    """`mlflow models serve --env-manager local` on a free loopback port; yields its URL."""
+def mlflow_serve(
+    model: Path, log: Path, workers: int | None = None, python: str = sys.executable
+) -> Iterator[str]:
+    """`mlflow models serve --env-manager local` on a free loopback port; yields its URL.
+
+    `python` is the interpreter whose mlflow serves (a benchmark's own venv, say)."""
     port = free_port()
     env = dict(os.environ)
     if workers is not None:
         env["MLFLOW_MODELS_WORKERS"] = str(workers)
-    argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model)]
+    argv = [python, "-m", "mlflow", "models", "serve", "-m", str(model)]
     argv += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as out:
         # Its own session: the CLI runs uvicorn as a child, which must stop with it.
