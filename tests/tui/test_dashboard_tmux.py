@@ -122,6 +122,25 @@ def test_shift_traffic_with_keys_in_the_real_epdev(live: Live, terminals: list[T
     assert Home(live.server.home).running_server() is not None  # attached: left running
 
 
+def test_search_a_real_deployments_log_in_the_real_epdev(
+    live: Live, terminals: list[Terminal]
+) -> None:
+    live.invoke(150, deployment="blue")  # the start-up lines are long out of the backlog
+    term = Terminal(epdev_command(), clean_env(live.server.home), live.project.sample_dir)
+    terminals.append(term)
+    term.wait_for(ENDPOINT)
+    term.keys("/", *ENDPOINT, "Enter", "Enter")  # filter to the endpoint, then open it
+    term.wait_for("blue")
+    term.keys("Tab")  # from the endpoint's summary to its deployments
+    term.keys("l")
+    term.wait_for(f"logs {ENDPOINT}/blue")
+    term.keys("/", *"init complete", "Enter")
+    shown = term.wait_for("match 1/")
+    assert "Init complete" in shown
+    term.keys("Escape", "Escape", "q")
+    wait_until(lambda: not term.alive())
+
+
 def embedded(tmp_path: Path, terminals: list[Terminal]) -> tuple[Terminal, ServerInfo]:
     """`epdev` alone in a new terminal and the devserver it embedded, once it is up."""
     home = Home(tmp_path / "home")
