@@ -21,6 +21,7 @@ import aiohttp
 
 from epdev.devserver import openinference
 from epdev.devserver.calls import Call, CallRecorder
+from epdev.devserver.hop import HopConnector
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.pool import Pool
@@ -123,7 +124,7 @@ class ScoringRouter:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
+            connector = HopConnector(limit=0, force_close=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
