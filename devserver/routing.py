@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import ipaddress
+import itertools
 import json
 import random
 import time
@@ -54,6 +55,7 @@ _HOP_HEADERS = frozenset(
 # A request refused at connect never reached an instance; it is tried this many times in all.
 _CONNECT_ATTEMPTS = 3
 _CONNECT_RETRY_PAUSE = 0.05
+_ID_TAIL_MASK = (1 << 48) - 1
 _RESPONSE_SKIP = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
 )
@@ -116,6 +118,15 @@ class ScoringRouter:
         self._session: aiohttp.ClientSession | None = None
         # Mirror copies in flight: held so they are not collected before they finish.
         self._mirrors: set[asyncio.Task[None]] = set()
+        # Request ids are UUIDs in form (8-4-4-4-12, version 4) as Azure's are: a random head
+        # per router and a counter from a random start in the last 48 bits, so an id costs a
+        # format, not a urandom call and a UUID object.
+        head = uuid.uuid4()
+        self._id_head = str(head)[:24]
+        self._id_counter = itertools.count(head.int & _ID_TAIL_MASK)
+
+    def _new_request_id(self) -> str:
+        return f"{self._id_head}{next(self._id_counter) & _ID_TAIL_MASK:012x}"
 
     async def close(self) -> None:
         if self._session is not None:
@@ -135,7 +146,7 @@ class ScoringRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or str(uuid.uuid4())
+        request_id = _header(scope, b"x-request-id") or self._new_request_id()
         call = Call()
         try:
             await self._handle(scope, receive, send, request_id, call)
