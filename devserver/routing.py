@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import ipaddress
 import itertools
 import json
@@ -269,7 +270,7 @@ class ScoringRouter:
                     slot.url + url,
                     data=body,
                     headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    timeout=_client_timeout(timeout),
                     allow_redirects=False,
                 ) as upstream:
                     payload = await upstream.read()
@@ -366,7 +367,7 @@ class ScoringRouter:
                 slot.url + "/score",
                 data=body,
                 headers=_forward_headers(scope, request_id),
-                timeout=aiohttp.ClientTimeout(total=route.timeouts.get(target, 5.0)),
+                timeout=_client_timeout(route.timeouts.get(target, 5.0)),
                 allow_redirects=False,
             ) as upstream:
                 payload = await upstream.read()
@@ -412,6 +413,12 @@ class _Reply(Exception):
         self.status = status
         self.message = message
         self.extra = extra or {}
+
+
+@functools.cache
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One timeout object per request_timeout_ms in use, not one per call."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _is_v2(scope: Scope) -> bool:
