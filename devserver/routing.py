@@ -58,7 +58,7 @@ _CONNECT_ATTEMPTS = 3
 _CONNECT_RETRY_PAUSE = 0.05
 _ID_TAIL_MASK = (1 << 48) - 1
 _RESPONSE_SKIP = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
+    {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"server", b"date"}
 )
 
 
@@ -275,10 +275,11 @@ class ScoringRouter:
                 ) as upstream:
                     payload = await upstream.read()
                     status = upstream.status
+                    # The instance's bytes as they came: nothing decoded to be encoded again.
                     out = [
-                        (k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in upstream.headers.items()
-                        if k.lower() not in _RESPONSE_SKIP
+                        (name, value)
+                        for k, value in upstream.raw_headers
+                        if (name := k.lower()) not in _RESPONSE_SKIP
                     ]
                 if slot.stuck_since:
                     slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
