@@ -122,6 +122,11 @@ class Home:
         return self.root / "instances"
 
     @property
+    def run_dir(self) -> Path:
+        """Private folder of the Unix sockets the instances listen on."""
+        return self.root / "run"
+
+    @property
     def admin_token_file(self) -> Path:
         return self.root / "admin-token"
 

@@ -14,15 +14,17 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import logging.handlers
 import os
 import re
 import sys
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 # A chatty script must not fill the disk: the file rotates past this size, keeping a few backups.
 MAX_LOG_BYTES = 20 * 1024 * 1024
@@ -41,26 +43,71 @@ def level_of(line: str) -> str | None:
 
 
 class DeploymentLog:
-    """Appends stamped lines to one deployment's log file, rotating it when it grows large."""
+    """Appends stamped lines to one deployment's log file, rotating it when it grows large.
+
+    Its own size is kept count of, so a line costs one write: a logging RotatingFileHandler
+    would stat and seek the file for every line to decide on a rollover.
+    """
 
     def __init__(self, path: Path, max_bytes: int = MAX_LOG_BYTES, backups: int = BACKUPS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
-        self._handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._max_bytes = max_bytes
+        self._backups = backups
+        # Lines come from the event loop and from threads (what ends with an instance).
+        self._lock = threading.Lock()
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._failed = False
+        self._open()
 
     def write(self, source: str, stream: str, line: str, level: str | None = None) -> None:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         level = level or level_of(line)
         tag = f"{stream} {level}" if level else stream
-        text = f"{stamp} {source} {tag} | {line.rstrip()}"
-        record = logging.LogRecord("epdev", logging.INFO, "", 0, text, None, None)
-        self._handler.emit(record)
+        data = f"{stamp} {source} {tag} | {line.rstrip()}\n".encode("utf-8", "replace")
+        with self._lock:
+            try:
+                if self._file is None:
+                    self._open()
+                if self._size and self._size + len(data) > self._max_bytes:
+                    self._rotate()
+                assert self._file is not None
+                self._file.write(data)
+                self._size += len(data)
+            except (OSError, ValueError) as exc:
+                # A full disk or a removed folder must not stop an instance's output: say so once.
+                self._close_file()
+                if not self._failed:
+                    self._failed = True
+                    logger.warning("could not write to the deployment log %s: %s", self.path, exc)
 
     def close(self) -> None:
-        self._handler.close()
+        with self._lock:
+            self._close_file()
+
+    def _open(self) -> None:
+        # Unbuffered: every line is one write, in the file at once for tails and followers.
+        self._file = self.path.open("ab", buffering=0)
+        self._size = os.fstat(self._file.fileno()).st_size
+
+    def _rotate(self) -> None:
+        self._close_file()
+        if self._backups > 0:
+            for index in range(self._backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{index}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+            if self.path.exists():
+                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._open()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def source_of(line: str) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from epdev.devserver.hop import HopConnector
 from epdev.specs.deployment import Probe
 
 
@@ -76,7 +77,7 @@ async def watch(
 
     `started` is the instance's start on the `time.monotonic` clock.
     """
-    connector = aiohttp.TCPConnector(force_close=True)
+    connector = HopConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         ready = asyncio.create_task(_readiness(session, url, readiness, started, on_ready))
         try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import ipaddress
+import itertools
 import json
 import random
 import time
@@ -21,6 +23,7 @@ import aiohttp
 
 from epdev.devserver import openinference
 from epdev.devserver.calls import Call, CallRecorder
+from epdev.devserver.hop import HopConnector
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.pool import Pool
@@ -53,8 +56,9 @@ _HOP_HEADERS = frozenset(
 # A request refused at connect never reached an instance; it is tried this many times in all.
 _CONNECT_ATTEMPTS = 3
 _CONNECT_RETRY_PAUSE = 0.05
+_ID_TAIL_MASK = (1 << 48) - 1
 _RESPONSE_SKIP = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
+    {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"server", b"date"}
 )
 
 
@@ -115,6 +119,15 @@ class ScoringRouter:
         self._session: aiohttp.ClientSession | None = None
         # Mirror copies in flight: held so they are not collected before they finish.
         self._mirrors: set[asyncio.Task[None]] = set()
+        # Request ids are UUIDs in form (8-4-4-4-12, version 4) as Azure's are: a random head
+        # per router and a counter from a random start in the last 48 bits, so an id costs a
+        # format, not a urandom call and a UUID object.
+        head = uuid.uuid4()
+        self._id_head = str(head)[:24]
+        self._id_counter = itertools.count(head.int & _ID_TAIL_MASK)
+
+    def _new_request_id(self) -> str:
+        return f"{self._id_head}{next(self._id_counter) & _ID_TAIL_MASK:012x}"
 
     async def close(self) -> None:
         if self._session is not None:
@@ -123,7 +136,7 @@ class ScoringRouter:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
+            connector = HopConnector(limit=0, force_close=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
@@ -134,7 +147,7 @@ class ScoringRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or str(uuid.uuid4())
+        request_id = _header(scope, b"x-request-id") or self._new_request_id()
         call = Call()
         try:
             await self._handle(scope, receive, send, request_id, call)
@@ -257,15 +270,16 @@ class ScoringRouter:
                     slot.url + url,
                     data=body,
                     headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    timeout=_client_timeout(timeout),
                     allow_redirects=False,
                 ) as upstream:
                     payload = await upstream.read()
                     status = upstream.status
+                    # The instance's bytes as they came: nothing decoded to be encoded again.
                     out = [
-                        (k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in upstream.headers.items()
-                        if k.lower() not in _RESPONSE_SKIP
+                        (name, value)
+                        for k, value in upstream.raw_headers
+                        if (name := k.lower()) not in _RESPONSE_SKIP
                     ]
                 if slot.stuck_since:
                     slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
@@ -354,7 +368,7 @@ class ScoringRouter:
                 slot.url + "/score",
                 data=body,
                 headers=_forward_headers(scope, request_id),
-                timeout=aiohttp.ClientTimeout(total=route.timeouts.get(target, 5.0)),
+                timeout=_client_timeout(route.timeouts.get(target, 5.0)),
                 allow_redirects=False,
             ) as upstream:
                 payload = await upstream.read()
@@ -400,6 +414,12 @@ class _Reply(Exception):
         self.status = status
         self.message = message
         self.extra = extra or {}
+
+
+@functools.cache
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One timeout object per request_timeout_ms in use, not one per call."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _is_v2(scope: Scope) -> bool:

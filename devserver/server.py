@@ -169,7 +169,7 @@ def _prepare(
     assert token is not None
     control = Control(
         home,
-        Runtimes(options.runtime, options.base_image),
+        Runtimes(options.runtime, options.base_image, sockets=home.run_dir),
         url,
         token_lifetime=dt.timedelta(seconds=options.token_lifetime),
         max_request_bytes=int(options.max_request_mb * 1024 * 1024),

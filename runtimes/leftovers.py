@@ -190,18 +190,35 @@ def kill_scope(scope: str) -> list[Leftover]:
     return kill(f"{scope}.", None, prefix=True)
 
 
+def _children() -> list[int]:
+    """This process's children. Linux lists each thread's in /proc/self/task/*/children: a few
+    small reads, where psutil would read the status of every process on the machine."""
+    me = os.getpid()
+    tasks = Path(f"/proc/{me}/task")
+    if not (tasks / str(me) / "children").exists():
+        with contextlib.suppress(psutil.Error):
+            return [child.pid for child in psutil.Process(me).children()]
+        return []
+    pids: list[int] = []
+    for task in tasks.iterdir():
+        try:
+            listing = (task / "children").read_bytes()
+        except OSError:  # the thread has just ended: its children moved to another one
+            continue
+        pids.extend(int(pid) for pid in listing.split())
+    return pids
+
+
 def reap_adopted() -> int:
     """Reap the adopted orphans that have exited (a subreaper must, or they stay zombies);
     notice new ones. Returns how many were reaped."""
-    me = os.getpid()
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(me).children():
-            with _spawned_lock:
-                if child.pid in _spawned or child.pid in _adopted:
-                    continue
-            prefix = MARK_VAR.encode() + b"="
-            if any(item.startswith(prefix) for item in _environ(child.pid)):
-                _adopted.add(child.pid)
+    prefix = MARK_VAR.encode() + b"="
+    for pid in _children():
+        with _spawned_lock:
+            if pid in _spawned or pid in _adopted:
+                continue
+        if any(item.startswith(prefix) for item in _environ(pid)):
+            _adopted.add(pid)
     count = 0
     for pid in list(_adopted):
         try:

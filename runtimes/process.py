@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from epdev.runtimes import leftovers
+from epdev.runtimes import leftovers, unix_hosts
 from epdev.runtimes.instance import (
     InstanceFailed,
     InstanceSpec,
@@ -35,6 +36,8 @@ EXIT_AFTER_ERROR_SECONDS = 5.0
 """How long a worker that reported a failure gets to exit before it is killed."""
 DRAIN_SECONDS = 1.0
 """How long to wait for the rest of an exited worker's output."""
+_SUN_PATH_MAX = 107
+"""The longest path a Unix socket can be bound to (sun_path holds 108 bytes with its NUL)."""
 
 
 class ProcessRuntime:
@@ -42,11 +45,14 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, *, sockets: Path | None = None) -> None:
         self.python = python or sys.executable
+        # Instances listen on Unix sockets in this private folder when set (a loopback TCP
+        # port otherwise): the devserver's hop to them is cheaper that way.
+        self.sockets = sockets
 
     def create_instance(self, spec: InstanceSpec, sink: LogSink) -> ProcessInstance:
-        return ProcessInstance(spec, sink, python=self.python)
+        return ProcessInstance(spec, sink, python=self.python, sockets=self.sockets)
 
 
 class ProcessInstance:
@@ -59,8 +65,13 @@ class ProcessInstance:
         *,
         python: str,
         env: Mapping[str, str] | None = None,
+        sockets: Path | None = None,
     ) -> None:
         self.spec = spec
+        self._sockets = sockets
+        # Listening on a Unix socket: its path and the host name that stands for it.
+        self._socket_path: Path | None = None
+        self._socket_host: str | None = None
         self.state = InstanceState.STARTING
         self._sink = sink
         self._python = python
@@ -76,6 +87,7 @@ class ProcessInstance:
         self._stopping = False
         self._stop_task: asyncio.Future[None] | None = None
         self._temp_dir: Path | None = None
+        self._socket_dir: Path | None = None
         # Marks the worker's environment, so what its script starts can be found at its end.
         self._mark = leftovers.new_mark(leftovers.scope_of(spec.cache_dir))
         self._leftovers: asyncio.Future[None] | None = None
@@ -83,6 +95,8 @@ class ProcessInstance:
 
     @property
     def url(self) -> str:
+        if self._socket_host is not None:
+            return f"http://{self._socket_host}"
         if self._port is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
         return f"http://{HOST}:{self._port}"
@@ -122,12 +136,9 @@ class ProcessInstance:
         env = worker_environment(self.spec, model_dir)
         env.update(self._env)
         env[leftovers.MARK_VAR] = self._mark
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = self._listen()
         read_fd, write_fd = os.pipe()
         try:
-            sock.bind((HOST, 0))
-            sock.listen(BACKLOG)
-            self._port = sock.getsockname()[1]
             argv = [
                 self._python,
                 "-P",
@@ -179,6 +190,39 @@ class ProcessInstance:
         )
         self._ready_transport = transport
         return ready
+
+    def _listen(self) -> socket.socket:
+        """The worker's listening socket: a Unix one in the runtime's socket folder when it has
+        one, else a loopback TCP port."""
+        folder = self._sockets
+        if folder is not None:
+            path = folder / f"{secrets.token_hex(8)}.sock"
+            if len(os.fsencode(path)) > _SUN_PATH_MAX:
+                # A home with a long path: a private folder of the instance's own in /tmp.
+                self._socket_dir = folder = Path(tempfile.mkdtemp(prefix="epdev-"))
+                path = folder / "worker.sock"
+            else:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                folder.chmod(0o700)  # only this user may connect to what is in it
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(str(path))
+                sock.listen(BACKLOG)
+            except OSError as exc:
+                sock.close()
+                raise InstanceFailed(f"could not listen on {path}: {exc}") from exc
+            self._socket_path = path
+            self._socket_host = unix_hosts.register(str(path))
+            return sock
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((HOST, 0))
+            sock.listen(BACKLOG)
+        except OSError as exc:
+            sock.close()
+            raise InstanceFailed(f"could not listen on {HOST}: {exc}") from exc
+        self._port = sock.getsockname()[1]
+        return sock
 
     async def _await_ready(self, ready: asyncio.StreamReader, timeout: float) -> None:
         exited = self._exited
@@ -307,6 +351,13 @@ class ProcessInstance:
 
     def _cleanup(self) -> None:
         self._close_ready_pipe()
+        if self._socket_host is not None:
+            unix_hosts.forget(self._socket_host)
+        if self._socket_path is not None:
+            self._socket_path.unlink(missing_ok=True)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None

@@ -19,6 +19,9 @@ class Runtimes:
 
     default: str = "auto"
     base_image: str = DEFAULT_BASE_IMAGE
+    # A private folder for the Unix sockets that process and venv instances listen on (loopback
+    # TCP ports when None; Docker's instances always use TCP).
+    sockets: Path | None = None
     _made: dict[str, Runtime] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,11 +55,11 @@ class Runtimes:
         if name == "venv":
             from epdev.runtimes.venv import VenvRuntime
 
-            return VenvRuntime()
+            return VenvRuntime(sockets=self.sockets)
         if name == "docker":
             from epdev.runtimes.docker import DockerRuntime
 
             return DockerRuntime(base_image=self.base_image)
         from epdev.runtimes.process import ProcessRuntime
 
-        return ProcessRuntime()
+        return ProcessRuntime(sockets=self.sockets)

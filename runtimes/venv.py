@@ -59,8 +59,12 @@ class VenvRuntime:
 
     name = "venv"
 
-    def __init__(self, *, build_timeout: float = BUILD_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, *, build_timeout: float = BUILD_TIMEOUT_SECONDS, sockets: Path | None = None
+    ) -> None:
         self.build_timeout = build_timeout
+        # Where instances listen on Unix sockets (see ProcessRuntime); TCP when None.
+        self.sockets = sockets
 
     def create_instance(self, spec: InstanceSpec, sink: LogSink) -> VenvInstance:
         return VenvInstance(spec, sink, self)
@@ -158,6 +162,7 @@ class VenvInstance:
             self._sink,
             python=str(venv / "bin" / "python"),
             env=self._worker_env(venv, bundle),
+            sockets=self._runtime.sockets,
         )
         await self._process.start(ready_timeout)
 

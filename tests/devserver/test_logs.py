@@ -123,3 +123,16 @@ def test_follow_ends_when_told_to_stop(tmp_path: Path) -> None:
         return got
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [""]
+
+
+def test_a_log_reopened_counts_what_the_file_already_holds(tmp_path: Path) -> None:
+    path = tmp_path / "blue.log"
+    path.write_bytes(b"x" * 4000 + b"\n")
+    log = DeploymentLog(path, max_bytes=4096, backups=1)
+    log.write("blue-0", "stdout", "y" * 200)
+    log.close()
+    assert path.with_name("blue.log.1").stat().st_size == 4001
+    assert path.read_text().endswith("y" * 200 + "\n")
+    log.write("blue-0", "stdout", "after close")  # reopened, not lost
+    log.close()
+    assert path.read_text().endswith("after close\n")

@@ -69,6 +69,22 @@ def test_invoke_returns_the_models_predictions(
     assert _close(json.loads(out.stdout), project.expected_predictions(1))
 
 
+def test_instances_listen_on_a_private_unix_socket_not_a_port(deployed: RunningServer) -> None:
+    workers = [
+        child
+        for child in psutil.Process(deployed.pid).children()
+        if "epdev.runtimes.worker" in " ".join(child.cmdline())
+    ]
+    assert workers
+    for worker in workers:
+        assert not [c for c in worker.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        paths = [str(c.laddr) for c in worker.net_connections("unix") if c.laddr]
+        sockets = [Path(p) for p in paths if p.endswith(".sock")]
+        assert sockets, paths
+        # Only this user may connect: the sockets' folder is private.
+        assert all(s.parent.stat().st_mode & 0o077 == 0 for s in sockets)
+
+
 def test_show_reports_uri_traffic_and_state(deployed: RunningServer) -> None:
     view = deployed.cli_json("online-endpoint", "show", "--name", "my-endpoint")
     assert view["scoring_uri"].startswith("https://")

@@ -6,6 +6,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -113,3 +116,27 @@ def test_a_kill_from_outside_gets_a_memory_hint() -> None:
     assert "out-of-memory" in memory_hint(-signal.SIGKILL, None)
     assert memory_hint(1, None) == ""
     assert memory_hint(-signal.SIGTERM, None) == ""
+
+
+def test_a_subreaper_reaps_the_marked_orphans_it_adopted(tmp_path: Path) -> None:
+    # In a process of its own: pytest itself must not become a subreaper.
+    program = textwrap.dedent(
+        """
+        import os, subprocess, sys, time
+        from epdev.runtimes import leftovers
+        assert leftovers.become_subreaper()
+        env = {**os.environ, leftovers.MARK_VAR: "scope.mark"}
+        # The shell starts a marked sleep and exits at once: the sleep is orphaned to us.
+        subprocess.run(["sh", "-c", "sleep 0.3 &"], env=env, check=True)
+        deadline = time.monotonic() + 10
+        reaped = 0
+        while reaped == 0 and time.monotonic() < deadline:
+            reaped += leftovers.reap_adopted()
+            time.sleep(0.05)
+        print(reaped, leftovers._children())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.split() == ["1", "[]"]
