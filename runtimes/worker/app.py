@@ -12,7 +12,6 @@ response objects (a bare werkzeug Response, say) are not passed through: they fa
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
@@ -24,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
+from epdev.runtimes.worker import handoff
 from epdev.runtimes.worker.aml_response import AMLResponse
 from epdev.runtimes.worker.datastructures import Headers as DictHeaders
-from epdev.runtimes.worker.logs import logger
+from epdev.runtimes.worker.logs import access, logger
 from epdev.runtimes.worker.script import RAW, SCHEMA, UserScript, describe, format_traceback
 from epdev.runtimes.worker.swagger import SwaggerDocuments
 
@@ -322,8 +322,7 @@ class ScoringApp:
                 return error(400, f"A value is not provided for the {name!r} parameter.")
             arguments[name] = value
         passed = run_headers(headers) if self.script.wants_headers else None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        return await handoff.call(
             self.executor, self.call, self.script.call_run_with, arguments, passed
         )
 
@@ -341,17 +340,11 @@ class ScoringApp:
             remote_addr=client[0] if client else None,
         )
         passed = named if self.script.wants_headers else None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self.call, self.script.call_run, request, passed
-        )
+        return await handoff.call(self.executor, self.call, self.script.call_run, request, passed)
 
     async def invoke(self, data: str, headers: dict[bytes, bytes]) -> Outcome:
         passed = run_headers(headers) if self.script.wants_headers else None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self.call, self.script.call_run, data, passed
-        )
+        return await handoff.call(self.executor, self.call, self.script.call_run, data, passed)
 
     def call(
         self, run: Callable[[Any, dict[str, str] | None], Any], data: Any, headers: Any
@@ -395,7 +388,7 @@ class ScoringApp:
 def _log_call(method: str, path: str, query: bytes, out: Outcome, started: float) -> None:
     target = f"{path}?{query.decode('latin-1')}" if query else path
     duration = (time.perf_counter() - started) * 1e3
-    logger.info("%s %s %d %.3fms %d", method, target, out.status, duration, len(out.body))
+    access.line(f"{method} {target} {out.status} {duration:.3f}ms {len(out.body)}")
 
 
 def is_flask_response(value: object) -> bool:

@@ -20,6 +20,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from epdev.runtimes.worker import handoff
+
 Predict = Callable[[Any, dict[str, Any] | None], Any]
 """predict(data, params) -> raw predictions, run on the executor's thread."""
 Merge = Callable[[list[Any]], Any]
@@ -95,7 +97,7 @@ class Batcher:
         while True:
             batch = await self._collect(loop)
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._predict_batch, batch)
+                outcomes = await handoff.call(self._executor, self._predict_batch, batch)
             except Exception as exc:  # a fault of ours: fail these callers, keep serving others
                 outcomes = [(0, exc)] * len(batch)
             self.calls += 1

@@ -198,20 +198,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("swagger documents served for versions [%s]", ", ".join(documents.supported))
 
     # Imported only now: a script that fails to load reports as early as it can.
-    from concurrent.futures import ThreadPoolExecutor
-
     from epdev.runtimes.worker.app import ScoringApp
+    from epdev.runtimes.worker.handoff import RunThreads
     from epdev.runtimes.worker.server import serve
 
-    threads = max(1, args.max_concurrent_requests)
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="run")
+    executor = RunThreads(args.max_concurrent_requests, "run")
 
     def started() -> None:
         logger.info("worker %d is serving requests", os.getpid())
         reporter.ready()
 
-    serve(ScoringApp(script, executor, documents), sock, started)
-    executor.shutdown(wait=False, cancel_futures=True)
+    try:
+        serve(ScoringApp(script, executor, documents), sock, started)
+    finally:
+        # The threads are not daemons: a run() under way finishes before the process exits.
+        executor.shutdown(wait=False, cancel_futures=True)
     return 0
 
 
@@ -226,8 +227,6 @@ def _how_run_is_called(script: UserScript) -> str:
 
 def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.socket) -> int:
     """Load the MLflow model under AZUREML_MODEL_DIR and serve MLflow's scoring protocol."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from epdev.runtimes.worker.mlflow_model import ModelNotFound, load_model
 
     model_dir = Path(os.environ.get("AZUREML_MODEL_DIR") or ".")
@@ -244,6 +243,7 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
         return BOOT_ERROR
 
     from epdev.runtimes.worker.batching import Batcher
+    from epdev.runtimes.worker.handoff import RunThreads
     from epdev.runtimes.worker.mlflow_app import MLflowApp, MLflowModel, merge_data
     from epdev.runtimes.worker.server import serve
 
@@ -252,14 +252,13 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
     latency_ms = _number(modes.MAX_LATENCY_MS, 0.0)
     if batch_size > 1:
         # One predict call at a time: concurrency comes from merging, not from threads.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        executor = RunThreads(1, "predict")
         batcher: Batcher | None = Batcher(
             served.predict, executor, int(batch_size), latency_ms, merge_data
         )
         how = f"adaptive batching of up to {int(batch_size)} requests, {latency_ms:g} ms"
     else:
-        threads = max(1, args.max_concurrent_requests)
-        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
+        executor = RunThreads(args.max_concurrent_requests, "predict")
         batcher = None
         how = "no batching"
     logger.info("MLflow model %s loaded; serving MLflow's scoring protocol (%s)", folder, how)
@@ -268,8 +267,11 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
         logger.info("worker %d is serving requests", os.getpid())
         reporter.ready()
 
-    serve(MLflowApp(served, executor, batcher), sock, started)
-    executor.shutdown(wait=False, cancel_futures=True)
+    try:
+        serve(MLflowApp(served, executor, batcher), sock, started)
+    finally:
+        # The threads are not daemons: a run() under way finishes before the process exits.
+        executor.shutdown(wait=False, cancel_futures=True)
     return 0
 
 

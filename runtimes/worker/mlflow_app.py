@@ -16,7 +16,6 @@ the letter. ``/v2/...`` is the Open Inference Protocol (epdev.runtimes.worker.op
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import io
 import json
@@ -26,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from epdev.runtimes.worker import azure_input
+from epdev.runtimes.worker import azure_input, handoff
 from epdev.runtimes.worker.app import (
     RUN_FAILED,
     RUN_FAILED_HEADER,
@@ -39,11 +38,14 @@ from epdev.runtimes.worker.app import (
     respond,
 )
 from epdev.runtimes.worker.batching import Batcher, concat_frames
-from epdev.runtimes.worker.logs import logger
+from epdev.runtimes.worker.logs import access, logger
 from epdev.runtimes.worker.openinference import OpenInference
 from epdev.runtimes.worker.script import format_traceback
 
 JSON = b"application/json"
+PLAIN_KINDS = frozenset("biufU")
+"""NumPy dtype kinds whose tolist() holds only bool, int, float and str, which json.dumps
+writes byte for byte as MLflow's predictions_to_json (tolist(), then its NumpyEncoder) does."""
 TEXT = b"text/plain; charset=utf-8"
 NOT_FOUND = b'{"detail":"Not Found"}'
 NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
@@ -114,10 +116,12 @@ class MLflowModel:
     """A loaded pyfunc model and MLflow's own scoring-server functions that serve it."""
 
     def __init__(self, model: Any) -> None:
+        import numpy
         from mlflow.exceptions import MlflowException
         from mlflow.pyfunc import scoring_server
 
         self.model = model
+        self._ndarray: Any = numpy.ndarray
         self.server: Any = scoring_server  # untyped: called as MLflow calls it
         # What MLflow's scoring server sets once its model is loaded (changes type checks).
         serving = getattr(scoring_server, "_MLFLOW_IS_IN_SERVING_ENVIRONMENT", None)
@@ -233,6 +237,9 @@ class MLflowModel:
         return self.model.predict(data)
 
     def encode(self, predictions: Any) -> Answer:
+        if type(predictions) is self._ndarray and predictions.dtype.kind in PLAIN_KINDS:
+            # What predictions_to_json writes (it too calls tolist()), at a tenth of its cost.
+            return Answer(200, json.dumps({"predictions": predictions.tolist()}).encode())
         out = io.StringIO()
         self.server.predictions_to_json(predictions, out)
         return Answer(200, out.getvalue().encode())
@@ -305,8 +312,7 @@ class MLflowApp:
         if self.batcher is not None:
             predictions, _ = await self.batcher.predict(data, params)
             return predictions
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.model.predict, data, params)
+        return await handoff.call(self.executor, self.model.predict, data, params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -337,12 +343,9 @@ class MLflowApp:
         await respond(send, answer.status, answer.body, headers)
         duration = (time.perf_counter() - started) * 1e3
         request_id = ids[0][1].decode("latin-1") if ids else "-"
-        logger.info(
-            "POST /score %d %.3fms %d %s", answer.status, duration, len(answer.body), request_id
-        )
+        access.line(f"POST /score {answer.status} {duration:.3f}ms {len(answer.body)} {request_id}")
 
     async def answer(self, body: bytes, content_type: str | None) -> Answer:
-        loop = asyncio.get_running_loop()
         # Only bodies that mention it pay for a second JSON parse.
         if azure_input.INPUT_DATA.encode() in body and azure_input.is_json(content_type):
             payload = azure_input.read_payload(body)
@@ -351,9 +354,9 @@ class MLflowApp:
                 return _bad_request(problem)
             request = azure_input.azure_request(payload)
             if request is not None:
-                return await loop.run_in_executor(self.executor, self.model.azure, request)
+                return await handoff.call(self.executor, self.model.azure, request)
         if self.batcher is None:
-            return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
+            return await handoff.call(self.executor, self.model.invoke, body, content_type)
         rows = self.model.json_rows(body, content_type)
         try:
             if rows is not None:
@@ -367,7 +370,7 @@ class MLflowApp:
                 predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
         except Exception:
             # MLflow's handler, from the start, words the error exactly as MLflow does.
-            return await loop.run_in_executor(self.executor, self.model.invoke, body, content_type)
+            return await handoff.call(self.executor, self.model.invoke, body, content_type)
         answer = self.model.encode(predictions)
         answer.merged = merged
         return answer
