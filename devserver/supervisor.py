@@ -27,8 +27,6 @@ from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment
 from epdev.runtimes.mlflow_registry import fetch_registered_model
-from epdev.runtimes.oom import memory_hint, oom_kills
-from epdev.runtimes.process import describe_exit
 from epdev.specs import OnlineDeployment
 
 # Backoff between restarts of an instance that keeps dying, in seconds.
@@ -479,7 +477,6 @@ class DeploymentRunner:
                 self.note(f"instance {name} passed its readiness probe: back in the pool")
 
         spec = generation.spec
-        kills_before = oom_kills()
         prober = asyncio.create_task(
             probe(
                 instance.url,
@@ -500,7 +497,7 @@ class DeploymentRunner:
             if exited.done():
                 code = exited.result()
                 reason = self._recycled.pop(instance, None) or (
-                    f"exited with {describe_exit(code)}{memory_hint(code, kills_before)}"
+                    f"exited with {instance.exit_reason(code)}"
                 )
             else:
                 reason = f"failed its liveness probe ({prober.result()})"

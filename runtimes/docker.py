@@ -211,6 +211,7 @@ class DockerInstance:
         self._container: Container | None = None
         self._port: int | None = None
         self._exited: asyncio.Future[int] | None = None
+        self._exit_hint = ""
         self._pumps: list[asyncio.Future[None]] = []
         self._stderr_tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._threadsafe_sink: LogSink = sink
@@ -528,11 +529,36 @@ class DockerInstance:
         if self._exited is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
         code = await asyncio.shield(self._exited)
+        # Judged before the container goes (the engine knows whether the OOM killer ended it)
+        # and before stopping it counts as epdev's own doing.
+        self._exit_hint = await asyncio.to_thread(self._hint, code)
         # The instance has ended once its container is gone. A supervisor replaces an instance
         # that died rather than stopping it, so without this the exited container (and the
         # engine connection) would stay until the next devserver start, outliving a delete.
         await self.stop(grace=0)
         return code
+
+    def exit_reason(self, code: int) -> str:
+        return describe_status(code) + self._exit_hint
+
+    def _hint(self, code: int) -> str:
+        """A memory hint for a container that was killed ("" otherwise)."""
+        client, container_id = self._client, self.container_id
+        state: dict[str, Any] = {}
+        if client is not None and container_id is not None:
+            with contextlib.suppress(*EngineErrors):
+                state = client.api.inspect_container(container_id).get("State") or {}
+        if state.get("OOMKilled"):
+            return (
+                "; the engine reports the out-of-memory killer ended it: it needs more memory "
+                "than the machine gives it"
+            )
+        if code == 128 + signal.SIGKILL and not self._stopping:
+            return (
+                "; it was killed from outside the devserver (docker kill, or the kernel's "
+                "out-of-memory killer when memory runs short)"
+            )
+        return ""
 
     async def usage(self) -> tuple[float, int] | None:
         """(CPU seconds used so far, memory in use in bytes) from the engine, None if gone."""

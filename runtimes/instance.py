@@ -86,6 +86,11 @@ class Instance(Protocol):
         """Wait until the instance exits on its own and return its exit code."""
         ...
 
+    def exit_reason(self, code: int) -> str:
+        """How an instance that ended with `code` (what `wait` returned) ended, in words, with
+        a memory hint where it was killed: `exit code 1`, `signal SIGKILL; ...`."""
+        ...
+
 
 class Runtime(Protocol):
     name: str

@@ -370,6 +370,9 @@ class ProcessInstance:
         await asyncio.shield(self._end_leftovers())
         return code
 
+    def exit_reason(self, code: int) -> str:
+        return describe_exit(code) + memory_hint(code, self._oom_kills)
+
 
 def _pidfd_closed(pid: int) -> asyncio.Future[None] | None:
     """A future resolved once process `pid` has ended (Linux pidfd); None where unsupported."""

@@ -41,7 +41,7 @@ from epdev.runtimes.instance import (
     Runtime,
 )
 from epdev.runtimes.interpreters import choose
-from epdev.runtimes.process import ProcessInstance
+from epdev.runtimes.process import ProcessInstance, describe_exit
 from epdev.runtimes.resolution import requirements_file, resolve_with_uv
 from epdev.runtimes.uvtool import run_uv, uv_environment
 
@@ -184,6 +184,11 @@ class VenvInstance:
         if self._process is None:
             raise RuntimeError(f"instance {self.spec.name} has not been started")
         return await self._process.wait()
+
+    def exit_reason(self, code: int) -> str:
+        if self._process is None:
+            return describe_exit(code)
+        return self._process.exit_reason(code)
 
 
 def worker_env(venv: Path, bundle: Path, user: dict[str, str]) -> dict[str, str]:

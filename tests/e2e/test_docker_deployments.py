@@ -148,6 +148,8 @@ def test_delete_returns_once_every_container_is_gone(
         timeout=120,
     )
     assert second in containers(engine, server.home, "gone")
+    logs = server.cli("online-deployment", "get-logs", "-n", "gone", "-e", ENDPOINT).stdout
+    assert "exited with exit code 137 (SIGKILL); it was killed from outside the devserver" in logs
     server.cli("online-deployment", "delete", "-n", "gone", "-e", ENDPOINT, "--yes")
     assert containers(engine, server.home, "gone") == []
 
