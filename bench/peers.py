@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,13 @@ from mlflow_throughput import ROW  # noqa: E402
 from mlflow_throughput import deploy as deploy_mlflow  # noqa: E402
 from pyspy import ensure_py_spy, parse, recording, top  # noqa: E402
 from scoring_throughput import EPDEV, epdev  # noqa: E402
-from support.mlflow_models import FEATURES, free_port, mlflow_serve, save_sklearn_model  # noqa: E402
+from support.mlflow_models import (  # noqa: E402
+    FEATURES,
+    free_port,
+    mlflow_serve,
+    save_sklearn_model,
+    stop_group,
+)
 
 PEERS_HOME = Path.home() / ".cache" / "epdev-bench" / "peers"
 
@@ -242,13 +247,7 @@ def server(argv: list[str], log: Path, ready: str, **popen: object) -> Iterator[
                     raise Skip(f"it did not answer {ready} within 120 s ({log})") from None
         yield proc.pid
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        stop_group(proc)
 
 
 def start_epdev(stack: ExitStack, work: Path) -> Target:

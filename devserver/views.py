@@ -169,12 +169,17 @@ class DeploymentMetrics(MetricsWindow):
 # Online endpoints and deployments
 
 
-class EndpointView(View):
+class _EndpointFields(View):
+    """What online and batch endpoints both answer."""
+
     name: str
     description: str | None
     tags: dict[str, str]
     properties: dict[str, str]
     auth_mode: str
+
+
+class EndpointView(_EndpointFields):
     kind: str
     local: bool
     provisioning_state: str
@@ -327,12 +332,7 @@ class BatchDefaults(View):
     deployment_name: str | None
 
 
-class BatchEndpointView(View):
-    name: str
-    description: str | None
-    tags: dict[str, str]
-    properties: dict[str, str]
-    auth_mode: str
+class BatchEndpointView(_EndpointFields):
     defaults: BatchDefaults
     deployments: list[str]
     provisioning_state: str

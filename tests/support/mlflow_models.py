@@ -104,6 +104,18 @@ def save_params_model(path: Path) -> Path:
     return path
 
 
+def stop_group(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server started in a session of its own, and what it started: SIGTERM to its
+    process group, SIGKILL after 30 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -144,13 +156,7 @@ def mlflow_serve(
             time.sleep(0.3)
         yield url
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        stop_group(proc)
 
 
 def register_model(model: Path, tracking_uri: str, name: str, alias: str) -> str:
