@@ -148,10 +148,13 @@ def cleanup_orphans(home: Path, factory: ClientFactory = default_client) -> list
     removed: list[str] = []
     try:
         label = f"{LABEL_HOME}={os.path.realpath(home.absolute())}"
-        for container in client.containers.list(all=True, filters={"label": label}):
+        # sparse: the list's own answer, without a per-container inspect that fails with
+        # NotFound for one removed in between.
+        for container in client.containers.list(all=True, filters={"label": label}, sparse=True):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-                removed.append(container.name or container.id or "?")
+                names = container.attrs.get("Names") or [container.id or "?"]
+                removed.append(names[0].lstrip("/"))
     finally:
         client.close()
     return removed
@@ -515,7 +518,7 @@ class DockerInstance:
     def _remove_containers(self, client: docker.DockerClient, grace: float) -> None:
         try:
             found = client.containers.list(
-                all=True, filters={"label": f"{LABEL_RUN}={self._run_id}"}
+                all=True, filters={"label": f"{LABEL_RUN}={self._run_id}"}, sparse=True
             )
         except EngineErrors:
             found = [] if self._container is None else [self._container]

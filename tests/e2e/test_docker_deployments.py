@@ -80,7 +80,9 @@ def containers(engine: docker.DockerClient, home: Path, name: str) -> list[str]:
         f"{LABEL_ENDPOINT}={ENDPOINT}",
         f"{LABEL_DEPLOYMENT}={name}",
     ]
-    return [c.id or "" for c in engine.containers.list(all=True, filters={"label": labels})]
+    # sparse: no per-container inspect, which fails for one removed between list and inspect.
+    found = engine.containers.list(all=True, filters={"label": labels}, sparse=True)
+    return [c.id or "" for c in found]
 
 
 def invoke(server: RunningServer, project: Path, name: str) -> dict[str, str]:

@@ -55,7 +55,7 @@ def _score(
 
 def _containers(engine: docker.DockerClient, home: Path, deployment: str) -> list[str]:
     labels = [f"{LABEL_HOME}={os.path.realpath(home)}", f"{LABEL_DEPLOYMENT}={deployment}"]
-    return [c.id for c in engine.containers.list(filters={"label": labels})]
+    return [c.id for c in engine.containers.list(filters={"label": labels}, sparse=True)]
 
 
 def test_venv_runtime_through_the_cli(server: RunningServer, tmp_path: Path) -> None:
