@@ -3,6 +3,7 @@ included), batch endpoint and deployment rows, and the settings and plan that in
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -258,34 +259,28 @@ def test_a_plan_holds_what_invoke_decided(tmp_path: Path) -> None:
     spec = _deployment(tmp_path, environment={"conda_file": str(tmp_path / "conda.yaml")})
     settings, instances, engine = job_settings(spec, None, None, {}, None)
     source = ResolvedInput(source="in", path=tmp_path / "in", type="uri_folder")
-    plan = make_plan(
+    plan_of = functools.partial(
+        make_plan,
         spec,
         job_dir=tmp_path / "job",
-        output_path=None,
-        source=source,
         model=(None, False),
         settings=settings,
         instances=instances,
         engine=engine,
-        runtime="venv",
     )
+    plan = plan_of(output_path=None, source=source, runtime="venv")
     assert plan.output_file == tmp_path / "job" / "outputs" / "predictions.csv"
     assert plan.slots == 2 and plan.input.path == str(tmp_path / "in")
     assert plan.script.environment["AZUREML_BI_OUTPUT_PATH"] == str(tmp_path / "job" / "outputs")
     assert (plan.script.runtime, plan.script.conda_file) == ("venv", tmp_path / "conda.yaml")
     assert plan.script.environment_ref is None
+    url = "https://example.invalid/data.csv"
+    remote = ResolvedInput(source=url, path=Path(), type="uri_file", url=url)
+    elsewhere = plan_of(output_path=str(tmp_path / "out"), source=remote, runtime="process")
+    assert elsewhere.output_file == tmp_path / "out" / "predictions.csv"
+    assert (elsewhere.input.path, elsewhere.input.url) == (None, url)
     with pytest.raises(BadRequest, match="--output-path 'out' must be absolute"):
-        make_plan(
-            spec,
-            job_dir=tmp_path / "job",
-            output_path="out",
-            source=source,
-            model=(None, False),
-            settings=settings,
-            instances=instances,
-            engine=engine,
-            runtime="process",
-        )
+        plan_of(output_path="out", source=source, runtime="process")
 
 
 def test_venv_jobs_resolve_their_environment_as_online_deployments_do(
