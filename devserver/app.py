@@ -140,7 +140,7 @@ def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_rea
         control.home,
         control.store,
         os.environ.get(DASK_SCHEDULER_ENV) or None,
-        default_runtime=control.runtimes.default,
+        control.runtimes,
     )
     batch.base_url = control.base_url
 

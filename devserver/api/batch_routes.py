@@ -177,12 +177,12 @@ async def list_jobs(ctl: BatchDep, endpoint: EndpointFilter = None) -> list[View
 
 @batch_router.get("/jobs/{name}", tags=["jobs"], response_model=views.JobView)
 async def show_job(name: JobName, ctl: BatchDep) -> View:
-    return ctl.job_view(name)
+    return ctl.jobs.view(name)
 
 
 @batch_router.post("/jobs/{name}/cancel", tags=["jobs"], response_model=views.JobView)
 async def cancel_job(name: JobName, ctl: BatchDep) -> View:
-    return await ctl.cancel(name)
+    return await ctl.jobs.cancel(name)
 
 
 @batch_router.get("/jobs/{name}/logs", tags=["jobs"], response_model=views.JobLog)
@@ -192,7 +192,7 @@ async def job_logs(
     offset: Annotated[int, Query(ge=0, description="Byte offset to read the job log from")] = 0,
 ) -> View:
     """The job's log from byte `offset` on, and `next_offset` to continue from."""
-    text, next_offset = ctl.job_logs(name, offset)
+    text, next_offset = ctl.jobs.logs(name, offset)
     return {"text": text, "next_offset": next_offset}
 
 
@@ -206,7 +206,7 @@ async def search_job_logs(
     context: Annotated[int, Query(ge=0, le=50, description="Lines after each match")] = 0,
 ) -> views.LogSearchPage:
     """Search the job's whole log, a page at a time."""
-    page = await asyncio.to_thread(ctl.search_job_logs, name, q, offset, limit, context)
+    page = await asyncio.to_thread(ctl.jobs.search_logs, name, q, offset, limit, context)
     return views.LogSearchPage.model_validate(page, from_attributes=True)
 
 

@@ -1,222 +1,118 @@
-"""Batch jobs in the store: their plan, state and counts, and one checkpoint per mini-batch.
-
-A mini-batch's checkpoint and the job's new output offset are written in one transaction, after
-the mini-batch's rows were appended to the output file; a restart truncates the file back to the
-committed offset and runs only the mini-batches without a checkpoint. So every item's rows are in
-the final output exactly once, however the devserver stopped.
-"""
+"""The devserver's batch jobs once invoked: one runner task each (see runner), resumed after a
+restart, canceled on request, and shown with their progress and logs."""
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
-import json
-import time
-from dataclasses import dataclass
+import asyncio
+import contextlib
 from typing import Any
 
-from epdev.devserver.store import Store
+from epdev.devserver.batch.jobstore import JobRow, JobState, JobStore
+from epdev.devserver.batch.output import JobFolder
+from epdev.devserver.batch.runner import JobRunner
+from epdev.devserver.batch.workers import Workers
+from epdev.devserver.errors import Conflict, NotFound
+from epdev.devserver.logs import SearchPage, search
+
+CANCEL_WAIT_SECONDS = 10.0
 
 
-class JobState(enum.StrEnum):
-    QUEUED = "Queued"
-    RUNNING = "Running"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    CANCELED = "Canceled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
-
-
-@dataclass
-class JobRow:
-    name: str
-    endpoint: str
-    deployment: str
-    state: JobState
-    plan: dict[str, Any]
-    error: str | None = None
-    items_total: int = 0
-    items_done: int = 0
-    items_failed: int = 0
-    rows_written: int = 0
-    minibatches_total: int = 0
-    minibatches_done: int = 0
-    output_offset: int = 0
-    created_at: float = 0.0
-    started_at: float | None = None
-    ended_at: float | None = None
-
-    def view(self) -> dict[str, Any]:
-        done_at = self.ended_at or time.time()
-        elapsed = (done_at - self.started_at) if self.started_at else 0.0
-        return {
-            "name": self.name,
-            "type": "pipeline",
-            "status": self.state.value,
-            "endpoint_name": self.endpoint,
-            "deployment_name": self.deployment,
-            "error": self.error,
-            "progress": {
-                "items_total": self.items_total,
-                "items_done": self.items_done,
-                "items_failed": self.items_failed,
-                "rows_written": self.rows_written,
-                "minibatches_total": self.minibatches_total,
-                "minibatches_done": self.minibatches_done,
-                "elapsed_seconds": round(elapsed, 3),
-            },
-            "inputs": self.plan.get("input", {}),
-            "outputs": {
-                "path": self.plan.get("output_dir"),
-                "file": self.plan.get("output_file"),
-            },
-            "settings": self.plan.get("settings", {}),
-            "engine": self.plan.get("engine", "local"),
-            "job_folder": self.plan.get("job_dir"),
-            "creation_context": {
-                "created_at": _iso(self.created_at),
-                "started_at": _iso(self.started_at),
-                "ended_at": _iso(self.ended_at),
-            },
-        }
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    minibatch: int
-    items: int
-    failed_items: int
-    rows: int
-    attempts: int
-    error: str | None
-
-
-class JobStore:
-    def __init__(self, store: Store) -> None:
+class Jobs:
+    def __init__(self, store: JobStore, workers: Workers) -> None:
         self.store = store
+        self.workers = workers
+        self._runners: dict[str, tuple[JobRunner, asyncio.Task[None]]] = {}
 
-    def add(self, row: JobRow) -> None:
-        row.created_at = row.created_at or time.time()
-        self.store.execute(
-            "INSERT INTO batch_jobs (name, endpoint, deployment, state, plan, error, items_total, "
-            "minibatches_total, created_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.name,
-                row.endpoint,
-                row.deployment,
-                row.state.value,
-                json.dumps(row.plan),
-                row.error,
-                row.items_total,
-                row.minibatches_total,
-                row.created_at,
-                row.ended_at,
-            ),
+    async def restore(self) -> None:
+        """Resume the jobs that were queued or running when the devserver stopped."""
+        for row in self.store.all():
+            if not row.state.finished:
+                # The job itself fails with the reason if its folder cannot be written.
+                with contextlib.suppress(OSError):
+                    JobFolder(row.plan.job_dir).ensure().log("devserver restarted")
+                self._start(row.name)
+
+    async def shutdown(self) -> None:
+        """Stop every runner; their jobs stay Running, to resume on the next start."""
+        tasks = [task for _, task in self._runners.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def start(self, row: JobRow) -> None:
+        """Store a new job and start running it."""
+        self.store.add(row)
+        self._start(row.name)
+
+    def _start(self, name: str) -> None:
+        row = self.store.get(name)
+        assert row is not None
+        folder = JobFolder(row.plan.job_dir)
+        runner = JobRunner(
+            self.store, name, folder, lambda size: self.workers.slots(row, folder, size)
         )
+        task = asyncio.create_task(runner.run(), name=f"batch-job-{name}")
+        self._runners[name] = (runner, task)
+        task.add_done_callback(lambda _: self._runners.pop(name, None))
 
-    def exists(self, name: str) -> bool:
-        return bool(self.store.query("SELECT 1 FROM batch_jobs WHERE name = ?", (name,)))
+    def unfinished(self, endpoint: str, deployment: str | None = None) -> list[str]:
+        """The names of the endpoint's (or one deployment's) jobs not yet finished."""
+        return [
+            row.name
+            for row in self.store.all(endpoint)
+            if deployment in (None, row.deployment) and not row.state.finished
+        ]
 
-    def get(self, name: str) -> JobRow | None:
-        rows = self.store.query("SELECT * FROM batch_jobs WHERE name = ?", (name,))
-        return _job(rows[0]) if rows else None
+    def get(self, name: str) -> JobRow:
+        row = self.store.get(name)
+        if row is None:
+            raise NotFound(f"job {name!r} does not exist")
+        found = self._runners.get(name)
+        if found is not None and found[0].outcome is not None and not row.state.finished:
+            # It has ended, but the store could not take its final state yet (a full disk).
+            row.state, row.error = found[0].outcome
+            row.ended_at = found[0].ended_at
+        return row
 
-    def all(self, endpoint: str | None = None) -> list[JobRow]:
-        if endpoint is None:
-            rows = self.store.query("SELECT * FROM batch_jobs ORDER BY created_at")
+    def view(self, name: str) -> dict[str, Any]:
+        row = self.get(name)
+        view = row.view()
+        progress = view["progress"]
+        elapsed = progress["elapsed_seconds"]
+        handled = row.items_done + row.items_failed
+        rate = handled / elapsed if elapsed > 0 else 0.0
+        progress["items_per_second"] = round(rate, 3)
+        remaining = max(0, row.items_total - handled)
+        progress["eta_seconds"] = (
+            round(remaining / rate, 1) if rate > 0 and not row.state.finished else None
+        )
+        return view
+
+    def views(self, endpoint: str | None) -> list[dict[str, Any]]:
+        return [self.view(row.name) for row in self.store.all(endpoint)]
+
+    async def cancel(self, name: str) -> dict[str, Any]:
+        row = self.get(name)
+        if row.state.finished:
+            raise Conflict(f"job {name!r} is already {row.state.value}")
+        found = self._runners.get(name)
+        if found is None:
+            self.store.set_state(name, JobState.CANCELED, "canceled by the user")
         else:
-            rows = self.store.query(
-                "SELECT * FROM batch_jobs WHERE endpoint = ? ORDER BY created_at", (endpoint,)
-            )
-        return [_job(row) for row in rows]
+            runner, task = found
+            runner.canceled = True
+            task.cancel()
+            # Its workers stop at once; only saving the final state can wait (on a full disk),
+            # and until then the job shows it as Canceled anyway.
+            await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+        return self.view(name)
 
-    def set_state(self, name: str, state: JobState, error: str | None = None) -> None:
-        now = time.time()
-        if state == JobState.RUNNING:
-            self.store.execute(
-                "UPDATE batch_jobs SET state = ?, started_at = COALESCE(started_at, ?) "
-                "WHERE name = ?",
-                (state.value, now, name),
-            )
-        elif state.finished:
-            self.store.execute(
-                "UPDATE batch_jobs SET state = ?, error = ?, ended_at = ? WHERE name = ?",
-                (state.value, error, now, name),
-            )
-        else:
-            self.store.execute(
-                "UPDATE batch_jobs SET state = ? WHERE name = ?", (state.value, name)
-            )
+    def logs(self, name: str, offset: int) -> tuple[str, int]:
+        return JobFolder(self.get(name).plan.job_dir).read_logs(offset)
 
-    def checkpoints(self, name: str) -> dict[int, Checkpoint]:
-        rows = self.store.query("SELECT * FROM batch_checkpoints WHERE job = ?", (name,))
-        return {
-            row["minibatch"]: Checkpoint(
-                minibatch=row["minibatch"],
-                items=row["items"],
-                failed_items=row["failed_items"],
-                rows=row["rows"],
-                attempts=row["attempts"],
-                error=row["error"],
-            )
-            for row in rows
-        }
-
-    def commit(self, name: str, checkpoint: Checkpoint, output_offset: int) -> None:
-        """Record a finished mini-batch and the output written so far, together."""
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO batch_checkpoints (job, minibatch, items, failed_items, rows, "
-                "attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    checkpoint.minibatch,
-                    checkpoint.items,
-                    checkpoint.failed_items,
-                    checkpoint.rows,
-                    checkpoint.attempts,
-                    checkpoint.error,
-                ),
-            )
-            db.execute(
-                "UPDATE batch_jobs SET items_done = items_done + ?, "
-                "items_failed = items_failed + ?, rows_written = rows_written + ?, "
-                "minibatches_done = minibatches_done + 1, output_offset = ? WHERE name = ?",
-                (
-                    checkpoint.items - checkpoint.failed_items,
-                    checkpoint.failed_items,
-                    checkpoint.rows,
-                    output_offset,
-                    name,
-                ),
-            )
-
-
-def _job(row: Any) -> JobRow:
-    return JobRow(
-        name=row["name"],
-        endpoint=row["endpoint"],
-        deployment=row["deployment"],
-        state=JobState(row["state"]),
-        plan=json.loads(row["plan"]),
-        error=row["error"],
-        items_total=row["items_total"],
-        items_done=row["items_done"],
-        items_failed=row["items_failed"],
-        rows_written=row["rows_written"],
-        minibatches_total=row["minibatches_total"],
-        minibatches_done=row["minibatches_done"],
-        output_offset=row["output_offset"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-    )
-
-
-def _iso(stamp: float | None) -> str | None:
-    if stamp is None:
-        return None
-    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")
+    def search_logs(
+        self, name: str, pattern: str, offset: int = 0, limit: int = 100, context: int = 0
+    ) -> SearchPage:
+        """A page of the job log's lines that contain `pattern` (reads files: run on a thread)."""
+        log = JobFolder(self.get(name).plan.job_dir).job_log
+        return search(log, pattern, offset=offset, limit=limit, context=context)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from epdev.devserver.batch.inputs import fetch, list_files, split
-from epdev.devserver.batch.jobs import Checkpoint, JobRow, JobState, JobStore
+from epdev.devserver.batch.jobstore import Checkpoint, JobRow, JobState, JobStore
 from epdev.devserver.batch.output import JobFolder, OutputFile
 from epdev.devserver.batch.slots import EngineFailed, MiniBatchFailed, Slots
 from epdev.runtimes.instance import InstanceFailed
@@ -134,66 +134,62 @@ class JobRunner:
         """The mini-batches, from items.json when resuming; else made (and checked) now."""
         folder = self.folder
         plan = row.plan
+        size = plan.settings.mini_batch_size
         if folder.items_file.exists():
             folder.log(
                 f"resuming: {row.minibatches_done} of {row.minibatches_total} mini-batches done"
             )
-            return split(folder.read_items(), plan["settings"]["mini_batch_size"])
-        output = Path(plan["output_file"])
-        if plan["settings"]["output_action"] == "append_row" and output.exists():
+            return split(folder.read_items(), size)
+        output = plan.output_file
+        if plan.appends_rows and output.exists():
             raise JobFailed(
                 f"the output file {output} already exists; choose another --output-path or "
                 "output_file_name, or remove it"
             )
-        source = plan["input"]
-        if source.get("url"):
-            folder.log(f"downloading {source['url']}")
+        url = plan.input.url
+        if url:
+            folder.log(f"downloading {url}")
             try:
-                path = await asyncio.to_thread(fetch, source["url"], folder.root / "inputs")
+                path = await asyncio.to_thread(fetch, url, folder.root / "inputs")
             except (httpx.HTTPError, OSError) as exc:
-                raise JobFailed(f"could not download the input {source['url']}: {exc}") from None
+                raise JobFailed(f"could not download the input {url}: {exc}") from None
+        elif plan.input.path is None:
+            raise JobFailed(f"the input {plan.input.source} has neither a path nor a URL")
         else:
-            path = Path(source["path"])
+            path = Path(plan.input.path)
             if not path.exists():
                 raise JobFailed(f"the input {path} no longer exists")
         files = [str(p) for p in await asyncio.to_thread(list_files, path)]
         if not files:
             raise JobFailed(f"the input {path} holds no files")
-        size = plan["settings"]["mini_batch_size"]
         batches = split(files, size)
-        self.jobs.store.execute(
-            "UPDATE batch_jobs SET items_total = ?, minibatches_total = ? WHERE name = ?",
-            (len(files), len(batches), self.name),
-        )
+        self.jobs.set_items(self.name, len(files), len(batches))
         folder.write_items(files)  # from here on the job resumes rather than restarts
         folder.log(f"{len(files)} items in {len(batches)} mini-batches of up to {size}")
         return batches
 
     async def _run_minibatches(self, row: JobRow, batches: list[list[str]]) -> None:
-        settings = row.plan["settings"]
+        plan = row.plan
         done = self.jobs.checkpoints(self.name)
         pending = [n for n in range(len(batches)) if n not in done]
         failed_so_far = row.items_failed
-        threshold = int(settings["error_threshold"])
+        threshold = plan.settings.error_threshold
         if threshold != -1 and failed_so_far > threshold:  # crossed just before a restart
             raise JobFailed(_crossed(failed_so_far, threshold))
         if not pending:
             return
-        retries = int(settings["retry_settings"]["max_retries"])
-        timeout = float(settings["retry_settings"]["timeout"])
+        retries = plan.settings.retry_settings.max_retries
+        timeout = float(plan.settings.retry_settings.timeout)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for number in pending:
             queue.put_nowait(number)
-        size = min(int(row.plan["slots"]), len(pending))
-        self.folder.log(
-            f"starting {size} worker(s) on the {row.plan.get('engine', 'local')} engine"
-        )
+        size = min(plan.slots, len(pending))
+        self.folder.log(f"starting {size} worker(s) on the {plan.engine} engine")
         try:
             slots = self.make_slots(size)
         except (EngineFailed, InstanceFailed, OSError) as exc:
             raise JobFailed(f"could not prepare the workers: {exc}") from None
-        append = settings["output_action"] == "append_row"
-        output = OutputFile(Path(row.plan["output_file"]), row.output_offset) if append else None
+        output = OutputFile(plan.output_file, row.output_offset) if plan.appends_rows else None
         try:
             try:
                 await slots.start()

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from epdev.devserver.batch.inputs import list_files, resolve_input, split
-from epdev.devserver.batch.jobs import Checkpoint, JobRow, JobState, JobStore
+from epdev.devserver.batch.jobstore import Checkpoint, JobRow, JobState, JobStore
 from epdev.devserver.batch.output import OutputFile
+from epdev.devserver.batch.plan import InputPlan, JobPlan, ScriptPlan
 from epdev.devserver.batch.script import MLFLOW_BATCH_MODULE, scoring_entry
 from epdev.devserver.errors import BadRequest, NotFound
 from epdev.devserver.registry import Registry, parse_reference
 from epdev.devserver.store import Store
 from epdev.runtimes.worker.batchrows import BadResult, to_rows
-from epdev.specs import validate_spec
+from epdev.specs import BatchSettings, validate_spec
 
 
 def test_dataframe_rows_are_csv_without_header_or_index() -> None:
@@ -56,7 +57,17 @@ def test_output_file_drops_what_was_not_committed(tmp_path: Path) -> None:
 def test_checkpoint_and_counts_commit_together(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     jobs = JobStore(store)
-    jobs.add(JobRow(name="j", endpoint="e", deployment="d", state=JobState.QUEUED, plan={}))
+    plan = JobPlan(
+        input=InputPlan(source="in", path=str(tmp_path / "in"), type="uri_folder"),
+        output_dir=tmp_path / "out",
+        output_file=tmp_path / "out" / "predictions.csv",
+        settings=BatchSettings(),
+        instance_count=1,
+        slots=1,
+        script=ScriptPlan(app_root=tmp_path, entry_script="score.py"),
+        job_dir=tmp_path / "job",
+    )
+    jobs.add(JobRow(name="j", endpoint="e", deployment="d", state=JobState.QUEUED, plan=plan))
     jobs.commit("j", Checkpoint(0, items=4, failed_items=1, rows=3, attempts=2, error=None), 30)
     with pytest.raises(Exception, match="UNIQUE"):
         jobs.commit("j", Checkpoint(0, 4, 0, 4, 1, None), 60)  # the same mini-batch twice
