@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -24,7 +23,18 @@ from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
 from epdev.devserver.causes import out_of_space, startup_cause
 from epdev.devserver.control import Control
 from epdev.devserver.errors import ApiError
-from epdev.devserver.routing import PREFIX, Message, Receive, Scope, ScoringRouter, Send
+from epdev.devserver.routing import PREFIX, ScoringRouter
+from epdev.runtimes.asgi import (
+    BodyTooLarge,
+    Disconnected,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_json,
+)
 
 log = logging.getLogger("epdev.devserver")
 
@@ -87,10 +97,10 @@ def _encoded_slash(scope: Scope) -> bool:
 def _declared_length(scope: Scope) -> int:
     """The request's Content-Length, or -1 when it declares none (the server has checked
     that a declared length is a number)."""
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return -1
+    value = header(scope["headers"], b"content-length")
+    if value is None:
+        return -1
+    return int(value) if value.isdecimal() else 0  # in latin-1, only 0-9 are decimal
 
 
 def _too_large() -> str:
@@ -100,18 +110,15 @@ def _too_large() -> str:
 async def _read_bounded(receive: Receive) -> Receive | None:
     """Reads a body of no declared length up to MAX_API_BODY; `receive` replaying it, or None
     once it grows past the limit."""
-    messages: list[Message] = []
-    seen = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        seen += len(message.get("body", b""))
-        if seen > MAX_API_BODY:
-            return None
-        if not message.get("more_body", False):
-            break
+    messages: list[Message]
+    try:
+        body = await read_body(receive, MAX_API_BODY, whole=True)
+    except BodyTooLarge:
+        return None
+    except Disconnected:
+        messages = [{"type": "http.disconnect"}]  # FastAPI learns it as it reads
+    else:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def replay() -> Message:
         return messages.pop(0) if messages else await receive()
@@ -121,18 +128,7 @@ async def _read_bounded(receive: Receive) -> Receive | None:
 
 async def _refuse(send: Send, status: int, message: str) -> None:
     code = "BadRequest" if status == 400 else "PayloadTooLarge"
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, {"error": {"code": code, "message": message}})
 
 
 def _rest_api(control: Control, admin_token: str, scoring: ScoringRouter, on_ready: Any) -> FastAPI:

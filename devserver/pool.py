@@ -56,7 +56,8 @@ class Pool:
                 best = slot
         return best
 
-    def _take(self, limit: int) -> Slot | None:
+    def take(self, limit: int) -> Slot | None:
+        """A slot with fewer than `limit` requests in flight, now, or None (no waiting)."""
         slot = self.pick()
         if slot is None or slot.inflight >= limit:
             return None
@@ -66,9 +67,13 @@ class Pool:
     async def acquire(self, limit: int, wait: float) -> Slot | None:
         """A slot with fewer than `limit` requests in flight, waiting up to `wait` seconds in
         line (first come, first served) when every instance is at the limit; None if none."""
-        slot = self._take(limit)
-        if slot is not None or not self.slots or wait <= 0:
-            return slot
+        return self.take(limit) or await self.wait_turn(limit, wait)
+
+    async def wait_turn(self, limit: int, wait: float) -> Slot | None:
+        """`acquire` once `take` has found no slot: wait up to `wait` seconds in line for one.
+        (The router calls the two itself, so a call that finds a slot at once awaits nothing.)"""
+        if not self.slots or wait <= 0:
+            return None
         waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -91,7 +96,7 @@ class Pool:
             waiter = self._waiters.popleft()
             if waiter.done():
                 continue  # gave up waiting
-            handed = slot if slot in self.slots and slot.inflight < limit else self._take(limit)
+            handed = slot if slot in self.slots and slot.inflight < limit else self.take(limit)
             if handed is None:
                 self._waiters.appendleft(waiter)
                 return

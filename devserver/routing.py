@@ -1,41 +1,48 @@
-"""The data plane: authenticate a scoring call, pick a deployment and an instance, forward it.
+"""The data plane: authenticate a scoring call, select a deployment, forward it to an instance.
 
 This is the hot path, so it is a plain ASGI callable rather than a FastAPI route, and it reads
-an immutable route table that the control plane swaps whole on every change.
+an immutable route table that the control plane swaps whole on every change. A call goes through
+three steps: `authenticate` and `select` decide, with no I/O; `ScoringRouter.forward` takes a
+slot and sends the call through the hop (epdev.devserver.forwarding), beside a copy for the mirror
+deployment when one is drawn (epdev.devserver.mirroring).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import functools
 import ipaddress
 import itertools
-import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from epdev.devserver import openinference
+from epdev.devserver import mirroring, openinference
 from epdev.devserver.calls import Call, CallRecorder
-from epdev.devserver.hop import HopConnector
+from epdev.devserver.forwarding import Broken, Forwarder, RawHeaders, Refused
 from epdev.devserver.keys import bearer, key_matches
-from epdev.devserver.mirroring import MirrorStats
-from epdev.devserver.pool import Pool
+from epdev.devserver.mirroring import Mirrors, MirrorStats
+from epdev.devserver.pool import Pool, Slot
 from epdev.devserver.tokens import TokenIssuer
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from epdev.runtimes.asgi import (
+    BodyTooLarge,
+    Disconnected,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_json,
+)
 
 PREFIX = "/endpoints/"
 DEPLOYMENT_HEADER = "azureml-model-deployment"
+_DEPLOYMENT_KEY = DEPLOYMENT_HEADER.encode()
+BY_TRAFFIC = "traffic"
+"""How a call drawn by the traffic split is routed (`Call.routed_by`); only these are mirrored."""
 
 # Request headers that belong to the hop between caller and router, or must never reach the
 # scoring script (the caller's key).
@@ -101,6 +108,13 @@ class Route:
         draw = random.randrange(self._bounds[-1])
         return self._names[bisect.bisect_right(self._bounds, draw)]
 
+    def mirror_copy(self) -> str | None:
+        """The mirror deployment when this call is among the mirror_traffic percent copied."""
+        mirror = self.mirror
+        if mirror is not None and random.randrange(100) < mirror[1]:
+            return mirror[0]
+        return None
+
 
 class RouteTable:
     def __init__(self) -> None:
@@ -110,15 +124,87 @@ class RouteTable:
         self.routes = routes
 
 
+class Reply(Exception):
+    """The router's own answer to a call: an error, `{"message": ...}` (`{"error": ...}` on V2
+    paths) with `status`, or `body` as it is (V2 health and metadata, which need no instance)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        extra: Headers | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra or []
+        self.body = body
+
+
+def authenticate(route: Route, scope: Scope) -> None:
+    """Reply 401 unless the call carries the endpoint's key or a token it accepts."""
+    if route.local and _from_this_machine(scope):
+        return  # an endpoint created with --local takes keyless calls, as az's do, from here
+    token = bearer(header(scope["headers"], b"authorization"))
+    if token is None:
+        what = "key" if route.tokens is None else "token"
+        raise Reply(
+            401,
+            f"missing credentials: send the endpoint {what} as 'Authorization: Bearer <{what}>'",
+        )
+    if route.tokens is not None:
+        problem = route.tokens.problem(token, route.name)
+        if problem is not None:
+            raise Reply(401, problem)
+    elif not key_matches(token, *route.keys):
+        raise Reply(401, "the key is not valid for this endpoint")
+
+
+def select(route: Route, scope: Scope, action: str, v2: bool, call: Call) -> tuple[str, str]:
+    """The deployment that takes the call and the path on its worker, noted on `call`. Reply
+    404 when no deployment can, or with the answer itself to V2 health and metadata.
+
+    `action` is the path after the endpoint's name: `score`, `swagger.json` (the endpoint's
+    openapi_uri: the document of the deployment the call is routed to) or a V2 path.
+    """
+    path = "/swagger.json" if action == "swagger.json" else "/score"
+    targeted = header(scope["headers"], _DEPLOYMENT_KEY)
+    if v2:
+        try:
+            target = openinference.resolve(action, scope["method"], route.pools, route.v2)
+        except openinference.V2Failure as failure:
+            raise Reply(failure.status, failure.message) from None
+        if isinstance(target, openinference.Direct):
+            raise Reply(target.status, "", body=target.body)
+        targeted, path = target.deployment, target.path
+    if targeted:
+        if targeted not in route.pools:
+            raise Reply(404, f"deployment {targeted!r} does not exist in endpoint {route.name!r}")
+        deployment = targeted
+    else:
+        chosen = route.choose()
+        if chosen is None:
+            raise Reply(
+                404,
+                "no deployment of this endpoint has traffic: set a traffic split "
+                "(online-endpoint update --traffic) or target one deployment with the "
+                f"{DEPLOYMENT_HEADER} header",
+            )
+        deployment = chosen
+    call.deployment = deployment
+    call.routed_by = "v2" if v2 else "header" if targeted else BY_TRAFFIC
+    return deployment, path
+
+
 class ScoringRouter:
     """ASGI app for `/endpoints/{name}/score` (and `/endpoints/{name}/swagger.json`)."""
 
     def __init__(self, table: RouteTable, recorder: CallRecorder | None = None) -> None:
         self.table = table
         self.recorder = recorder
-        self._session: aiohttp.ClientSession | None = None
-        # Mirror copies in flight: held so they are not collected before they finish.
-        self._mirrors: set[asyncio.Task[None]] = set()
+        self.forwarder = Forwarder()
+        self.mirrors = Mirrors(self.forwarder, recorder)
         # Request ids are UUIDs in form (8-4-4-4-12, version 4) as Azure's are: a random head
         # per router and a counter from a random start in the last 48 bits, so an id costs a
         # format, not a urandom call and a UUID object.
@@ -130,34 +216,32 @@ class ScoringRouter:
         return f"{self._id_head}{next(self._id_counter) & _ID_TAIL_MASK:012x}"
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = HopConnector(limit=0, force_close=False, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                # A call with no Content-Type reaches the instance with none, not octet-stream.
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )
-        return self._session
+        await self.forwarder.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or self._new_request_id()
+        request_id = header(scope["headers"], b"x-request-id") or self._new_request_id()
         call = Call()
         try:
-            await self._handle(scope, receive, send, request_id, call)
-        except _Reply as reply:
+            endpoint_name, _, action = scope["path"][len(PREFIX) :].partition("/")
+            route = self.table.routes.get(endpoint_name)
+            if route is None:
+                raise Reply(404, f"online endpoint {endpoint_name!r} does not exist")
+            call.endpoint = endpoint_name
+            v2 = openinference.is_v2(action)
+            if action not in ("score", "swagger.json") and not v2:
+                raise Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
+            authenticate(route, scope)
+            deployment, path = select(route, scope, action, v2, call)
+            await self.forward(route, scope, receive, send, deployment, path, request_id, call)
+        except Reply as reply:
             call.status = reply.status
-            # V2 calls get their errors in the protocol's own shape.
-            key = openinference.ERROR_KEY if _is_v2(scope) else "message"
-            call.bytes_out = await _send_json(
-                send, reply.status, {key: reply.message}, request_id, reply.extra
-            )
+            body = reply.body
+            if body is None:
+                # V2 calls get their errors in the protocol's own shape.
+                body = {openinference.ERROR_KEY if _is_v2(scope) else "message": reply.message}
+            ids = [(b"x-request-id", request_id.encode("latin-1")), *reply.extra]
+            call.bytes_out = await send_json(send, reply.status, body, ids)
         # Calls to endpoints that do not exist are not recorded: their names are anything.
         endpoint = call.endpoint
         if endpoint is not None and self.recorder is not None:
@@ -167,259 +251,151 @@ class ScoringRouter:
             call.method = scope["method"]
             self.recorder.note(call, endpoint)
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str, call: Call
-    ) -> None:
-        endpoint_name, _, action = scope["path"][len(PREFIX) :].partition("/")
-        route = self.table.routes.get(endpoint_name)
-        if route is None:
-            raise _Reply(404, f"online endpoint {endpoint_name!r} does not exist")
-        call.endpoint = endpoint_name
-        v2 = openinference.is_v2(action)
-        if action not in ("score", "swagger.json") and not v2:
-            raise _Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
-        # An endpoint created with --local takes keyless calls, as az's do, from this machine only.
-        keyless = route.local and _from_this_machine(scope)
-        token = bearer(_header(scope, b"authorization"))
-        what = "key" if route.tokens is None else "token"
-        if token is None and not keyless:
-            raise _Reply(
-                401,
-                f"missing credentials: send the endpoint {what} as "
-                f"'Authorization: Bearer <{what}>'",
-            )
-        if route.tokens is not None and token is not None and not keyless:
-            problem = route.tokens.problem(token, route.name)
-            if problem is not None:
-                raise _Reply(401, problem)
-        elif token is not None and not keyless and not key_matches(token, *route.keys):
-            raise _Reply(401, "the key is not valid for this endpoint")
-        # The endpoint's openapi_uri: the document of the deployment the call is routed to.
-        worker_path = "/swagger.json" if action == "swagger.json" else "/score"
-        targeted = _header(scope, DEPLOYMENT_HEADER.encode())
-        if v2:
-            try:
-                target = openinference.resolve(action, scope["method"], route.pools, route.v2)
-            except openinference.V2Failure as failure:
-                raise _Reply(failure.status, failure.message) from None
-            if isinstance(target, openinference.Direct):
-                call.status, call.bytes_out = (
-                    target.status,
-                    await _send_json(send, target.status, target.body, request_id, {}),
-                )
-                return
-            targeted, worker_path = target.deployment, target.path
-        if targeted:
-            deployment = targeted
-            if deployment not in route.pools:
-                raise _Reply(
-                    404, f"deployment {deployment!r} does not exist in endpoint {endpoint_name!r}"
-                )
-        else:
-            chosen = route.choose()
-            if chosen is None:
-                raise _Reply(
-                    404,
-                    "no deployment of this endpoint has traffic: set a traffic split "
-                    "(online-endpoint update --traffic) or target one deployment with the "
-                    f"{DEPLOYMENT_HEADER} header",
-                )
-            deployment = chosen
-        call.deployment = deployment
-        call.routed_by = "v2" if v2 else "header" if targeted else "traffic"
-        pool = route.pools[deployment]
-        if not pool.slots:
-            raise _Reply(
-                503,
-                f"deployment {deployment!r} has no ready instance",
-                {DEPLOYMENT_HEADER: deployment},
-            )
-        body = await _read_body(receive, route.max_body)
-        call.bytes_in = len(body)
-        limit, queue_wait = route.limits.get(deployment, (1, 0.5))
-        headers = _forward_headers(scope, request_id)
-        url = worker_path
-        query = scope.get("query_string", b"")
-        if query:
-            url += "?" + query.decode("latin-1")
-        timeout = route.timeouts.get(deployment, 5.0)
-        mirrored: _Mirrored | None = None
-        for attempt in range(1, _CONNECT_ATTEMPTS + 1):
-            slot = await pool.acquire(limit, queue_wait)
-            if slot is None:
-                raise _Reply(
-                    429,
-                    f"deployment {deployment!r} is busy: every instance is at "
-                    f"max_concurrent_requests_per_instance ({limit}) and the request waited "
-                    f"max_queue_wait_ms ({int(queue_wait * 1000)} ms) without a turn",
-                    {DEPLOYMENT_HEADER: deployment, "retry-after": "1"},
-                )
-            call.instance = slot.instance.spec.name
-            mirror = route.mirror
-            if (
-                attempt == 1
-                and worker_path == "/score"
-                and mirror is not None
-                and not targeted
-                and random.randrange(100) < mirror[1]
-            ):
-                mirrored = self._start_mirror(route, mirror[0], scope, body, request_id)
-            try:
-                async with self.session().request(
-                    scope["method"],
-                    slot.url + url,
-                    data=body,
-                    headers=headers,
-                    timeout=_client_timeout(timeout),
-                    allow_redirects=False,
-                ) as upstream:
-                    payload = await upstream.read()
-                    status = upstream.status
-                    # The instance's bytes as they came: nothing decoded to be encoded again.
-                    out = [
-                        (name, value)
-                        for k, value in upstream.raw_headers
-                        if (name := k.lower()) not in _RESPONSE_SKIP
-                    ]
-                if slot.stuck_since:
-                    slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
-            except TimeoutError:
-                # The caller gets its 408 and the slot is freed; the instance is watched in
-                # case its scoring thread never comes back (the request began `timeout` ago).
-                pool.timed_out(slot, time.monotonic() - timeout)
-                raise _Reply(
-                    408,
-                    f"deployment {deployment!r} did not answer within request_timeout_ms "
-                    f"({int(timeout * 1000)} ms)",
-                    {DEPLOYMENT_HEADER: deployment},
-                ) from None
-            except aiohttp.ClientConnectorError:
-                # Refused before anything was sent: the instance has just died and its slot is
-                # about to leave the pool, so another instance may safely take the request.
-                if attempt < _CONNECT_ATTEMPTS:
-                    await asyncio.sleep(_CONNECT_RETRY_PAUSE)
-                    continue
-                raise _Reply(
-                    502,
-                    f"deployment {deployment!r}: instance {slot.instance.spec.name} refused "
-                    "the connection",
-                    {DEPLOYMENT_HEADER: deployment},
-                ) from None
-            except aiohttp.ClientError:
-                raise _Reply(
-                    502,
-                    f"deployment {deployment!r}: instance {slot.instance.spec.name} failed "
-                    "while handling the request",
-                    {DEPLOYMENT_HEADER: deployment},
-                ) from None
-            finally:
-                pool.release(slot, limit)
-            break
-        out.append((DEPLOYMENT_HEADER.encode(), deployment.encode()))
-        if not any(k == b"x-request-id" for k, _ in out):
-            out.append((b"x-request-id", request_id.encode("latin-1")))
-        out.append((b"content-length", str(len(payload)).encode()))
-        call.status, call.bytes_out = status, len(payload)
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": payload})
-        if mirrored is not None:
-            mirrored.live = (deployment, status, payload)
-
-    def _start_mirror(
-        self, route: Route, target: str, scope: Scope, body: bytes, request_id: str
-    ) -> _Mirrored:
-        """Send a copy to the mirror deployment beside the live call, never in its way."""
-        mirrored = _Mirrored()
-        task = asyncio.create_task(self._mirror(route, target, scope, body, request_id, mirrored))
-        self._mirrors.add(task)
-        task.add_done_callback(self._mirrors.discard)
-        return mirrored
-
-    async def _mirror(
+    async def forward(
         self,
         route: Route,
-        target: str,
         scope: Scope,
+        receive: Receive,
+        send: Send,
+        deployment: str,
+        path: str,
+        request_id: str,
+        call: Call,
+    ) -> None:
+        """Send the call to an instance of `deployment` (at `path` on its worker) and the
+        instance's answer to the caller; Reply when that cannot be done."""
+        pool = route.pools[deployment]
+        if not pool.slots:
+            raise Reply(503, f"deployment {deployment!r} has no ready instance", _named(deployment))
+        try:
+            body = await read_body(receive, route.max_body, whole=True)
+        except BodyTooLarge:
+            raise _too_large(route.max_body) from None
+        except Disconnected:
+            raise asyncio.CancelledError from None
+        call.bytes_in = len(body)
+        limit, queue_wait = route.limits.get(deployment, (1, 0.5))
+        method = scope["method"]
+        headers = forward_headers(scope, request_id)
+        query = scope.get("query_string", b"")
+        url = path + "?" + query.decode("latin-1") if query else path
+        timeout = route.timeouts.get(deployment, 5.0)
+        live = None
+        try:
+            for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+                # A free slot is taken at once; only a full deployment makes the call wait.
+                slot = pool.take(limit) or await pool.wait_turn(limit, queue_wait)
+                if slot is None:
+                    raise _busy(deployment, limit, queue_wait)
+                call.instance = slot.instance.spec.name
+                if attempt == 1 and route.mirror is not None:
+                    live = self._mirror(route, path, call, method, headers, body, request_id)
+                try:
+                    status, raw, payload = await self.forwarder.send(
+                        slot.url, method, url, headers, body, timeout
+                    )
+                    if slot.stuck_since:
+                        slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
+                except TimeoutError:
+                    # The caller gets its 408 and the slot is freed; the instance is watched in
+                    # case its scoring thread never comes back (the request began `timeout` ago).
+                    pool.timed_out(slot, time.monotonic() - timeout)
+                    raise _late(deployment, timeout) from None
+                except Refused:
+                    # Refused before anything was sent: the instance has just died and its slot
+                    # is about to leave the pool, so another instance may safely take the call.
+                    if attempt < _CONNECT_ATTEMPTS:
+                        await asyncio.sleep(_CONNECT_RETRY_PAUSE)
+                        continue
+                    raise _bad_gateway(deployment, slot, "refused the connection") from None
+                except Broken:
+                    raise _bad_gateway(
+                        deployment, slot, "failed while handling the request"
+                    ) from None
+                finally:
+                    pool.release(slot, limit)
+                break
+            call.status, call.bytes_out = status, len(payload)
+            out = _answer_headers(raw, deployment, request_id, len(payload))
+            # asgi.respond's work, written out: one coroutine fewer on every call.
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": payload})
+        except BaseException:
+            if live is not None:
+                mirroring.settle(live, None)
+            raise
+        if live is not None:
+            mirroring.settle(live, (deployment, status, payload))
+
+    def _mirror(
+        self,
+        route: Route,
+        path: str,
+        call: Call,
+        method: str,
+        headers: dict[str, str],
         body: bytes,
         request_id: str,
-        mirrored: _Mirrored,
-    ) -> None:
-        stats = route.mirror_stats
-        pool = route.pools.get(target)
-        limit, _ = route.limits.get(target, (1, 0.0))
-        slot = None if pool is None else await pool.acquire(limit, 0)
-        if pool is None or slot is None:
-            stats.skipped_busy += 1  # the candidate is full: a copy never queues
-            return
-        stats.sent += 1
-        stats.by_deployment[target] = stats.by_deployment.get(target, 0) + 1
-        call = Call()
-        call.endpoint, call.deployment, call.routed_by = route.name, target, "mirror"
-        call.instance, call.method, call.request_id = (
-            slot.instance.spec.name,
-            scope["method"],
-            request_id,
-        )
-        call.bytes_in = len(body)
-        started = time.perf_counter()
-        try:
-            async with self.session().request(
-                scope["method"],
-                slot.url + "/score",
-                data=body,
-                headers=_forward_headers(scope, request_id),
-                timeout=_client_timeout(route.timeouts.get(target, 5.0)),
-                allow_redirects=False,
-            ) as upstream:
-                payload = await upstream.read()
-                status = upstream.status
-        except (TimeoutError, aiohttp.ClientError):
-            stats.failed += 1
-            status, payload = 0, b""
-        finally:
-            pool.release(slot, limit)
-        if self.recorder is not None:
-            call.status, call.bytes_out = status or 502, len(payload)
-            call.seconds, call.stamp = time.perf_counter() - started, time.time()
-            self.recorder.note(call, route.name)
-        # The live answer may still be on its way; wait for it briefly before comparing.
-        for _ in range(100):
-            if mirrored.live is not None:
-                break
-            await asyncio.sleep(0.01)
-        if status and mirrored.live is not None:
-            live, live_status, live_body = mirrored.live
-            stats.record(
-                request_id=request_id,
-                live=live,
-                mirror=target,
-                live_status=live_status,
-                live_body=live_body,
-                mirror_status=status,
-                mirror_body=payload,
-            )
+    ) -> asyncio.Future[mirroring.Live] | None:
+        """A copy of a call the split routed to /score, when the mirror's share draws it: the
+        future the copy awaits the live answer on."""
+        if path != "/score" or call.routed_by != BY_TRAFFIC:
+            return None
+        target = route.mirror_copy()
+        if target is None:
+            return None
+        return self.mirrors.start(route, target, method, headers, body, request_id)
 
 
-class _Mirrored:
-    """The live side of a mirrored call, filled in once the caller has its answer."""
-
-    __slots__ = ("live",)
-
-    def __init__(self) -> None:
-        self.live: tuple[str, int, bytes] | None = None
-
-
-class _Reply(Exception):
-    def __init__(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.message = message
-        self.extra = extra or {}
+def _answer_headers(raw: RawHeaders, deployment: str, request_id: str, size: int) -> Headers:
+    """The instance's headers as the caller gets them: the instance's bytes as they came (nothing
+    decoded to be encoded again) but the framing, with the deployment, id and length added."""
+    out = [(name, value) for k, value in raw if (name := k.lower()) not in _RESPONSE_SKIP]
+    out.append((_DEPLOYMENT_KEY, deployment.encode()))
+    if not any(k == b"x-request-id" for k, _ in out):
+        out.append((b"x-request-id", request_id.encode("latin-1")))
+    out.append((b"content-length", str(size).encode()))
+    return out
 
 
-@functools.cache
-def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """One timeout object per request_timeout_ms in use, not one per call."""
-    return aiohttp.ClientTimeout(total=seconds)
+def _named(deployment: str) -> Headers:
+    """The header that names the deployment an error answer comes from."""
+    return [(_DEPLOYMENT_KEY, deployment.encode())]
+
+
+def _too_large(limit: int) -> Reply:
+    return Reply(
+        413,
+        f"the request body is larger than this devserver's limit of {limit} bytes "
+        "(epdev serve --max-request-mb)",
+    )
+
+
+def _busy(deployment: str, limit: int, queue_wait: float) -> Reply:
+    return Reply(
+        429,
+        f"deployment {deployment!r} is busy: every instance is at "
+        f"max_concurrent_requests_per_instance ({limit}) and the request waited "
+        f"max_queue_wait_ms ({int(queue_wait * 1000)} ms) without a turn",
+        [*_named(deployment), (b"retry-after", b"1")],
+    )
+
+
+def _late(deployment: str, timeout: float) -> Reply:
+    return Reply(
+        408,
+        f"deployment {deployment!r} did not answer within request_timeout_ms "
+        f"({int(timeout * 1000)} ms)",
+        _named(deployment),
+    )
+
+
+def _bad_gateway(deployment: str, slot: Slot, what: str) -> Reply:
+    return Reply(
+        502,
+        f"deployment {deployment!r}: instance {slot.instance.spec.name} {what}",
+        _named(deployment),
+    )
 
 
 def _is_v2(scope: Scope) -> bool:
@@ -438,14 +414,9 @@ def _from_this_machine(scope: Scope) -> bool:
         return False
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _forward_headers(scope: Scope, request_id: str) -> dict[str, str]:
+def forward_headers(scope: Scope, request_id: str) -> dict[str, str]:
+    """The caller's headers as the instance gets them: no hop headers, no key, repeats joined,
+    and the call's request id."""
     headers: dict[str, str] = {}
     for key, value in scope["headers"]:
         if key in _HOP_HEADERS:
@@ -455,38 +426,3 @@ def _forward_headers(scope: Scope, request_id: str) -> dict[str, str]:
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
     headers["x-request-id"] = request_id
     return headers
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _Reply(
-                413,
-                f"the request body is larger than this devserver's limit of {limit} bytes "
-                "(epdev serve --max-request-mb)",
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send_json(
-    send: Send, status: int, payload: dict[str, Any], request_id: str, extra: dict[str, str]
-) -> int:
-    body = json.dumps(payload).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode("latin-1")),
-    ]
-    headers.extend((k.encode(), v.encode()) for k, v in extra.items())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return len(body)

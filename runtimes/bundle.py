@@ -14,7 +14,7 @@ from pathlib import Path
 import epdev.runtimes as runtimes_package
 
 # The worker imports these modules of epdev.runtimes and nothing else of epdev.
-_FILES = ("__init__.py", "instance.py")
+_FILES = ("__init__.py", "asgi.py", "instance.py")
 
 
 def _sources() -> list[tuple[Path, Path]]:

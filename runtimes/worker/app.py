@@ -17,61 +17,40 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
+from epdev.runtimes.asgi import JSON, Headers, Receive, Scope, Send, header_map, read_body, respond
 from epdev.runtimes.worker import handoff
 from epdev.runtimes.worker.aml_response import AMLResponse
 from epdev.runtimes.worker.datastructures import Headers as DictHeaders
 from epdev.runtimes.worker.logs import access, logger
+from epdev.runtimes.worker.responses import (
+    FALSE,
+    HTML,
+    INTERNAL_ERROR,
+    RUN_FAILED,
+    RUN_FAILED_HEADER,
+    TRUE,
+    Outcome,
+    error,
+    ran,
+    run_time,
+)
 from epdev.runtimes.worker.script import RAW, SCHEMA, UserScript, describe, format_traceback
 from epdev.runtimes.worker.swagger import SwaggerDocuments
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
-
 HEADER_LIMIT = 100
-RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
-INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
 NOT_FOUND = (
     "The requested URL was not found on the server. "
     "If you entered the URL manually please check your spelling and try again."
 )
 NOT_ALLOWED = "The method is not allowed for the requested URL."
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-JSON = b"application/json"
-HTML = b"text/html; charset=utf-8"
-FALSE = b"False"
-TRUE = b"True"
-RUN_FAILED_HEADER = b"x-ms-run-function-failed"
 # Headers a passed-through response may not set: the server frames the body itself.
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What a call to run() produced, ready to send."""
-
-    status: int
-    body: bytes
-    headers: Headers
-    elapsed_ms: float | None = None
-
-
-def message(text: str) -> bytes:
-    return json.dumps({"message": text}).encode()
-
-
-def error(status: int, text: str, *, run_failed: bool = False) -> Outcome:
-    failed = TRUE if run_failed else FALSE
-    return Outcome(status, message(text), [(b"content-type", JSON), (RUN_FAILED_HEADER, failed)])
 
 
 def parse_query(query: bytes) -> dict[str, Any]:
@@ -90,15 +69,6 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _header_map(raw: Headers) -> dict[bytes, bytes]:
-    """Request headers by lower-case name; repeated headers joined with commas."""
-    found: dict[bytes, bytes] = {}
-    for name, value in raw:
-        key = name.lower()
-        found[key] = found[key] + b"," + value if key in found else value
-    return found
 
 
 def run_headers(headers: dict[bytes, bytes]) -> dict[str, str]:
@@ -142,24 +112,6 @@ def request_ids(headers: dict[bytes, bytes]) -> tuple[Headers, str | None]:
     return echoed, None
 
 
-async def read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        event = await receive()
-        if event["type"] != "http.request":
-            break
-        chunks.append(event.get("body", b""))
-        if not event.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class ScoringApp:
     """Serves one loaded scoring script; run() executes on `executor` so the loop stays free.
 
@@ -197,45 +149,43 @@ class ScoringApp:
             await respond(send, out.status, out.body, out.headers)
 
     async def health(self, scope: Scope, send: Send) -> None:
-        method = scope["method"]
-        if method not in ("GET", "HEAD", "OPTIONS"):
-            out = error(405, NOT_ALLOWED)
-            await respond(send, out.status, out.body, out.headers)
-            return
-        ids, too_long = request_ids(_header_map(scope["headers"]))
-        if too_long is not None:
-            out = error(431, too_long)
-        elif method == "OPTIONS":
-            out = Outcome(200, b"", [(b"content-type", HTML), (b"allow", b"OPTIONS, GET, HEAD")])
-        else:
-            out = Outcome(200, b"Healthy", [(b"content-type", HTML)])
-        await respond(send, out.status, out.body, [*out.headers, *self.extra, *ids])
+        await self.read_only(scope, send, _healthy)
 
     async def swagger_document(self, scope: Scope, send: Send) -> None:
         """GET /swagger.json?version=2|3|3.1: the document made at load, or 404 saying why."""
-        assert self.swagger is not None
         started = time.perf_counter()
+        out = await self.read_only(scope, send, self.swagger_outcome)
+        if out is not None:
+            _log_call(scope["method"], "/swagger.json", scope["query_string"], out, started)
+
+    def swagger_outcome(self, scope: Scope) -> Outcome:
+        assert self.swagger is not None
+        query = scope["query_string"].decode("latin-1")
+        found = parse_qs(query, keep_blank_values=True).get("version")
+        status, document = self.swagger.get(None if found is None else found[0])
+        if isinstance(document, bytes):
+            return Outcome(status, document, [(b"content-type", JSON), (RUN_FAILED_HEADER, FALSE)])
+        return error(status, document)
+
+    async def read_only(
+        self, scope: Scope, send: Send, get: Callable[[Scope], Outcome]
+    ) -> Outcome | None:
+        """A path that takes GET, HEAD and OPTIONS, `get` answering the first two; the outcome
+        sent, or None for another method (refused, as azmlinfsrv does, with no ids)."""
         method = scope["method"]
         if method not in ("GET", "HEAD", "OPTIONS"):
             out = error(405, NOT_ALLOWED)
             await respond(send, out.status, out.body, out.headers)
-            return
-        ids, too_long = request_ids(_header_map(scope["headers"]))
+            return None
+        ids, too_long = request_ids(header_map(scope["headers"]))
         if too_long is not None:
             out = error(431, too_long)
         elif method == "OPTIONS":
             out = Outcome(200, b"", [(b"content-type", HTML), (b"allow", b"OPTIONS, GET, HEAD")])
         else:
-            query = scope["query_string"].decode("latin-1")
-            found = parse_qs(query, keep_blank_values=True).get("version")
-            status, document = self.swagger.get(None if found is None else found[0])
-            if isinstance(document, bytes):
-                found_headers = [(b"content-type", JSON), (RUN_FAILED_HEADER, FALSE)]
-                out = Outcome(status, document, found_headers)
-            else:
-                out = error(status, document)
+            out = get(scope)
         await respond(send, out.status, out.body, [*out.headers, *self.extra, *ids])
-        _log_call(method, "/swagger.json", scope["query_string"], out, started)
+        return out
 
     async def score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -244,7 +194,7 @@ class ScoringApp:
             out = error(405, NOT_ALLOWED)
             await respond(send, out.status, out.body, out.headers)
             return
-        headers = _header_map(scope["headers"])
+        headers = header_map(scope["headers"])
         ids, too_long = request_ids(headers)
         if too_long is not None:
             out = error(431, too_long)
@@ -267,8 +217,6 @@ class ScoringApp:
         else:
             out = error(405, "Method not allowed")
         response_headers = out.headers
-        if out.elapsed_ms is not None:
-            response_headers.append((b"x-ms-run-fn-exec-ms", f"{out.elapsed_ms:.3f}".encode()))
         response_headers += self.extra
         response_headers += ids
         await respond(send, out.status, out.body, response_headers)
@@ -361,9 +309,9 @@ class ScoringApp:
             if isinstance(result, AMLResponse) or is_flask_response(result):
                 logger.info("run() returned an HTTP response; passing it through")
                 out = passthrough(result)
+                out.headers.append(run_time(elapsed_ms))
             else:
-                body = b"{}" if result is None else json.dumps(result).encode()
-                out = Outcome(200, body, [(b"content-type", JSON), (RUN_FAILED_HEADER, FALSE)])
+                out = ran(b"{}" if result is None else json.dumps(result).encode(), elapsed_ms)
         except Exception as exc:
             kind = type(result)
             hint = (
@@ -381,8 +329,11 @@ class ScoringApp:
                 format_traceback(exc),
             )
             return error(500, INTERNAL_ERROR)
-        out.elapsed_ms = elapsed_ms
         return out
+
+
+def _healthy(scope: Scope) -> Outcome:
+    return Outcome(200, b"Healthy", [(b"content-type", HTML)])
 
 
 def _log_call(method: str, path: str, query: bytes, out: Outcome, started: float) -> None:

@@ -22,46 +22,26 @@ import json
 import os
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from epdev.runtimes.asgi import JSON, Receive, Scope, Send, header, read_body, respond
 from epdev.runtimes.worker import azure_input, handoff
-from epdev.runtimes.worker.app import (
-    RUN_FAILED,
-    RUN_FAILED_HEADER,
-    Headers,
-    Receive,
-    Scope,
-    Send,
-    message,
-    read_body,
-    respond,
-)
 from epdev.runtimes.worker.batching import Batcher, concat_frames
 from epdev.runtimes.worker.logs import access, logger
 from epdev.runtimes.worker.openinference import OpenInference
+from epdev.runtimes.worker.responses import HTML, RUN_FAILED, TEXT, Outcome, error, ran
 from epdev.runtimes.worker.script import format_traceback
 
-JSON = b"application/json"
 PLAIN_KINDS = frozenset("biufU")
 """NumPy dtype kinds whose tolist() holds only bool, int, float and str, which json.dumps
 writes byte for byte as MLflow's predictions_to_json (tolist(), then its NumpyEncoder) does."""
-TEXT = b"text/plain; charset=utf-8"
 NOT_FOUND = b'{"detail":"Not Found"}'
 NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
 
 
 BATCH_HEADER = b"x-epdev-batch-requests"
 """How many requests shared the predict call that answered this one (adaptive batching)."""
-
-
-@dataclass(slots=True)
-class Answer:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    merged: int = 0
-    headers: Headers = field(default_factory=list)
 
 
 class _Parsed(BaseException):
@@ -175,7 +155,7 @@ class MLflowModel:
             return self.server.infer_and_parse_data(data.parsed_json(), self.input_schema)
         return data
 
-    def invoke(self, body: bytes, content_type: str | None) -> Answer:
+    def invoke(self, body: bytes, content_type: str | None) -> Outcome:
         """MLflow's /invocations, from the raw body to the answer."""
         try:
             if content_type is None:
@@ -185,11 +165,9 @@ class MLflowModel:
             return _explained(_mlflow_error(exc), body)
         except Exception as exc:
             return _internal_error(exc)
-        return _explained(
-            Answer(result.status, result.response.encode(), _media(result.mimetype)), body
-        )
+        return _explained(_answered(result), body)
 
-    def azure(self, request: azure_input.AzureRequest) -> Answer:
+    def azure(self, request: azure_input.AzureRequest) -> Outcome:
         """An `input_data` request, answered as Azure's MLflow scoring script under azmlinfsrv
         answers it: the predictions as a bare JSON value."""
         started = time.perf_counter()
@@ -199,13 +177,10 @@ class MLflowModel:
             body = json.dumps(azure_input.jsonable(predictions)).encode()
         except Exception as exc:
             logger.error("scoring failed:\n%s", format_traceback(exc))
-            return Answer(500, message(RUN_FAILED), headers=[(RUN_FAILED_HEADER, b"True")])
-        elapsed = f"{(time.perf_counter() - started) * 1e3:.3f}".encode()
-        return Answer(
-            200, body, headers=[(RUN_FAILED_HEADER, b"False"), (b"x-ms-run-fn-exec-ms", elapsed)]
-        )
+            return error(500, RUN_FAILED, run_failed=True)
+        return ran(body, (time.perf_counter() - started) * 1e3)
 
-    def parse(self, body: bytes, content_type: str | None) -> Answer | _Parsed:
+    def parse(self, body: bytes, content_type: str | None) -> Outcome | _Parsed:
         """The request as MLflow would hand it to the model, or MLflow's answer to it."""
         try:
             if content_type is None:
@@ -219,9 +194,7 @@ class MLflowModel:
             return _explained(_mlflow_error(exc), body)
         except Exception as exc:
             return _internal_error(exc)
-        return _explained(
-            Answer(result.status, result.response.encode(), _media(result.mimetype)), body
-        )
+        return _explained(_answered(result), body)
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         """Call the model as MLflow's handler does (params only where predict takes them)."""
@@ -236,13 +209,14 @@ class MLflowModel:
             )
         return self.model.predict(data)
 
-    def encode(self, predictions: Any) -> Answer:
+    def encode(self, predictions: Any) -> Outcome:
         if type(predictions) is self._ndarray and predictions.dtype.kind in PLAIN_KINDS:
             # What predictions_to_json writes (it too calls tolist()), at a tenth of its cost.
-            return Answer(200, json.dumps({"predictions": predictions.tolist()}).encode())
+            body = json.dumps({"predictions": predictions.tolist()}).encode()
+            return Outcome(200, body, [(b"content-type", JSON)])
         out = io.StringIO()
         self.server.predictions_to_json(predictions, out)
-        return Answer(200, out.getvalue().encode())
+        return Outcome(200, out.getvalue().encode(), [(b"content-type", JSON)])
 
 
 def _rows_of(key: str, value: Any) -> JsonRows | None:
@@ -271,7 +245,13 @@ def _rows_of(key: str, value: Any) -> JsonRows | None:
     return None
 
 
-def _explained(answer: Answer, body: bytes) -> Answer:
+def _answered(result: Any) -> Outcome:
+    """The answer of MLflow's own handler."""
+    media = _media(result.mimetype)
+    return Outcome(result.status, result.response.encode(), [(b"content-type", media)])
+
+
+def _explained(answer: Outcome, body: bytes) -> Outcome:
     """MLflow's 400 for a JSON object without exactly one of its fields lists the fields it
     received as none (it keeps only the ones it knows); say which came and which are taken."""
     if answer.status != 400:
@@ -280,22 +260,24 @@ def _explained(answer: Answer, body: bytes) -> Answer:
     return answer if problem is None else _bad_request(problem)
 
 
-def _bad_request(problem: str) -> Answer:
-    return Answer(400, json.dumps({"error_code": "BAD_REQUEST", "message": problem}).encode())
+def _bad_request(problem: str) -> Outcome:
+    body = json.dumps({"error_code": "BAD_REQUEST", "message": problem}).encode()
+    return Outcome(400, body, [(b"content-type", JSON)])
 
 
 def _media(mimetype: str) -> bytes:
     return TEXT if mimetype == "text/plain" else mimetype.encode()
 
 
-def _mlflow_error(exc: Any) -> Answer:
-    return Answer(int(exc.get_http_status_code()), str(exc.serialize_as_json()).encode())
+def _mlflow_error(exc: Any) -> Outcome:
+    body = str(exc.serialize_as_json()).encode()
+    return Outcome(int(exc.get_http_status_code()), body, [(b"content-type", JSON)])
 
 
-def _internal_error(exc: Exception) -> Answer:
+def _internal_error(exc: Exception) -> Outcome:
     # As behind MLflow's FastAPI app: an unexpected exception is a bare 500.
     logger.error("scoring failed:\n%s", format_traceback(exc))
-    return Answer(500, b"Internal Server Error", TEXT)
+    return Outcome(500, b"Internal Server Error", [(b"content-type", TEXT)])
 
 
 class MLflowApp:
@@ -322,7 +304,7 @@ class MLflowApp:
             await self.score(scope, receive, send)
         elif path == "/":
             # The runtimes' liveness probe, as for a scoring script.
-            await respond(send, 200, b"Healthy", [(b"content-type", b"text/html; charset=utf-8")])
+            await respond(send, 200, b"Healthy", [(b"content-type", HTML)])
         elif path == "/v2" or path.startswith("/v2/"):
             await self.v2(scope, receive, send)
         else:
@@ -333,19 +315,17 @@ class MLflowApp:
         if scope["method"] != "POST":
             await respond(send, 405, NOT_ALLOWED, [(b"content-type", JSON), (b"allow", b"POST")])
             return
-        content_type = _content_type(scope["headers"])
+        content_type = header(scope["headers"], b"content-type")
         body = await read_body(receive)
         answer = await self.answer(body, content_type)
-        ids: Headers = [(k, v) for k, v in scope["headers"] if k == b"x-request-id"]
-        headers: Headers = [(b"content-type", answer.content_type), *answer.headers]
-        if answer.merged:
-            headers.append((BATCH_HEADER, str(answer.merged).encode()))
-        await respond(send, answer.status, answer.body, headers)
+        await respond(send, answer.status, answer.body, answer.headers)
         duration = (time.perf_counter() - started) * 1e3
-        request_id = ids[0][1].decode("latin-1") if ids else "-"
+        request_id = header(scope["headers"], b"x-request-id")
+        if request_id is None:
+            request_id = "-"
         access.line(f"POST /score {answer.status} {duration:.3f}ms {len(answer.body)} {request_id}")
 
-    async def answer(self, body: bytes, content_type: str | None) -> Answer:
+    async def answer(self, body: bytes, content_type: str | None) -> Outcome:
         # Only bodies that mention it pay for a second JSON parse.
         if azure_input.INPUT_DATA.encode() in body and azure_input.is_json(content_type):
             payload = azure_input.read_payload(body)
@@ -365,19 +345,13 @@ class MLflowApp:
                 predictions, merged = await self.batcher.predict(data, params, shape)
             else:
                 parsed = self.model.parse(body, content_type)
-                if isinstance(parsed, Answer):
+                if isinstance(parsed, Outcome):
                     return parsed
                 predictions, merged = await self.batcher.predict(parsed.data, parsed.params)
         except Exception:
             # MLflow's handler, from the start, words the error exactly as MLflow does.
             return await handoff.call(self.executor, self.model.invoke, body, content_type)
         answer = self.model.encode(predictions)
-        answer.merged = merged
+        if merged:
+            answer.headers.append((BATCH_HEADER, str(merged).encode()))
         return answer
-
-
-def _content_type(headers: Headers) -> str | None:
-    for name, value in headers:
-        if name == b"content-type":
-            return value.decode("latin-1")
-    return None

@@ -16,10 +16,9 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from epdev.runtimes.worker.app import Receive, Scope, Send, read_body, respond
+from epdev.runtimes.asgi import Receive, Scope, Send, read_body, send_json
 from epdev.runtimes.worker.logs import logger
 
-JSON = b"application/json"
 PLATFORM = "mlflow"
 
 # V2 datatypes by numpy dtype name, and back.
@@ -233,7 +232,7 @@ class OpenInference:
             status = 200
         except V2Error as exc:
             status, body = exc.status, {"error": str(exc)}
-        await respond(send, status, json.dumps(body).encode(), [(b"content-type", JSON)])
+        await send_json(send, status, body)
 
     async def infer(self, name: str, raw: bytes) -> dict[str, Any]:
         try:

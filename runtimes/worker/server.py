@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import uvicorn
 
-from epdev.runtimes.worker.app import Receive, Scope, Send
-
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from epdev.runtimes.asgi import AsgiApp
 
 KEEP_ALIVE_SECONDS = 75
 """Longer than any client pool's idle expiry, so a pooled connection is never closed under it."""
