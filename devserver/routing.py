@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import functools
 import ipaddress
 import itertools
 import json
@@ -19,11 +18,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from epdev.devserver import openinference
+from epdev.devserver import hop, openinference
 from epdev.devserver.calls import Call, CallRecorder
-from epdev.devserver.hop import HopConnector
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.pool import Pool
@@ -116,7 +112,7 @@ class ScoringRouter:
     def __init__(self, table: RouteTable, recorder: CallRecorder | None = None) -> None:
         self.table = table
         self.recorder = recorder
-        self._session: aiohttp.ClientSession | None = None
+        self._session: hop.HopClient | None = None
         # Mirror copies in flight: held so they are not collected before they finish.
         self._mirrors: set[asyncio.Task[None]] = set()
         # Request ids are UUIDs in form (8-4-4-4-12, version 4) as Azure's are: a random head
@@ -134,15 +130,9 @@ class ScoringRouter:
             await self._session.close()
             self._session = None
 
-    def session(self) -> aiohttp.ClientSession:
+    def session(self) -> hop.HopClient:
         if self._session is None:
-            connector = HopConnector(limit=0, force_close=False, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                # A call with no Content-Type reaches the instance with none, not octet-stream.
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )
+            self._session = hop.HopClient()
         return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -265,22 +255,17 @@ class ScoringRouter:
             ):
                 mirrored = self._start_mirror(route, mirror[0], scope, body, request_id)
             try:
-                async with self.session().request(
-                    scope["method"],
-                    slot.url + url,
-                    data=body,
-                    headers=headers,
-                    timeout=_client_timeout(timeout),
-                    allow_redirects=False,
-                ) as upstream:
-                    payload = await upstream.read()
-                    status = upstream.status
-                    # The instance's bytes as they came: nothing decoded to be encoded again.
-                    out = [
-                        (name, value)
-                        for k, value in upstream.raw_headers
-                        if (name := k.lower()) not in _RESPONSE_SKIP
-                    ]
+                upstream = await self.session().request(
+                    scope["method"], slot.url, url, headers, body, timeout
+                )
+                payload = upstream.body
+                status = upstream.status
+                # The instance's bytes as they came: nothing decoded to be encoded again.
+                out = [
+                    (name, value)
+                    for k, value in upstream.headers
+                    if (name := k.lower()) not in _RESPONSE_SKIP
+                ]
                 if slot.stuck_since:
                     slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
             except TimeoutError:
@@ -293,7 +278,7 @@ class ScoringRouter:
                     f"({int(timeout * 1000)} ms)",
                     {DEPLOYMENT_HEADER: deployment},
                 ) from None
-            except aiohttp.ClientConnectorError:
+            except hop.ConnectError:
                 # Refused before anything was sent: the instance has just died and its slot is
                 # about to leave the pool, so another instance may safely take the request.
                 if attempt < _CONNECT_ATTEMPTS:
@@ -305,7 +290,7 @@ class ScoringRouter:
                     "the connection",
                     {DEPLOYMENT_HEADER: deployment},
                 ) from None
-            except aiohttp.ClientError:
+            except hop.HopError:
                 raise _Reply(
                     502,
                     f"deployment {deployment!r}: instance {slot.instance.spec.name} failed "
@@ -363,17 +348,16 @@ class ScoringRouter:
         call.bytes_in = len(body)
         started = time.perf_counter()
         try:
-            async with self.session().request(
+            upstream = await self.session().request(
                 scope["method"],
-                slot.url + "/score",
-                data=body,
-                headers=_forward_headers(scope, request_id),
-                timeout=_client_timeout(route.timeouts.get(target, 5.0)),
-                allow_redirects=False,
-            ) as upstream:
-                payload = await upstream.read()
-                status = upstream.status
-        except (TimeoutError, aiohttp.ClientError):
+                slot.url,
+                "/score",
+                _forward_headers(scope, request_id),
+                body,
+                route.timeouts.get(target, 5.0),
+            )
+            payload, status = upstream.body, upstream.status
+        except (TimeoutError, hop.HopError):
             stats.failed += 1
             status, payload = 0, b""
         finally:
@@ -414,12 +398,6 @@ class _Reply(Exception):
         self.status = status
         self.message = message
         self.extra = extra or {}
-
-
-@functools.cache
-def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """One timeout object per request_timeout_ms in use, not one per call."""
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _is_v2(scope: Scope) -> bool:
