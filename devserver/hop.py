@@ -85,7 +85,7 @@ class HopClient:
         loop = asyncio.get_running_loop()
         lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         # Values come from a parsed request, but a line break must never split one in two.
-        if lines.count("\n") != len(headers):
+        if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
             raise ValueError("a header name or value holds a line break")
         if body or method in _BODY_METHODS:
             lines += f"Content-Length: {len(body)}\r\n"

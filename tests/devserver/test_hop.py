@@ -112,6 +112,27 @@ def test_calls_reuse_one_connection_and_pass_headers_and_body_as_they_are() -> N
     asyncio.run(scenario())
 
 
+def test_a_large_body_goes_out_whole_and_a_line_break_in_a_header_never_does() -> None:
+    async def echo_size(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        size = str(len(request.partition(b"\r\n\r\n")[2])).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(size), size))
+        return True
+
+    async def scenario() -> None:
+        async with unix_peer() as (peer, url):
+            peer.answers[b"/size"] = echo_size
+            client = HopClient()
+            body = bytes(range(256)) * 8192  # 2 MiB
+            assert (await client.request("POST", url, "/size", {}, body, 5.0)).body == b"2097152"
+            for bad in ({"x-a": "1\r\nx-b: 2"}, {"x-a": "1\rx-b: 2"}, {"x-a\n": "1"}):
+                with pytest.raises(ValueError):
+                    await client.request("POST", url, "/size", bad, b"", 5.0)
+            assert len(peer.connections[0]) == 1
+            await client.close()
+
+    asyncio.run(scenario())
+
+
 def test_an_answer_with_connection_close_ends_that_connection() -> None:
     async def close_after(request: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 4\r\n\r\nbusy")
