@@ -79,14 +79,19 @@ class CallRecorder:
         if len(pending) >= MAX_PENDING:
             self.drain()
 
-    def drain(self) -> None:
-        """Count every queued call and write its access-log line."""
-        pending, self.pending = self.pending, []
+    def drain(self, limit: int | None = None) -> int:
+        """Count queued calls, oldest first, and write their access-log lines: all of them, or
+        at most `limit`. Returns how many are still queued."""
+        pending = self.pending
+        if limit is None or len(pending) <= limit:
+            self.pending = []
+        else:
+            pending, self.pending = pending[:limit], pending[limit:]
         record = self.metrics.record_at
         for stamp, endpoint, _, deployment, _, _, _, status, seconds, _, _ in pending:
             record(endpoint, deployment or "", status, seconds, int(stamp))
         if self.access is None:
-            return
+            return len(self.pending)
         line = self.access.line
         lines: dict[str, list[str]] = {}
         for noted in pending:
@@ -99,3 +104,4 @@ class CallRecorder:
                 found.append(text)
         for endpoint, texts in lines.items():
             self.access.append(endpoint, "".join(texts))
+        return len(self.pending)

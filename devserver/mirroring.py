@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from epdev.devserver.calls import Call, CallRecorder
-from epdev.devserver.forwarding import Broken, Forwarder, Refused
+from epdev.devserver.hop import HopClient, HopError
 from epdev.devserver.pool import Pool
 
 EXCERPT = 300
@@ -107,7 +107,7 @@ class MirroredRoute(Protocol):
 class Mirrors:
     """Sends the copies; `copies` holds those in flight, so none is collected before it ends."""
 
-    def __init__(self, forwarder: Forwarder, recorder: CallRecorder | None) -> None:
+    def __init__(self, forwarder: HopClient, recorder: CallRecorder | None) -> None:
         self.forwarder = forwarder
         self.recorder = recorder
         self.copies: set[asyncio.Task[None]] = set()
@@ -157,10 +157,11 @@ class Mirrors:
         started = time.perf_counter()
         timeout = route.timeouts.get(target, 5.0)
         try:
-            status, _, payload = await self.forwarder.send(
-                slot.url, method, "/score", headers, body, timeout
+            answer = await self.forwarder.request(
+                method, slot.url, "/score", headers, body, timeout
             )
-        except (TimeoutError, Refused, Broken):
+            status, payload = answer.status, answer.body
+        except (TimeoutError, HopError):
             stats.failed += 1
             status, payload = 0, b""
         finally:

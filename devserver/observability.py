@@ -40,6 +40,10 @@ SAMPLE_EVERY = 4
 """Drains between two samples of the instances (and flushes of the access logs)."""
 SAVE_EVERY = 30
 """Samples between two saves of the usage ledger."""
+DRAIN_SLICE = 32
+"""Calls drained between two turns of the event loop: a quarter second's calls at 1,000 a
+second took the loop 5 ms in one piece (20 us a call), and every call in flight waited that
+long; in slices of this size no call waits more than about 1 ms for the drain."""
 CURRENT_WINDOW = 60
 """`show` reports the figures of the last minute."""
 
@@ -90,7 +94,9 @@ class Observability:
         ticks = 0
         while True:
             try:
-                self.drain()
+                recorder = self.recorder
+                while recorder is not None and recorder.drain(DRAIN_SLICE):
+                    await asyncio.sleep(0)  # let the calls waiting on the loop go first
                 if ticks % SAMPLE_EVERY == 0:
                     await self.resources.sample()
                     if self.access is not None:

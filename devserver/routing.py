@@ -3,7 +3,7 @@
 This is the hot path, so it is a plain ASGI callable rather than a FastAPI route, and it reads
 an immutable route table that the control plane swaps whole on every change. A call goes through
 three steps: `authenticate` and `select` decide, with no I/O; `ScoringRouter.forward` takes a
-slot and sends the call through the hop (epdev.devserver.forwarding), beside a copy for the mirror
+slot and sends the call through the hop (epdev.devserver.hop), beside a copy for the mirror
 deployment when one is drawn (epdev.devserver.mirroring).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from epdev.devserver import mirroring, openinference
 from epdev.devserver.calls import Call, CallRecorder
-from epdev.devserver.forwarding import Broken, Forwarder, RawHeaders, Refused
+from epdev.devserver.hop import ConnectError, HopClient, HopError, RawHeaders
 from epdev.devserver.keys import bearer, key_matches
 from epdev.devserver.mirroring import Mirrors, MirrorStats
 from epdev.devserver.pool import Pool, Slot
@@ -203,7 +203,7 @@ class ScoringRouter:
     def __init__(self, table: RouteTable, recorder: CallRecorder | None = None) -> None:
         self.table = table
         self.recorder = recorder
-        self.forwarder = Forwarder()
+        self.forwarder = HopClient()
         self.mirrors = Mirrors(self.forwarder, recorder)
         # Request ids are UUIDs in form (8-4-4-4-12, version 4) as Azure's are: a random head
         # per router and a counter from a random start in the last 48 bits, so an id costs a
@@ -291,8 +291,8 @@ class ScoringRouter:
                 if attempt == 1 and route.mirror is not None:
                     live = self._mirror(route, path, call, method, headers, body, request_id)
                 try:
-                    status, raw, payload = await self.forwarder.send(
-                        slot.url, method, url, headers, body, timeout
+                    answer = await self.forwarder.request(
+                        method, slot.url, url, headers, body, timeout
                     )
                     if slot.stuck_since:
                         slot.stuck_since = 0.0  # it answers again: no thread of it is stuck
@@ -301,22 +301,23 @@ class ScoringRouter:
                     # case its scoring thread never comes back (the request began `timeout` ago).
                     pool.timed_out(slot, time.monotonic() - timeout)
                     raise _late(deployment, timeout) from None
-                except Refused:
+                except ConnectError:
                     # Refused before anything was sent: the instance has just died and its slot
                     # is about to leave the pool, so another instance may safely take the call.
                     if attempt < _CONNECT_ATTEMPTS:
                         await asyncio.sleep(_CONNECT_RETRY_PAUSE)
                         continue
                     raise _bad_gateway(deployment, slot, "refused the connection") from None
-                except Broken:
+                except HopError:
                     raise _bad_gateway(
                         deployment, slot, "failed while handling the request"
                     ) from None
                 finally:
                     pool.release(slot, limit)
                 break
+            status, payload = answer.status, answer.body
             call.status, call.bytes_out = status, len(payload)
-            out = _answer_headers(raw, deployment, request_id, len(payload))
+            out = _answer_headers(answer.headers, deployment, request_id, len(payload))
             # asgi.respond's work, written out: one coroutine fewer on every call.
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": payload})

@@ -55,3 +55,18 @@ def test_a_queue_nobody_drains_stays_bounded() -> None:
     assert len(recorder.pending) == 10
     recorder.drain()
     assert sum(s.count for s in recorder.metrics.series.values()) == calls.MAX_PENDING + 10
+
+
+def test_a_drain_in_slices_takes_the_oldest_calls_first_and_loses_none(tmp_path: Path) -> None:
+    access = AccessLogs(tmp_path)
+    recorder = CallRecorder(RequestMetrics(clock=lambda: T + 100), access)
+    for i in range(70):
+        recorder.note(make_call(T + i), "ep")
+    assert recorder.drain(32) == 38
+    recorder.note(make_call(T + 70), "ep")  # a call that ends between two slices
+    assert recorder.drain(32) == 7
+    assert recorder.drain(32) == 0
+    access.flush()
+    lines = [json.loads(line) for line in access.path("ep").read_text().splitlines()]
+    assert [line["request_id"] for line in lines] == [f"id-{T + i}" for i in range(71)]
+    access.close()

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from epdev.devserver import mirroring
 from epdev.devserver.calls import Call
-from epdev.devserver.forwarding import Forwarder
+from epdev.devserver.hop import HopClient
 from epdev.devserver.mirroring import Mirrors, MirrorStats
 from epdev.devserver.pool import Pool, Slot
 from epdev.devserver.routing import (
@@ -325,7 +325,7 @@ def test_a_copy_waits_for_the_live_answer_before_comparing() -> None:
         async with instance(candidate) as url:
             slot = slot_at(url, "green-1")
             route = make_route(pools={"green": Pool(slots=[slot])})
-            mirrors = Mirrors(Forwarder(), None)
+            mirrors = Mirrors(HopClient(), None)
             live = mirrors.start(route, "green", "POST", {}, b'{"x": 1}', "id-1")
             (copy,) = mirrors.copies
             # The copy gives its slot back on its way to wait for the live answer.
@@ -350,7 +350,7 @@ def test_a_live_call_with_no_answer_lets_its_copy_end_uncompared() -> None:
     async def scenario() -> MirrorStats:
         async with instance(candidate) as url:
             route = make_route(pools={"green": Pool(slots=[slot_at(url)])})
-            mirrors = Mirrors(Forwarder(), None)
+            mirrors = Mirrors(HopClient(), None)
             live = mirrors.start(route, "green", "POST", {}, b"{}", "id-2")
             mirroring.settle(live, None)
             mirroring.settle(live, None)  # settling twice is harmless
@@ -367,7 +367,7 @@ def test_a_full_candidate_skips_the_copy() -> None:
         full = slot_at("http://127.0.0.1:1")
         full.inflight = 1
         route = make_route(pools={"green": Pool(slots=[full])}, limits={"green": (1, 5.0)})
-        mirrors = Mirrors(Forwarder(), None)
+        mirrors = Mirrors(HopClient(), None)
         mirrors.start(route, "green", "POST", {}, b"{}", "id-3")
         await asyncio.gather(*mirrors.copies)
         return route.mirror_stats
