@@ -8,8 +8,7 @@ import pkgutil
 
 from epdev.devserver.client import AsyncClient, Connection
 from epdev.tui.app import EpdevApp
-from epdev.tui.rendered_lines import free_rendered_lines_promptly
-from epdev.tui.style_meta import compact_style_meta
+from epdev.tui.textual_workarounds import compact_style_meta, free_rendered_lines_promptly
 
 
 def load_every_view() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from epdev.tui.screens.deploy import phase_of
+from epdev.tui.spec_apply import phase_of
 
 
 def test_a_long_builds_phase_is_read_from_its_log_lines() -> None:

@@ -14,7 +14,7 @@ from textual.color import Color
 from textual.strip import Strip
 from textual.widgets import DataTable
 
-from epdev.tui.rendered_lines import free_rendered_lines_promptly
+from epdev.tui.textual_workarounds import free_rendered_lines_promptly
 
 FIXES = [
     "LRUCache.clear",

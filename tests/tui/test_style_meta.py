@@ -11,8 +11,8 @@ import pytest
 import rich.style
 import textual.style
 
-from epdev.tui import style_meta
-from epdev.tui.style_meta import compact_style_meta
+from epdev.tui import textual_workarounds
+from epdev.tui.textual_workarounds import compact_style_meta
 
 
 @pytest.fixture
@@ -65,4 +65,4 @@ def test_style_meta_stays_out_of_the_c_heap(compact: list[str]) -> None:
     blobs = [style._meta for style in rich_styles] + [style._meta for style in textual_styles]
     in_heap = [blob for blob in blobs if id(blob) in heap]
     assert not in_heap, f"{len(in_heap)} of {len(blobs)} metadata blobs are in the C heap"
-    assert style_meta._exact_dumps({"offset": (1, 2)}) == pickle.dumps({"offset": (1, 2)})
+    assert textual_workarounds._exact_dumps({"offset": (1, 2)}) == pickle.dumps({"offset": (1, 2)})

@@ -5,91 +5,30 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from epdev.tui import format as fmt
-from epdev.tui.changes import confirm_then, report
-from epdev.tui.colours import colour_of
+from epdev.tui.changes import confirm_then
 from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Failed, Reachability
-from epdev.tui.screens.endpoints import CHANGING_ACTIONS, state_cell
+from epdev.tui.screens.deployment_actions import DeploymentActions
+from epdev.tui.screens.endpoints import CHANGING_ACTIONS
 from epdev.tui.source import ClientError, NotRunning, View
 from epdev.tui.widgets.banner import Banner
+from epdev.tui.widgets.deployment_table import DeploymentTable
+from epdev.tui.widgets.endpoint_graphs import EndpointGraphs
 from epdev.tui.widgets.footer import Footer
-from epdev.tui.widgets.live_table import Cell, LiveTable
-from epdev.tui.widgets.plot import Plot, Series, Style, Styles
-
-if TYPE_CHECKING:
-    from epdev.tui.app import EpdevApp
+from epdev.tui.widgets.live_table import Cell
 
 DEPLOYMENT_CHANGES = ("scale", "restart", "all_traffic", "regenerate_key", "command")
 
-HEALTH_STYLES = {"Healthy": "green", "CrashLoop": "bold red"}
-
-
-def health_cell(view: View) -> Text:
-    """The probes' verdict and the instances' restarts since start, e.g. `Healthy ↻2`."""
-    health: dict[str, Any] = view.get("health") or {}
-    state = str(health.get("state") or "-")
-    restarts = sum(int(i.get("restarts") or 0) for i in health.get("instances") or [])
-    text = Text(state, style=HEALTH_STYLES.get(state, "yellow" if state != "-" else "dim"))
-    if restarts:
-        text.append(f" ↻{restarts}", style="yellow")
-    return text
-
-
 WINDOWS = (60, 300, 900, 3600)
 """Seconds the graphs span; `w` steps through them."""
-POINTS = 60
-"""Points per series at most; fewer when the charts are narrower (one per column)."""
-
-CHARTS = (
-    ("latency", "latency, ms"),
-    ("rps", "requests/s"),
-    ("errors", "errors/s"),
-    ("cpu", "CPU, %"),
-)
-ALL_CHARTS_WIDTH = 140
-"""Narrower than this, one chart at a time (`g` shows the next)."""
-
-
-# Least needed first: narrow terminals drop these columns in this order.
-DROP_ORDER = ("cost", "memory", "runtime", "cpu")
-NARROW_TABLE = {100: 3, 80: 4}
-"""Below each width, the number of DROP_ORDER's columns left out."""
-
-
-def _errors_per_second(series: dict[str, list[float | None]]) -> list[float | None]:
-    rates = series.get("error_rate") or []
-    calls = series.get("rps") or []
-    return [
-        None if rate is None or rps is None else round(rate * rps, 3)
-        for rate, rps in zip(rates, calls, strict=False)
-    ]
-
-
-COLUMNS = (
-    ("DEPLOYMENT", "name"),
-    ("TRAFFIC", "traffic"),
-    ("RUNTIME", "runtime"),
-    ("INSTANCES", "instances"),
-    ("STATE", "state"),
-    ("HEALTH", "health"),
-    ("CPU", "cpu"),
-    ("MEMORY", "memory"),
-    ("RPS", "rps"),
-    ("P99", "p99"),
-    ("COST", "cost"),
-)
 
 # Long windows have coarse steps; re-reading them every second would only redraw the same
 # points, so the series are fetched once per step, but at least every couple of seconds so
@@ -97,7 +36,7 @@ COLUMNS = (
 MAX_METRICS_AGE = 2.0
 
 
-class EndpointScreen(Screen[None]):
+class EndpointScreen(DeploymentActions):
     AUTO_FOCUS = "#deployments"
     # The footer shows the daily keys; `?` lists every one (hidden ones included).
     BINDINGS = [
@@ -131,25 +70,13 @@ class EndpointScreen(Screen[None]):
         self.key: str | None = None
         self._worker: Worker[None] | None = None
         self._metrics_at = -math.inf
-        self.chart = CHARTS[0][0]
-        """The chart shown when only one fits."""
-        self._dropped = 0
-
-    @property
-    def epdev(self) -> EpdevApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Banner(id="banner")
         yield Static(f"[b]{escape(self.endpoint_name)}[/b] · loading…", id="info", classes="info")
-        table = LiveTable(id="deployments", cursor_type="row")
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield DeploymentTable(id="deployments")
         yield Static(id="window", classes="status")
-        with Horizontal(id="graphs"):
-            for chart, title in CHARTS:
-                yield Plot(title, id=chart)
+        yield EndpointGraphs(id="graphs")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -172,14 +99,8 @@ class EndpointScreen(Screen[None]):
     # Loading
 
     def _step(self) -> int:
-        # As many points as the chart has columns (at most POINTS): the series stays bounded,
-        # and each window is downsampled to what the chart can show.
-        return max(1, math.ceil(self.window / self._points()))
-
-    def _points(self) -> int:
-        plot = self.query_one(f"#{self.chart}", Plot)
-        columns = plot.size.width - 8  # the y axis' labels
-        return max(20, min(POINTS, columns)) if plot.size.width else POINTS
+        # As many points as the chart has columns: the series stays bounded.
+        return max(1, math.ceil(self.window / self.query_one(EndpointGraphs).points()))
 
     def refresh_now(self, force_metrics: bool = False) -> None:
         if not self.is_current:
@@ -234,56 +155,28 @@ class EndpointScreen(Screen[None]):
             self.key = message.key
         self._show_info()
         rows = self._show_rows()
-        table = self.query_one("#deployments", LiveTable)
+        table = self.query_one(DeploymentTable)
         if self._select in rows:
             # Arriving from a deploy: the cursor starts on the deployment just applied.
             table.move_cursor(row=list(rows).index(self._select), animate=False)
             self._select = None
         if message.metrics is not None and message.window == self.window:
             # (A load for the window before a quick `w` can land after it: not shown.)
-            self._show_graphs(message.metrics)
+            self.query_one(EndpointGraphs).show(message.metrics, self._names())
         if auth_changed:
             # Only the key-copy binding depends on the data, and the footer rebuilds its keys
             # only when they change: no need to recompute every screen's bindings each second.
             self.refresh_bindings()
 
     def _show_rows(self) -> dict[str, tuple[Cell, ...]]:
-        view = self.view or {}
-        traffic = view.get("traffic") or {}
-        mirror = view.get("mirror_traffic") or {}
-        gone = set(DROP_ORDER[: self._dropped])
-        keep = [i for i, (_, key) in enumerate(COLUMNS) if key not in gone]
-        rows = {}
-        for d in self.deployments:
-            cells = self._row(d, traffic, mirror)
-            rows[str(d["name"])] = tuple(cells[i] for i in keep)
-        self.query_one("#deployments", LiveTable).sync(rows)
-        return rows
+        return self.query_one(DeploymentTable).show(
+            self.view or {}, self.deployments, self._names()
+        )
 
     def on_endpoint_gone(self, message: EndpointGone) -> None:
         self.notify(f"endpoint {message.name} is gone: {message.text}", severity="warning")
         if self.is_current:
             self.dismiss(None)
-
-    def _row(self, view: View, traffic: dict[str, int], mirror: dict[str, int]) -> tuple[Cell, ...]:
-        name = str(view["name"])
-        share = traffic.get(name, 0)
-        copies = f" (mirror {mirror[name]}%)" if mirror.get(name) else ""
-        state = str(view.get("provisioning_state", "?"))
-        colour = colour_of(name, self._names())
-        return (
-            Text("■ ", style=colour) + Text(name, style="bold"),
-            Text(f"{share}%{copies}", style="bold" if share or copies else "dim"),
-            str(view.get("runtime", "")),
-            fmt.instances(view),
-            state_cell(state),
-            health_cell(view),
-            fmt.cpu(fmt.metric(view, "cpu_percent")),
-            fmt.memory(fmt.metric(view, "memory_bytes")),
-            fmt.rps(fmt.metric(view, "rps")),
-            fmt.ms(fmt.metric(view, "p99_ms")),
-            fmt.money(view.get("cost")),
-        )
 
     def _show_info(self) -> None:
         view = self.view
@@ -317,38 +210,6 @@ class EndpointScreen(Screen[None]):
             f"({' / '.join(fmt.window(w) for w in WINDOWS)})"
         )
 
-    def _show_graphs(self, report: View) -> None:
-        step = int(report["step_seconds"])
-        count = len(report["timestamps"])
-        ages = [float(-(count - 1 - i) * step) for i in range(count)]
-        blocks: dict[str, Any] = report.get("deployments") or {}
-        names = self._names()
-        latency: Series = {}
-        rps: Series = {}
-        errors: Series = {}
-        cpu: Series = {}
-        styles: Styles = {}
-        for name, block in blocks.items():
-            series = block["series"]
-            colour = colour_of(name, names)
-            latency[f"{name} p50"] = series["p50_ms"]
-            latency[f"{name} p99"] = series["p99_ms"]
-            styles[f"{name} p50"] = Style(colour)
-            styles[f"{name} p99"] = Style(colour, dotted=True)
-            rps[name] = series["rps"]
-            errors[name] = _errors_per_second(series)
-            cpu[name] = series["cpu_percent"]
-            styles[name] = Style(colour)
-        span = fmt.window(int(report["window_seconds"]))
-        shown = {
-            "latency": (latency, f"latency, ms (p50 ━ p99 •), last {span}"),
-            "rps": (rps, f"requests/s, last {span}"),
-            "errors": (errors, f"errors/s (4xx and 5xx), last {span}"),
-            "cpu": (cpu, f"CPU, % of a core, last {span}"),
-        }
-        for chart, (series_of, title) in shown.items():
-            self.query_one(f"#{chart}", Plot).show(ages, series_of, title, styles)
-
     def _names(self) -> list[str]:
         return [str(n) for n in (self.view or {}).get("deployments") or []] or [
             str(d["name"]) for d in self.deployments
@@ -362,28 +223,14 @@ class EndpointScreen(Screen[None]):
     def _fit(self, width: int) -> None:
         """All charts side by side when they fit, else one at a time; the table keeps its
         most needed columns."""
-        one = width < ALL_CHARTS_WIDTH
-        for chart, _ in CHARTS:
-            self.query_one(f"#{chart}", Plot).display = not one or chart == self.chart
-        dropped = next((n for limit, n in sorted(NARROW_TABLE.items()) if width < limit), 0)
-        if dropped != self._dropped:
-            self._dropped = dropped
-            gone = set(DROP_ORDER[:dropped])
-            self.query_one("#deployments", LiveTable).set_columns(
-                [(label, key) for label, key in COLUMNS if key not in gone]
-            )
-            if self.view is not None:
-                self._show_rows()
+        self.query_one(EndpointGraphs).fit(width)
+        if self.query_one(DeploymentTable).fit(width) and self.view is not None:
+            self._show_rows()
 
     def action_graph(self) -> None:
-        keys = [chart for chart, _ in CHARTS]
-        self.chart = keys[(keys.index(self.chart) + 1) % len(keys)]
-        self._fit(self.size.width)
+        self.query_one(EndpointGraphs).next_chart(self.size.width)
 
-    # Actions
-
-    def selected(self) -> str | None:
-        return self.query_one("#deployments", LiveTable).selected_key()
+    # Actions on the endpoint (those on a deployment are DeploymentActions')
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -410,18 +257,6 @@ class EndpointScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(str(self.view.get("scoring_uri")))
         self.notify("scoring URI copied to the clipboard")
-
-    def action_logs(self) -> None:
-        from epdev.tui.screens.logs import LogsScreen
-
-        name = self.selected()
-        if name is None:
-            self.notify("no deployment selected")
-            return
-        view = next((d for d in self.deployments if d["name"] == name), {})
-        count = int(view.get("instance_count") or 1)
-        instances = [f"{name}-{i}" for i in range(count)]
-        self.app.push_screen(LogsScreen(self.endpoint_name, name, instances))
 
     def action_invoke(self) -> None:
         from epdev.tui.screens.invoke import InvokeScreen
@@ -450,129 +285,9 @@ class EndpointScreen(Screen[None]):
 
         self.app.push_screen(DeployScreen())
 
-    def action_delete(self) -> None:
-        name = self.selected()
-        if name is None or self.view is None:
-            return
-        share = (self.view.get("traffic") or {}).get(name, 0)
-        warning = (
-            f"\n[yellow]It carries {share}% of the traffic: move that first (t).[/yellow]"
-            if share
-            else ""
-        )
-
-        question = f"Delete deployment [b]{escape(name)}[/b] of {escape(self.endpoint_name)}?"
-        confirm_then(self.app, "Delete deployment", question + warning, lambda: self.delete(name))
-
-    @work(exit_on_error=False, group="change")
-    async def delete(self, name: str) -> None:
-        call = self.epdev.source.delete_deployment(self.endpoint_name, name)
-        await report(self, call, f"deleted deployment {name}", f"could not delete {name}")
-
     def on_done(self, message: Done) -> None:
         self.notify(message.text)
         self.refresh_now()
-
-    # Daily actions on the selected deployment
-
-    def _selected_view(self) -> View | None:
-        name = self.selected()
-        if name is None:
-            self.notify("no deployment selected")
-            return None
-        return next((d for d in self.deployments if d["name"] == name), {"name": name})
-
-    def action_scale(self, name: str | None = None) -> None:
-        from epdev.tui.screens.prompt import PromptScreen
-
-        view = self._selected_view() if name is None else {"name": name}
-        if view is None:
-            return
-        target = str(view["name"])
-        now = view.get("instance_count")
-
-        def answered(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                count = int(text)
-            except ValueError:
-                count = 0
-            if count < 1:
-                self.notify(f"not scaled: {text!r} is not a count of 1 or more", severity="error")
-                return
-            self.scale(target, count)
-
-        self.app.push_screen(
-            PromptScreen(
-                f"Scale {target}",
-                f"instances now: {now if now is not None else '?'} · enter scales · esc cancels",
-                value=str(now or ""),
-            ),
-            answered,
-        )
-
-    @work(exit_on_error=False, group="change")
-    async def scale(self, name: str, count: int) -> None:
-        call = self.epdev.source.update_deployment(
-            self.endpoint_name, name, overrides={"instance_count": count}
-        )
-        noun = "instance" if count == 1 else "instances"
-        await report(self, call, f"scaling {name} to {count} {noun}", f"could not scale {name}")
-
-    def action_restart(self, name: str | None = None) -> None:
-        target = name or self.selected()
-        if target is None:
-            self.notify("no deployment selected")
-            return
-        question = (
-            f"Restart [b]{escape(target)}[/b]? New instances start with the same spec and take "
-            "over once ready; the old ones then stop."
-        )
-        confirm_then(self.app, "Restart deployment", question, lambda: self.restart(target))
-
-    @work(exit_on_error=False, group="change")
-    async def restart(self, name: str) -> None:
-        call = self.epdev.source.restart_deployment(self.endpoint_name, name)
-        await report(self, call, f"restarting {name}", f"could not restart {name}")
-
-    def action_describe(self, name: str | None = None) -> None:
-        from epdev.tui.screens.describe import DescribeScreen
-
-        target = name or self.selected()
-        if target is None:
-            self.notify("no deployment selected")
-            return
-        self.app.push_screen(DescribeScreen(self.endpoint_name, target))
-
-    def action_all_traffic(self, name: str | None = None) -> None:
-        target = name or self.selected()
-        if target is None or self.view is None:
-            return
-        names = [str(d["name"]) for d in self.deployments]
-        self.ask_traffic({n: 100 if n == target else 0 for n in names})
-
-    def ask_traffic(self, proposed: dict[str, int]) -> None:
-        if self.view is None:
-            return
-        before: dict[str, int] = self.view.get("traffic") or {}
-        rows = [
-            f"  {escape(n):<16} {before.get(n, 0):>3}%  →  {p:>3}%" for n, p in proposed.items()
-        ]
-        confirm_then(
-            self.app,
-            f"Apply traffic to {self.endpoint_name}",
-            "\n".join(rows),
-            lambda: self.send_traffic(proposed),
-        )
-
-    @work(exit_on_error=False, group="change")
-    async def send_traffic(self, proposed: dict[str, int]) -> None:
-        call = self.epdev.source.update_endpoint(self.endpoint_name, traffic=proposed)
-        shown = " · ".join(f"{n} {p}%" for n, p in proposed.items())
-        await report(
-            self, call, f"{self.endpoint_name}: traffic now {shown}", "traffic not changed"
-        )
 
     def action_regenerate_key(self) -> None:
         question = (
@@ -607,37 +322,3 @@ class EndpointScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(command)
         self.notify("a curl command copied to the clipboard (with the key)")
-
-    def action_command(self) -> None:
-        from epdev.tui.commands import USAGE
-        from epdev.tui.screens.prompt import PromptScreen
-
-        self.app.push_screen(
-            PromptScreen(":", USAGE, placeholder="scale green 3"), self.run_command
-        )
-
-    def run_command(self, line: str | None) -> None:
-        from epdev.tui.commands import CommandError, parse
-
-        if not line:
-            return
-        try:
-            command = parse(line, [str(d["name"]) for d in self.deployments])
-        except CommandError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if command.verb == "scale" and command.deployment and command.count:
-            self.scale(command.deployment, command.count)
-        elif command.verb == "traffic":
-            self.ask_traffic(command.traffic)
-        elif command.verb == "all":
-            self.action_all_traffic(command.deployment)
-        elif command.verb == "restart":
-            self.action_restart(command.deployment)
-        elif command.verb == "describe":
-            self.action_describe(command.deployment)
-        elif command.verb == "logs":
-            table = self.query_one("#deployments", LiveTable)
-            names = [str(d["name"]) for d in self.deployments]
-            table.move_cursor(row=names.index(str(command.deployment)), animate=False)
-            self.action_logs()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from epdev.tui.watchers import forget_closed_watchers
+from epdev.tui.textual_workarounds import forget_closed_watchers
 
 
 class Banner(Static):

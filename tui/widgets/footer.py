@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
 
-from epdev.tui.watchers import forget_closed_watchers
+from epdev.tui.textual_workarounds import footer_bindings_ready, forget_closed_watchers
 
 
 def _shown(screen: Screen[object]) -> tuple[Hashable, ...]:
@@ -29,11 +29,13 @@ class Footer(TextualFooter):
     style nodes to the cycle collector (counted in a Pilot run), one of the two main sources of
     the cyclic garbage behind the full collections (130-300 ms, no key answered) that came
     every half minute with help opened every few seconds. So a rebuild happens here only when
-    the keys shown differ.
+    the keys shown differ (no upstream issue asks for this; the private flag it reads is in
+    `epdev.tui.textual_workarounds`).
 
     Each key is data-bound to the footer's `compact`, which epdev never changes, so each
-    removed key stayed referenced by the footer (see `epdev.tui.watchers`): about 0.6 MiB each
-    time help was opened and closed over the endpoint view, before keys were forgotten here.
+    removed key stayed referenced by the footer (Textual #6666, worked around in
+    `epdev.tui.textual_workarounds`): about 0.6 MiB each time help was opened and closed over
+    the endpoint view, before keys were forgotten here.
     """
 
     _composed_for: tuple[Hashable, ...] | None = None
@@ -41,7 +43,7 @@ class Footer(TextualFooter):
     def compose(self) -> ComposeResult:
         # A rebuild removes the old keys (awaited) before it composes the new ones.
         forget_closed_watchers(self)
-        if self._bindings_ready:
+        if footer_bindings_ready(self):
             self._composed_for = _shown(self.screen)
         yield from super().compose()
 

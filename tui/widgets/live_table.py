@@ -16,6 +16,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from epdev.tui.textual_workarounds import drop_render_caches
+
 Cell = str | Text
 
 
@@ -76,7 +78,7 @@ class LiveTable(DataTable[Cell]):
             # all of them dead until the LRUs (10,000 cells, 1,000 rows and lines) evict them:
             # some 13 MiB per live table over its first ten minutes (a figure changes every
             # second), then flat. Dropping them now keeps the dashboard's memory flat.
-            self._clear_caches()
+            drop_render_caches(self)
 
     def selected_key(self) -> str | None:
         if self.row_count == 0:
