@@ -12,7 +12,8 @@ from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
-from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner
+from epdev.devserver.provisioning import DeploymentFailed
+from epdev.devserver.supervisor import DeploymentRunner
 
 
 class _CodeFilter(DefaultFilter):

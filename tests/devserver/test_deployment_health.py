@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from epdev.devserver.logs import DeploymentLog
-from epdev.devserver.supervisor import DeploymentRunner, ProvisioningState
+from epdev.devserver.supervisor import DeploymentRunner
 from epdev.runtimes import ProcessRuntime
 from epdev.specs import OnlineDeployment
 
@@ -32,10 +32,10 @@ def runner(tmp_path: Path) -> DeploymentRunner:
 
 def test_a_failed_deployment_with_no_instance_is_not_healthy(tmp_path: Path) -> None:
     failed = runner(tmp_path)
-    failed.state = ProvisioningState.FAILED
+    failed.provisioning.failed("init() raised")
     try:
         assert failed.health()["state"] == "Unhealthy"
-        failed.state = ProvisioningState.CREATING
+        failed.provisioning.updating()
         assert failed.health()["state"] == "Starting"
     finally:
         failed.log.close()
