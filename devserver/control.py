@@ -8,18 +8,13 @@ stored state, the routes and the running instances exactly as they were.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import logging
-import os
-import signal
 import urllib.parse
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import psutil
-
+from epdev.devserver import reaping
 from epdev.devserver.deployments import (
     DeploymentEntry,
     Deployments,
@@ -37,18 +32,12 @@ from epdev.devserver.registry import Registry
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import EndpointRow, Store
 from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
-from epdev.runtimes import leftovers
 from epdev.runtimes.registry import Runtimes
 from epdev.specs import OnlineEndpoint, TrafficError, check_traffic
 from epdev.specs.kinds import SpecKind
 
-log = logging.getLogger("epdev.devserver")
-
 # Large enough for images and batches of rows sent inline; a caller sending more gets a 413.
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
-
-# How often, as a subreaper, the devserver reaps detached processes that exited on their own.
-ORPHAN_REAP_SECONDS = 5.0
 
 KeyType = Literal["primary", "secondary"]
 
@@ -93,10 +82,7 @@ class Control:
 
     async def restore(self) -> None:
         """Bring back what the store holds: endpoints, keys, traffic, and running instances."""
-        self._reap_leftover_instances()
-        if any(row.runtime == "docker" for row in self.store.deployments()):
-            for name in self.runtimes.remove_leftover_containers(self.home.root):
-                log.info("removed container %s left by an earlier devserver", name)
+        reaping.stop_leftovers(self.home, self.store, self.runtimes)
         for row in self.store.endpoints():
             spec = validated_stored("online-endpoint", row.spec, row.name)
             if isinstance(spec, OnlineEndpoint):
@@ -104,8 +90,7 @@ class Control:
         self.deployments.restore()
         self.rebuild_routes()
         self.observability.start()
-        if leftovers.is_subreaper():
-            self._orphan_reaper = asyncio.create_task(_reap_orphans())
+        self._orphan_reaper = reaping.reap_orphans()
 
     def begin_closing(self) -> None:
         """The devserver is going down: open streams (followed logs) end now."""
@@ -120,18 +105,6 @@ class Control:
             await asyncio.gather(self._orphan_reaper, return_exceptions=True)
         await self.deployments.shutdown()
         self.store.close()
-
-    def _reap_leftover_instances(self) -> None:
-        # What instances of an earlier, killed devserver of this home detached (setsid) has
-        # outlived it: found by the mark in its environment.
-        for leftover in leftovers.kill_scope(leftovers.scope_of(self.home.root / "cache")):
-            log.info("killed %s, left running by an earlier devserver", leftover.describe())
-        for pid in self.store.instance_pids():
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                proc = psutil.Process(pid)
-                if "epdev.runtimes.worker" in " ".join(proc.cmdline()):
-                    os.kill(pid, signal.SIGKILL)
-            self.store.remove_instance_pid(pid)
 
     # Endpoints
 
@@ -360,13 +333,6 @@ class Control:
                 ),
             )
         self.routes.replace(routes)
-
-
-async def _reap_orphans() -> None:
-    """As a subreaper, reap the detached processes of scripts that exit on their own."""
-    while True:
-        await asyncio.sleep(ORPHAN_REAP_SECONDS)
-        await asyncio.to_thread(leftovers.reap_adopted)
 
 
 def _dump(spec: OnlineEndpoint) -> dict[str, Any]:

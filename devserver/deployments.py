@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
@@ -30,12 +29,10 @@ from epdev.devserver.logs import (
     tail,
 )
 from epdev.devserver.provisioning import DeploymentFailed, ProvisioningState, stored_spec
-from epdev.devserver.runtimechoice import AUTO, choose_runtime
+from epdev.devserver.runtimechoice import RuntimeChoice, check_mlflow
 from epdev.devserver.store import DeploymentRow
 from epdev.devserver.supervisor import DeploymentRunner
-from epdev.devserver.watching import watch_code
-from epdev.runtimes import InstanceFailed
-from epdev.runtimes.environment import RuntimeEnvironment
+from epdev.devserver.watching import CodeWatcher
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
@@ -52,24 +49,14 @@ class DeploymentEntry:
 
     runner: DeploymentRunner
     task: asyncio.Task[None] | None = None
-    watcher: asyncio.Task[None] | None = None
-    stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
+    code: CodeWatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.code = CodeWatcher(self.runner)
 
     @property
     def row(self) -> DeploymentRow:
         return self.runner.row
-
-    async def watch(self, on: bool) -> None:
-        """Start or stop restarting the instances when the code folder changes."""
-        if self.watcher is not None:
-            self.stop_watching.set()
-            self.watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.watcher
-            self.watcher = None
-        if on:
-            self.stop_watching = asyncio.Event()
-            self.watcher = asyncio.create_task(watch_code(self.runner, self.stop_watching))
 
 
 class Deployments:
@@ -80,6 +67,7 @@ class Deployments:
         self.home = control.home
         self.store = control.store
         self.runtimes = control.runtimes
+        self.choice = RuntimeChoice(control.runtimes, control.environments, control.registry)
         # Shared by every deployment: many instances asked for at once start a few at a time.
         self._start_gate = asyncio.Semaphore(start_parallelism())
 
@@ -111,7 +99,7 @@ class Deployments:
         for dentry in entries:
             if dentry.task is not None:
                 dentry.task.cancel()
-        await asyncio.gather(*(d.watch(False) for d in entries), return_exceptions=True)
+        await asyncio.gather(*(d.code.turn(False) for d in entries), return_exceptions=True)
         runners = [d.runner for d in entries]
         await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
         for runner in runners:
@@ -138,9 +126,9 @@ class Deployments:
                     "use `online-deployment update`"
                 )
             asked = runtime or self.runtimes.default
-            runtime_name, notes = await self._choose_runtime(asked, spec)
-            runtime_name = await self._runtime_ready(runtime_name)
-            _check_mlflow(spec, runtime_name)
+            runtime_name, notes = await self.choice.choose(asked, spec)
+            runtime_name = await self.choice.ready(runtime_name)
+            check_mlflow(spec, runtime_name)
             row = DeploymentRow(
                 endpoint=endpoint,
                 name=spec.name,
@@ -196,7 +184,7 @@ class Deployments:
                 if watch is not None and watch != row.watch:
                     row.watch = watch
                     runner.provisioning.save()
-                    await dentry.watch(watch and runner.state == ProvisioningState.SUCCEEDED)
+                    await dentry.code.turn(watch and runner.state == ProvisioningState.SUCCEEDED)
                 return self.view(endpoint, name)
             if dentry.task is not None and not dentry.task.done():
                 raise Conflict(
@@ -215,18 +203,18 @@ class Deployments:
             entry = self.control.endpoint(endpoint)
             # `auto` is asked again: what the updated environment needs may have changed.
             asked = runtime or row.asked_runtime or row.runtime
-            runtime, notes = await self._choose_runtime(asked, spec)
-            _check_mlflow(spec, runtime)
+            runtime, notes = await self.choice.choose(asked, spec)
+            check_mlflow(spec, runtime)
             if runtime != row.runtime:
                 # The new instances start on the new runtime; the old ones stop where they run.
-                runner.use_runtime(self.runtimes.get(await self._runtime_ready(runtime)))
+                runner.use_runtime(self.runtimes.get(await self.choice.ready(runtime)))
             row.asked_runtime = asked
             for note in notes:
                 runner.note(note)
             if watch is not None:
                 row.watch = watch
                 if not watch:
-                    await dentry.watch(False)
+                    await dentry.code.turn(False)
             runner.provisioning.updating()
             if source is not None:
                 row.source = source
@@ -272,7 +260,7 @@ class Deployments:
 
     async def retire(self, dentry: DeploymentEntry) -> None:
         """Stop a deleted deployment's watcher, provisioning and instances."""
-        await dentry.watch(False)
+        await dentry.code.turn(False)
         if dentry.task is not None:
             dentry.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -357,45 +345,6 @@ class Deployments:
 
     # Internals
 
-    async def _choose_runtime(
-        self, requested: str | None, spec: OnlineDeployment
-    ) -> tuple[str, list[str]]:
-        """The runtime `requested` (or the devserver's default) means for this deployment, and
-        the notes saying why and what of its environment that runtime leaves out."""
-        name = requested or self.runtimes.default
-        if name not in (AUTO, "process", "venv"):
-            return name, []
-        environment = await asyncio.to_thread(self._environment, spec)
-        return choose_runtime(name, environment)
-
-    def _environment(self, spec: OnlineDeployment) -> RuntimeEnvironment:
-        model_path = spec.model_path
-        if isinstance(spec.model, str):
-            model_path = self.control.registry.model(
-                spec.model, spec.code_configuration is None
-            ).path
-        code = spec.code_configuration
-        return self.control.environments.runtime_environment(
-            spec.environment,
-            code_dir=code.code if code else None,
-            model_path=model_path,
-            serves_mlflow=code is None,
-        )
-
-    async def _runtime_ready(self, name: str | None) -> str:
-        """The runtime's name, once it is known and able to run (a Docker engine answers)."""
-        name = name or self.runtimes.default
-        try:
-            runtime = self.runtimes.get(name)
-            # Runtimes that depend on something outside (an engine) can say at once that it
-            # is missing, rather than failing each instance later.
-            preflight = getattr(runtime, "preflight", None)
-            if preflight is not None:
-                await preflight()
-        except (ValueError, InstanceFailed) as exc:
-            raise BadRequest(str(exc)) from None
-        return name
-
     def _runner(self, spec: OnlineDeployment, row: DeploymentRow) -> DeploymentRunner:
         endpoint = row.endpoint
 
@@ -446,7 +395,7 @@ class Deployments:
                 return  # deleted while starting
             runner.provisioning.succeeded(new_spec)
             if dentry.row.watch:
-                await dentry.watch(True)
+                await dentry.code.turn(True)
             # A --local endpoint serves its one deployment, as az's local endpoints do.
             if all_traffic or (entry.row.local and not any(entry.row.traffic.values())):
                 control.set_traffic(
@@ -472,19 +421,6 @@ class Deployments:
             # Checked now for a clear 400; resolved again (@latest may move) when it starts.
             self.control.registry.model(spec.model, without_code=spec.code_configuration is None)
         return spec
-
-
-def _check_mlflow(spec: OnlineDeployment, runtime: str) -> None:
-    """An MLflow model with no scoring script needs mlflow where it is served or fetched."""
-    if spec.code_configuration is not None or not spec.is_mlflow:
-        return
-    # The process runtime serves on the devserver's Python; a registry URI is fetched by it.
-    if (runtime == "process" or spec.model_uri is not None) and find_spec("mlflow") is None:
-        raise BadRequest(
-            "model: an MLflow model with no code_configuration is served with mlflow, which "
-            "the devserver's Python does not have: pip install 'epdev[mlflow]' (or add a "
-            "code_configuration with a scoring script)"
-        )
 
 
 def validated(kind: SpecKind, data: dict[str, Any]) -> LoadedSpec:

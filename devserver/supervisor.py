@@ -335,13 +335,7 @@ class DeploymentRunner:
                 await backoff.wait()
                 if generation.stopping or self._closed:
                     return
-                spec = self.specs.instance_spec(
-                    generation.spec,
-                    self.runtime.name,
-                    generation.number,
-                    index,
-                    generation.model_path,
-                )
+                spec = self._instance_spec(generation, index)
                 instance = self.runtime.create_instance(spec, self._sink(spec.name))
                 generation.instances[index] = instance
                 try:
