@@ -28,7 +28,12 @@ from epdev.devserver.logs import (
     search,
     tail,
 )
-from epdev.devserver.provisioning import DeploymentFailed, ProvisioningState, stored_spec
+from epdev.devserver.provisioning import (
+    DeploymentFailed,
+    Provisioning,
+    ProvisioningState,
+    stored_spec,
+)
 from epdev.devserver.runtimechoice import RuntimeChoice, check_mlflow
 from epdev.devserver.store import DeploymentRow
 from epdev.devserver.supervisor import DeploymentRunner
@@ -86,7 +91,7 @@ class Deployments:
             spec = validated_stored("online-deployment", row.spec, row.name)
             if not isinstance(spec, OnlineDeployment):
                 continue
-            dentry = DeploymentEntry(self._runner(spec, row))
+            dentry = DeploymentEntry(self._runner(spec, Provisioning(row, self.store)))
             entry.deployments[row.name] = dentry
             if dentry.runner.state != ProvisioningState.FAILED:
                 dentry.runner.provisioning.restarting()
@@ -129,17 +134,16 @@ class Deployments:
             runtime_name, notes = await self.choice.choose(asked, spec)
             runtime_name = await self.choice.ready(runtime_name)
             check_mlflow(spec, runtime_name)
-            row = DeploymentRow(
-                endpoint=endpoint,
-                name=spec.name,
-                spec=stored_spec(spec),
+            provisioning = Provisioning.new(
+                endpoint,
+                spec,
+                runtime_name,
+                self.store,
                 source=source,
-                state=ProvisioningState.CREATING,
-                runtime=runtime_name,
                 watch=watch,
                 asked_runtime=asked,
             )
-            runner = self._runner(spec, row)
+            runner = self._runner(spec, provisioning)
             runner.provisioning.created()
             for note in notes:
                 runner.note(note)
@@ -345,8 +349,8 @@ class Deployments:
 
     # Internals
 
-    def _runner(self, spec: OnlineDeployment, row: DeploymentRow) -> DeploymentRunner:
-        endpoint = row.endpoint
+    def _runner(self, spec: OnlineDeployment, provisioning: Provisioning) -> DeploymentRunner:
+        endpoint = provisioning.row.endpoint
 
         def record(pid: int, alive: bool) -> None:
             if alive:
@@ -357,7 +361,7 @@ class Deployments:
         return DeploymentRunner(
             endpoint,
             spec,
-            runtime=self.runtimes.get(row.runtime),
+            runtime=self.runtimes.get(provisioning.row.runtime),
             cache_dir=self.home.root / "cache",
             work_root=self.home.instances_dir / endpoint / spec.name,
             log=DeploymentLog(self.home.deployment_log(endpoint, spec.name)),
@@ -365,8 +369,7 @@ class Deployments:
             models=self.control.registry,
             start_gate=self._start_gate,
             environments=self.control.environments,
-            row=row,
-            store=self.store,
+            provisioning=provisioning,
         )
 
     async def _provision(

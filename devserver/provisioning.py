@@ -39,6 +39,31 @@ class Provisioning:
         self.row = row
         self._store = store
 
+    @classmethod
+    def new(
+        cls,
+        endpoint: str,
+        spec: OnlineDeployment,
+        runtime: str,
+        store: Store | None = None,
+        *,
+        source: str | None = None,
+        watch: bool = False,
+        asked_runtime: str = "",
+    ) -> Provisioning:
+        """A deployment not stored yet, Creating (`created` stores it)."""
+        row = DeploymentRow(
+            endpoint=endpoint,
+            name=spec.name,
+            spec=stored_spec(spec),
+            source=source,
+            state=ProvisioningState.CREATING,
+            runtime=runtime,
+            watch=watch,
+            asked_runtime=asked_runtime,
+        )
+        return cls(row, store)
+
     @property
     def state(self) -> ProvisioningState:
         return ProvisioningState(self.row.state)
@@ -83,9 +108,9 @@ class Provisioning:
         """The deployment goes: its row leaves the store now (in the transaction `db`, when
         given), before its instances stop, so a devserver killed meanwhile restores nothing of
         it; a provisioning still running can no longer mark it Failed or Succeeded."""
-        self.row.state = ProvisioningState.DELETING
         if self._store is not None:
             self._store.delete_deployment(self.row.endpoint, self.row.name, db)
+        self.row.state = ProvisioningState.DELETING
 
     def save(self) -> None:
         """Write the whole row (its spec, runtime, watch flag and source as they are now)."""
@@ -93,6 +118,7 @@ class Provisioning:
             self._store.put_deployment(self.row)
 
     def _set(self, state: ProvisioningState, error: str | None) -> None:
-        self.row.state, self.row.error = state, error
+        # Stored first: a write that fails (a full disk) leaves the row as the store has it.
         if self._store is not None:
             self._store.set_deployment_state(self.row.endpoint, self.row.name, state, error)
+        self.row.state, self.row.error = state, error

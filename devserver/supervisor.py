@@ -31,11 +31,10 @@ from epdev.devserver.provisioning import (
     DeploymentFailed,
     Provisioning,
     ProvisioningState,
-    stored_spec,
 )
 from epdev.devserver.registry import Registry
 from epdev.devserver.restarts import Backoff
-from epdev.devserver.store import DeploymentRow, Store
+from epdev.devserver.store import DeploymentRow
 from epdev.devserver.stuck import watch as watch_stuck
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
 from epdev.specs import OnlineDeployment
@@ -58,8 +57,8 @@ class _Generation:
 class DeploymentRunner:
     """Owns the instances of one deployment, and its provisioning state.
 
-    `row` is the deployment's store row (a new Creating one when not given); the state changes
-    only through `provisioning`'s transitions, which write the row to `store`.
+    The state changes only through `provisioning`'s transitions, which write the deployment's
+    store row (a runner given none has a new Creating row that it stores nowhere).
     """
 
     def __init__(
@@ -75,20 +74,10 @@ class DeploymentRunner:
         models: Registry | None = None,
         start_gate: asyncio.Semaphore | None = None,
         environments: Environments | None = None,
-        row: DeploymentRow | None = None,
-        store: Store | None = None,
+        provisioning: Provisioning | None = None,
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
-        if row is None:
-            row = DeploymentRow(
-                endpoint=endpoint,
-                name=spec.name,
-                spec=stored_spec(spec),
-                source=None,
-                state=ProvisioningState.CREATING,
-                runtime=runtime.name,
-            )
-        self.provisioning = Provisioning(row, store)
+        self.provisioning = provisioning or Provisioning.new(endpoint, spec, runtime.name)
         self._backoff = backoff
         self.endpoint = endpoint
         self.name = spec.name

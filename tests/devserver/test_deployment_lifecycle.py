@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from support.online_specs import echo_deployment
 
 from epdev.devserver.control import Control
 from epdev.devserver.home import Home
@@ -80,21 +81,8 @@ class FakeRuntime:
         return instance
 
 
-def _spec(tmp_path: Path, **changes: Any) -> OnlineDeployment:
-    code = tmp_path / "code"
-    code.mkdir(exist_ok=True)
-    (code / "score.py").write_text("def init():\n    pass\n\ndef run(d):\n    return d\n")
-    data = {
-        "name": "blue",
-        "endpoint_name": "my-ep",
-        "code_configuration": {"code": str(code), "scoring_script": "score.py"},
-        **changes,
-    }
-    return OnlineDeployment.model_validate(data)
-
-
 def _row(spec: OnlineDeployment) -> DeploymentRow:
-    return DeploymentRow("my-ep", spec.name, stored_spec(spec), None, ProvisioningState.CREATING)
+    return DeploymentRow("epx", spec.name, stored_spec(spec), None, ProvisioningState.CREATING)
 
 
 def _stored(store: Store) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
@@ -106,7 +94,7 @@ def store(tmp_path: Path) -> Any:
     store = Store(tmp_path / "epdev.db")
     store.execute(
         "INSERT INTO endpoints (name, spec, source, primary_key, secondary_key, created_at, "
-        "updated_at) VALUES ('my-ep', '{}', NULL, 'a', 'b', 0, 0)"
+        "updated_at) VALUES ('epx', '{}', NULL, 'a', 'b', 0, 0)"
     )
     yield store
     store.close()
@@ -115,7 +103,7 @@ def store(tmp_path: Path) -> Any:
 def test_each_transition_writes_the_row_that_a_restart_restores(
     tmp_path: Path, store: Store
 ) -> None:
-    spec = _spec(tmp_path)
+    spec = echo_deployment(tmp_path)
     provisioning = Provisioning(_row(spec), store)
     provisioning.created()
     assert _stored(store) == {"blue": ("Creating", None, stored_spec(spec))}
@@ -123,7 +111,7 @@ def test_each_transition_writes_the_row_that_a_restart_restores(
     assert _stored(store)["blue"][:2] == ("Succeeded", None)
 
     # A rollout: Updating is stored at once, the new spec only once it serves.
-    bigger = _spec(tmp_path, instance_count=2)
+    bigger = echo_deployment(tmp_path, instance_count=2)
     provisioning.updating()
     assert _stored(store) == {"blue": ("Updating", None, stored_spec(spec))}
     provisioning.failed("update failed: init() raised")
@@ -141,7 +129,7 @@ def test_each_transition_writes_the_row_that_a_restart_restores(
 
 
 def test_a_deleted_deployment_leaves_the_store_and_stays_gone(tmp_path: Path, store: Store) -> None:
-    provisioning = Provisioning(_row(_spec(tmp_path)), store)
+    provisioning = Provisioning(_row(echo_deployment(tmp_path)), store)
     provisioning.created()
     provisioning.delete()
     assert provisioning.state == ProvisioningState.DELETING
@@ -154,16 +142,15 @@ def test_a_deleted_deployment_leaves_the_store_and_stays_gone(tmp_path: Path, st
 
 
 def test_the_runners_state_is_its_rows(tmp_path: Path, store: Store) -> None:
-    spec = _spec(tmp_path)
+    spec = echo_deployment(tmp_path)
     row = _row(spec)
     runner = DeploymentRunner(
-        "my-ep",
+        "epx",
         spec,
         runtime=FakeRuntime(),
         work_root=tmp_path / "work",
         log=DeploymentLog(tmp_path / "blue.log"),
-        row=row,
-        store=store,
+        provisioning=Provisioning(row, store),
     )
     try:
         runner.provisioning.created()
@@ -222,8 +209,8 @@ def test_an_instance_that_keeps_dying_is_restarted_after_growing_pauses(tmp_path
     clock = FakeClock()
     runtime = FakeRuntime()
     runner = DeploymentRunner(
-        "my-ep",
-        _spec(tmp_path),
+        "epx",
+        echo_deployment(tmp_path),
         runtime=runtime,
         work_root=tmp_path / "work",
         log=DeploymentLog(tmp_path / "blue.log"),
@@ -267,30 +254,30 @@ def _run(control: Control, steps: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _settled(control: Control, name: str) -> dict[str, Any]:
-    task = control.deployment("my-ep", name).task
+    task = control.deployment("epx", name).task
     assert task is not None
     await task
-    return control.deployments.view("my-ep", name)
+    return control.deployments.view("epx", name)
 
 
 def test_create_update_fail_and_restore_through_the_control_plane(tmp_path: Path) -> None:
     runtime = FakeRuntime()
     home = tmp_path / "home"
-    spec = _spec(tmp_path).model_dump(mode="json", exclude_unset=True)
+    spec = echo_deployment(tmp_path).model_dump(mode="json", exclude_unset=True)
     control = _control(home, runtime)
 
     async def first_life() -> list[tuple[str, str | None]]:
         seen = []
-        await control.create_endpoint({"name": "my-ep"}, None)
-        view = await control.deployments.create("my-ep", spec, None, all_traffic=True)
+        await control.create_endpoint({"name": "epx"}, None)
+        view = await control.deployments.create("epx", spec, None, all_traffic=True)
         seen.append((view["provisioning_state"], view["error"]))
         view = await _settled(control, "blue")
         seen.append((view["provisioning_state"], view["error"]))
-        assert control.endpoint("my-ep").row.traffic == {"blue": 100}
+        assert control.endpoint("epx").row.traffic == {"blue": 100}
 
         runtime.fail = "init() raised: model file is corrupt"
         view = await control.deployments.update(
-            "my-ep", "blue", data=None, overrides={"instance_count": 2}, source=None
+            "epx", "blue", data=None, overrides={"instance_count": 2}, source=None
         )
         seen.append((view["provisioning_state"], view["error"]))
         view = await _settled(control, "blue")
@@ -298,7 +285,7 @@ def test_create_update_fail_and_restore_through_the_control_plane(tmp_path: Path
         assert view["instance_count"] == 1  # the previous version keeps serving
 
         runtime.fail = None
-        await control.deployments.create("my-ep", {**spec, "name": "green"}, None, False)
+        await control.deployments.create("epx", {**spec, "name": "green"}, None, False)
         await _settled(control, "green")
         return seen
 
@@ -312,8 +299,8 @@ def test_create_update_fail_and_restore_through_the_control_plane(tmp_path: Path
     again = _control(home, runtime)
 
     async def second_life() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        blue = again.deployments.view("my-ep", "blue")
-        green = again.deployments.view("my-ep", "green")
+        blue = again.deployments.view("epx", "blue")
+        green = again.deployments.view("epx", "green")
         return blue, green, await _settled(again, "green")
 
     blue, green, green_later = _run(again, second_life)
@@ -325,13 +312,13 @@ def test_create_update_fail_and_restore_through_the_control_plane(tmp_path: Path
 def test_delete_removes_the_row_and_stops_the_instances(tmp_path: Path) -> None:
     runtime = FakeRuntime()
     control = _control(tmp_path / "home", runtime)
-    spec = _spec(tmp_path).model_dump(mode="json", exclude_unset=True)
+    spec = echo_deployment(tmp_path).model_dump(mode="json", exclude_unset=True)
 
     async def steps() -> None:
-        await control.create_endpoint({"name": "my-ep"}, None)
-        await control.deployments.create("my-ep", spec, None, all_traffic=False)
+        await control.create_endpoint({"name": "epx"}, None)
+        await control.deployments.create("epx", spec, None, all_traffic=False)
         await _settled(control, "blue")
-        await control.deployments.delete("my-ep", "blue")
+        await control.deployments.delete("epx", "blue")
 
     _run(control, steps)
     assert [i.state for i in runtime.made] == [InstanceState.STOPPED]
