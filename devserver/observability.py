@@ -26,11 +26,13 @@ from epdev.devserver.errors import BadRequest
 from epdev.devserver.home import Home
 from epdev.devserver.metrics import HISTORY_SECONDS, RequestMetrics, Window
 from epdev.devserver.prometheus import EpdevCollector
+from epdev.devserver.provisioning import ProvisioningState
 from epdev.devserver.resources import DeploymentResources, ResourceSampler, Target
-from epdev.devserver.supervisor import DeploymentRunner, ProvisioningState
+from epdev.devserver.supervisor import DeploymentRunner
 
 if TYPE_CHECKING:
-    from epdev.devserver.control import Control, DeploymentEntry
+    from epdev.devserver.control import Control
+    from epdev.devserver.deployments import DeploymentEntry
 
 log = logging.getLogger("epdev.devserver")
 

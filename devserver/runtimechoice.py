@@ -5,8 +5,17 @@ unsaid."""
 
 from __future__ import annotations
 
+import asyncio
+from importlib.util import find_spec
+
+from epdev.devserver.environments import Environments
+from epdev.devserver.errors import BadRequest
+from epdev.devserver.registry import Registry
+from epdev.runtimes import InstanceFailed
 from epdev.runtimes.environment import RuntimeEnvironment
+from epdev.runtimes.registry import Runtimes
 from epdev.runtimes.satisfaction import lacking
+from epdev.specs import OnlineDeployment
 
 AUTO = "auto"
 SHOWN = 6
@@ -61,3 +70,61 @@ def _listed(missing: list[str]) -> str:
     shown = ", ".join(missing[:SHOWN])
     rest = len(missing) - SHOWN
     return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+class RuntimeChoice:
+    """Picks the runtime of each online deployment, and checks that it can run there."""
+
+    def __init__(self, runtimes: Runtimes, environments: Environments, registry: Registry) -> None:
+        self.runtimes = runtimes
+        self.environments = environments
+        self.registry = registry
+
+    async def choose(self, requested: str | None, spec: OnlineDeployment) -> tuple[str, list[str]]:
+        """The runtime `requested` (or the devserver's default) means for this deployment, and
+        the notes saying why and what of its environment that runtime leaves out."""
+        name = requested or self.runtimes.default
+        if name not in (AUTO, "process", "venv"):
+            return name, []
+        environment = await asyncio.to_thread(self.environment, spec)
+        return choose_runtime(name, environment)
+
+    def environment(self, spec: OnlineDeployment) -> RuntimeEnvironment:
+        """What the deployment's environment asks for (a registered model resolved first)."""
+        model_path = spec.model_path
+        if isinstance(spec.model, str):
+            model_path = self.registry.model(spec.model, spec.code_configuration is None).path
+        code = spec.code_configuration
+        return self.environments.runtime_environment(
+            spec.environment,
+            code_dir=code.code if code else None,
+            model_path=model_path,
+            serves_mlflow=code is None,
+        )
+
+    async def ready(self, name: str | None) -> str:
+        """The runtime's name, once it is known and able to run (a Docker engine answers)."""
+        name = name or self.runtimes.default
+        try:
+            runtime = self.runtimes.get(name)
+            # Runtimes that depend on something outside (an engine) can say at once that it
+            # is missing, rather than failing each instance later.
+            preflight = getattr(runtime, "preflight", None)
+            if preflight is not None:
+                await preflight()
+        except (ValueError, InstanceFailed) as exc:
+            raise BadRequest(str(exc)) from None
+        return name
+
+
+def check_mlflow(spec: OnlineDeployment, runtime: str) -> None:
+    """An MLflow model with no scoring script needs mlflow where it is served or fetched."""
+    if spec.code_configuration is not None or not spec.is_mlflow:
+        return
+    # The process runtime serves on the devserver's Python; a registry URI is fetched by it.
+    if (runtime == "process" or spec.model_uri is not None) and find_spec("mlflow") is None:
+        raise BadRequest(
+            "model: an MLflow model with no code_configuration is served with mlflow, which "
+            "the devserver's Python does not have: pip install 'epdev[mlflow]' (or add a "
+            "code_configuration with a scoring script)"
+        )

@@ -1,13 +1,16 @@
 """Runs the instances of one deployment, replaces them on update and restarts those that die.
 
 It keeps the deployment's `Pool` (devserver/pool.py) in step with the ready instances; the router
-reads that pool and never this module.
+reads that pool and never this module. The runner's provisioning state is its `Provisioning`
+(provisioning.py). What stands alone lives apart: the restart policy (restarts.py), the health
+records (instancehealth.py), instance specs (instancespecs.py) and the recycling of stuck
+instances (stuck.py). The rest stays in one module, past 450 lines, because rollouts, rescaling
+and restarts all change the same generations and pool under the runner's one lock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import itertools
 import shutil
 import time
@@ -18,69 +21,23 @@ from pathlib import Path
 from epdev.devserver.autoscale import run as autoscale
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
+from epdev.devserver.instancehealth import HealthState, InstanceHealth, summary
+from epdev.devserver.instancespecs import InstanceSpecs
 from epdev.devserver.limits import start_parallelism
 from epdev.devserver.logs import DeploymentLog
 from epdev.devserver.pool import Pool, Slot
 from epdev.devserver.probes import watch as probe
+from epdev.devserver.provisioning import (
+    DeploymentFailed,
+    Provisioning,
+    ProvisioningState,
+)
 from epdev.devserver.registry import Registry
+from epdev.devserver.restarts import Backoff
+from epdev.devserver.store import DeploymentRow
+from epdev.devserver.stuck import watch as watch_stuck
 from epdev.runtimes import Instance, InstanceFailed, InstanceSpec, Runtime
-from epdev.runtimes.environment import RuntimeEnvironment
-from epdev.runtimes.environment import resolve as resolve_environment
-from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.specs import OnlineDeployment
-
-# Backoff between restarts of an instance that keeps dying, in seconds.
-_RESTART_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-# An instance that ran this long before dying starts its backoff afresh, as the kubelet's does.
-_STABLE_SECONDS = 60.0
-# This many failures in a row (deaths or failed restarts) and the instance is in a crash loop.
-CRASH_LOOP_AFTER = 3
-# How long a request may run before its instance is recycled, as gunicorn's worker timeout
-# under Azure's inference server: the deployment's WORKER_TIMEOUT variable, else this.
-WORKER_TIMEOUT_VAR = "WORKER_TIMEOUT"
-DEFAULT_WORKER_TIMEOUT_SECONDS = 300.0
-_STUCK_POLL_SECONDS = 0.25
-
-
-class ProvisioningState(enum.StrEnum):
-    CREATING = "Creating"
-    UPDATING = "Updating"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    DELETING = "Deleting"
-
-
-class HealthState(enum.StrEnum):
-    STARTING = "Starting"
-    READY = "Ready"
-    NOT_READY = "NotReady"
-    RESTARTING = "Restarting"
-    CRASH_LOOP = "CrashLoop"
-    UNRESPONSIVE = "Unresponsive"
-
-
-@dataclass
-class InstanceHealth:
-    """What the probes and the restarts say about one instance."""
-
-    name: str
-    state: HealthState = HealthState.STARTING
-    restarts: int = 0
-    last_error: str | None = None
-    pid: int | None = None
-
-    def view(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "restarts": self.restarts,
-            "last_error": self.last_error,
-            "pid": self.pid,
-        }
-
-
-class DeploymentFailed(Exception):
-    """A deployment's instances could not be brought up; the message says why."""
 
 
 @dataclass
@@ -98,7 +55,11 @@ class _Generation:
 
 
 class DeploymentRunner:
-    """Owns the instances of one deployment."""
+    """Owns the instances of one deployment, and its provisioning state.
+
+    The state changes only through `provisioning`'s transitions, which write the deployment's
+    store row (a runner given none has a new Creating row that it stores nowhere).
+    """
 
     def __init__(
         self,
@@ -113,24 +74,25 @@ class DeploymentRunner:
         models: Registry | None = None,
         start_gate: asyncio.Semaphore | None = None,
         environments: Environments | None = None,
+        provisioning: Provisioning | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
-        self.cache_dir = cache_dir
-        self.environments = environments
-        self.models = models
+        self.provisioning = provisioning or Provisioning.new(endpoint, spec, runtime.name)
+        self._backoff = backoff
         self.endpoint = endpoint
         self.name = spec.name
         self.spec = spec
-        self.runtime = runtime
-        self.work_root = work_root
+        self._runtime = runtime
         self.log = log
+        self.specs = InstanceSpecs(
+            endpoint, spec.name, work_root, self.note, cache_dir, models, environments
+        )
         self.pool = Pool(on_timeout=self._on_request_timeout)
         self._start_gate = start_gate or asyncio.Semaphore(start_parallelism())
         # Instances being watched after a request timed out on them, and why those recycled
         # for it were stopped.
         self._stuck_watchers: set[asyncio.Task[None]] = set()
-        self._recycled: dict[Instance, str] = {}
-        self.state = ProvisioningState.CREATING
-        self.error: str | None = None
+        self.recycled: dict[Instance, str] = {}
         self._on_pids = on_pids
         self._current: _Generation | None = None
         # Every generation with instances up or coming up; two of them during a rollout.
@@ -140,6 +102,27 @@ class DeploymentRunner:
         self._lock = asyncio.Lock()
         self._closed = False
         self._autoscaler: asyncio.Task[None] | None = None
+
+    @property
+    def row(self) -> DeploymentRow:
+        return self.provisioning.row
+
+    @property
+    def state(self) -> ProvisioningState:
+        return self.provisioning.state
+
+    @property
+    def error(self) -> str | None:
+        return self.provisioning.error
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    def use_runtime(self, runtime: Runtime) -> None:
+        """The next instances start on `runtime`; those running stop where they run."""
+        self._runtime = runtime
+        self.row.runtime = runtime.name
 
     @property
     def ready_instances(self) -> int:
@@ -171,7 +154,7 @@ class DeploymentRunner:
             generation = _Generation(next(self._generations), spec)
             self._live.append(generation)
             try:
-                generation.model_path = await self._model_path(spec)
+                generation.model_path = await self.specs.model_path(spec)
             except (InstanceFailed, BadRequest) as exc:
                 self._live.remove(generation)
                 self.note(f"deployment failed: {exc}")
@@ -233,103 +216,7 @@ class DeploymentRunner:
     def health(self) -> dict[str, object]:
         """The instances' probe and restart states, for the deployment's view."""
         instances = [h for generation in self._live for h in generation.health]
-        looping = [h for h in instances if h.state == HealthState.CRASH_LOOP]
-        if not instances:
-            # Nothing runs: a failed deployment is not healthy, a new one not yet.
-            state = "Unhealthy" if self.state == ProvisioningState.FAILED else "Starting"
-        elif looping:
-            state = HealthState.CRASH_LOOP.value
-        elif all(h.state == HealthState.READY for h in instances):
-            state = "Healthy"
-        else:
-            state = "Degraded"
-        errors = [h.last_error for h in (looping or instances) if h.last_error]
-        return {
-            "state": state,
-            "last_error": errors[-1] if errors else None,
-            "instances": [h.view() for h in instances],
-        }
-
-    async def _model_path(self, spec: OnlineDeployment) -> Path | None:
-        """The local model: the spec's path, a registered `azureml:` model, or an MLflow registry
-        URI fetched into the cache."""
-        if isinstance(spec.model, str) and self.models is not None:
-            asset = self.models.model(spec.model, without_code=spec.code_configuration is None)
-            self.note(
-                f"model {spec.model} is {asset.name}:{asset.version} ({asset.type}), "
-                f"in {asset.path}"
-            )
-            return asset.path
-        uri = spec.model_uri
-        if uri is None:
-            return spec.model_path
-        self.note(f"fetching registered MLflow model {uri}")
-        folder, version = await asyncio.to_thread(
-            fetch_registered_model, uri, spec.environment_variables, self.cache_dir
-        )
-        self.note(f"{uri} is version {version}, in {folder}")
-        return folder
-
-    def instance_spec(
-        self, spec: OnlineDeployment, generation: int, index: int, model_path: Path | None
-    ) -> InstanceSpec:
-        """What one instance runs: `model_path` is the local model (a fetched registry URI),
-        else the spec's own path."""
-        model_path = model_path or spec.model_path
-        code = spec.code_configuration
-        mlflow = code is None and spec.is_mlflow
-        if code is None and not mlflow:
-            raise DeploymentFailed("this deployment has no code_configuration to run")
-        if mlflow and model_path is None:
-            raise DeploymentFailed("this MLflow deployment's model has no path")
-        batching = spec.batching
-        return InstanceSpec(
-            endpoint=self.endpoint,
-            deployment=self.name,
-            index=index,
-            # An MLflow model runs in its own folder, with no script.
-            code_dir=code.code if code is not None else model_path or Path(),
-            scoring_script=code.scoring_script if code is not None else "",
-            model_path=model_path,
-            environment_variables=dict(spec.environment_variables),
-            max_concurrent_requests=spec.concurrent_requests_per_instance,
-            work_dir=self.work_root / f"g{generation}-{index}",
-            environment=self._environment(spec, model_path),
-            cache_dir=self.cache_dir,
-            mlflow=mlflow,
-            max_batch_size=batching.max_batch_size if batching.enabled else 1,
-            max_batch_latency_ms=batching.max_latency_ms,
-        )
-
-    def _environment(
-        self, spec: OnlineDeployment, model_path: Path | None
-    ) -> RuntimeEnvironment | None:
-        """What an isolated runtime must rebuild; the process runtime runs as it is."""
-        if self.runtime.name == "process":
-            return None
-        env = spec.environment
-        code = spec.code_configuration
-        if self.environments is not None:
-            try:
-                return self.environments.runtime_environment(
-                    env,
-                    code_dir=code.code if code else None,
-                    model_path=model_path,
-                    serves_mlflow=code is None,
-                )
-            except BadRequest as exc:
-                raise DeploymentFailed(str(exc)) from None
-        if isinstance(env, str):
-            raise DeploymentFailed(f"environment: {env!r} cannot be resolved here")
-        return resolve_environment(
-            conda_file=env.conda_file if env else None,
-            code_dir=code.code if code else None,
-            model_path=model_path,
-            serves_mlflow=code is None,
-            image=env.image if env else None,
-            build_context=env.build.path if env and env.build else None,
-            dockerfile=env.build.dockerfile_path if env and env.build else "Dockerfile",
-        )
+        return summary(instances, failed=self.state == ProvisioningState.FAILED)
 
     async def _start_many(self, generation: _Generation, indices: range) -> None:
         """Start the instances at `indices` together; DeploymentFailed when any fails (the
@@ -387,7 +274,7 @@ class DeploymentRunner:
         await self._stop_instances(leaving)
 
     async def _start_one(self, generation: _Generation, index: int) -> None:
-        spec = self.instance_spec(generation.spec, generation.number, index, generation.model_path)
+        spec = self._instance_spec(generation, index)
         instance = self.runtime.create_instance(spec, self._sink(spec.name))
         generation.instances.append(instance)
         health = InstanceHealth(spec.name)
@@ -398,6 +285,11 @@ class DeploymentRunner:
         health.state, health.pid = HealthState.READY, instance.pid
         if instance.pid is not None:
             self._on_pids(instance.pid, True)
+
+    def _instance_spec(self, generation: _Generation, index: int) -> InstanceSpec:
+        return self.specs.instance_spec(
+            generation.spec, self.runtime.name, generation.number, index, generation.model_path
+        )
 
     def _sink(self, source: str) -> Callable[[str, str], None]:
         def write(stream: str, line: str) -> None:
@@ -410,40 +302,36 @@ class DeploymentRunner:
         liveness probe, with growing pauses while it keeps failing."""
         health = generation.health[index]
         instance = generation.instances[index]
-        failures = 0
+        backoff = self._backoff()
         while True:
-            started = time.monotonic()
+            backoff.running()
             reason = await self._run_until_exit(generation, instance, health)
             if generation.stopping or self._closed:
                 return
-            ran_long = time.monotonic() - started >= _STABLE_SECONDS
-            failures = 1 if ran_long else failures + 1
+            backoff.exited()
             health.last_error = reason
             while True:
                 name = instance.spec.name
                 self.restarts[name] = self.restarts.get(name, 0) + 1
                 health.restarts += 1
-                pause = _RESTART_BACKOFF[min(failures - 1, len(_RESTART_BACKOFF) - 1)]
-                looping = failures >= CRASH_LOOP_AFTER
+                looping = backoff.crash_loop
                 health.state = HealthState.CRASH_LOOP if looping else HealthState.RESTARTING
                 health.pid = None
                 self.note(
-                    f"instance {name} {reason}; restarting in {pause:g} s"
-                    + (f" (crash loop: {failures} failures in a row)" if looping else "")
+                    f"instance {name} {reason}; restarting in {backoff.pause:g} s"
+                    + (f" (crash loop: {backoff.failures} failures in a row)" if looping else "")
                 )
-                await asyncio.sleep(pause)
+                await backoff.wait()
                 if generation.stopping or self._closed:
                     return
-                spec = self.instance_spec(
-                    generation.spec, generation.number, index, generation.model_path
-                )
+                spec = self._instance_spec(generation, index)
                 instance = self.runtime.create_instance(spec, self._sink(spec.name))
                 generation.instances[index] = instance
                 try:
                     async with self._start_gate:
                         await instance.start(generation.spec.start_budget_seconds)
                 except InstanceFailed as exc:
-                    failures += 1
+                    backoff.restart_failed()
                     reason = f"failed to restart: {exc}"
                     health.last_error = reason
                     continue
@@ -467,7 +355,7 @@ class DeploymentRunner:
             name = instance.spec.name
             in_pool = any(slot.instance is instance for slot in self.pool.slots)
             if not ready:
-                self._remove_slot(instance)
+                self.remove_slot(instance)
                 health.state = HealthState.NOT_READY
                 health.last_error = f"readiness probe failed: {error}"
                 self.note(f"instance {name} failed its readiness probe ({error}): out of the pool")
@@ -496,12 +384,12 @@ class DeploymentRunner:
                 await exited
             if exited.done():
                 code = exited.result()
-                reason = self._recycled.pop(instance, None) or (
+                reason = self.recycled.pop(instance, None) or (
                     f"exited with {instance.exit_reason(code)}"
                 )
             else:
                 reason = f"failed its liveness probe ({prober.result()})"
-                self._remove_slot(instance)
+                self.remove_slot(instance)
                 self.note(f"instance {instance.spec.name} {reason}: stopping it")
                 await instance.stop()
                 await exited
@@ -510,64 +398,24 @@ class DeploymentRunner:
                 task.cancel()
             await asyncio.gather(prober, exited, return_exceptions=True)
             if exited.done() and not exited.cancelled():
-                self._remove_slot(instance)
+                self.remove_slot(instance)
                 if instance.pid is not None:
                     self._on_pids(instance.pid, False)
         return reason
 
     def _on_request_timeout(self, slot: Slot) -> None:
-        task = asyncio.create_task(self._watch_stuck(slot))
+        task = asyncio.create_task(watch_stuck(self, slot))
         self._stuck_watchers.add(task)
         task.add_done_callback(self._stuck_watchers.discard)
 
-    def _health_of(self, instance: Instance) -> InstanceHealth | None:
+    def health_of(self, instance: Instance) -> InstanceHealth | None:
         for generation in self._live:
             for inst, health in zip(generation.instances, generation.health, strict=False):
                 if inst is instance:
                     return health
         return None
 
-    async def _watch_stuck(self, slot: Slot) -> None:
-        """A request timed out on `slot`: recycle its instance when the instance answers
-        nothing more until WORKER_TIMEOUT after that request began (its scoring thread is
-        stuck, as gunicorn's worker timeout finds under Azure's inference server)."""
-        instance, name = slot.instance, slot.instance.spec.name
-        limit = worker_timeout(self.spec)
-        timeout_ms = self.spec.request_settings.request_timeout_ms
-        health = self._health_of(instance)
-        if health is not None and health.state == HealthState.READY:
-            health.state = HealthState.UNRESPONSIVE
-            health.last_error = (
-                f"a request got no answer within request_timeout_ms ({timeout_ms} ms)"
-            )
-        self.note(
-            f"instance {name}: a request got no answer within request_timeout_ms "
-            f"({timeout_ms} ms); the instance is recycled if it answers nothing until "
-            f"WORKER_TIMEOUT ({limit:g} s) after that request began"
-        )
-        while True:
-            since = slot.stuck_since
-            if not since or not any(s is slot for s in self.pool.slots):
-                if since == 0.0 and health is not None:
-                    if health.state == HealthState.UNRESPONSIVE:
-                        health.state = HealthState.READY
-                    self.note(f"instance {name} answers again")
-                return
-            if time.monotonic() >= since + limit:
-                break
-            await asyncio.sleep(_STUCK_POLL_SECONDS)
-        reason = (
-            f"was recycled: a request ran longer than WORKER_TIMEOUT ({limit:g} s) and the "
-            "instance answered nothing since (its scoring thread is stuck)"
-        )
-        self._recycled[instance] = reason
-        if health is not None:
-            health.last_error = reason
-        self._remove_slot(instance)
-        self.note(f"instance {name} {reason}: stopping it")
-        await instance.stop(grace=1.0)
-
-    def _remove_slot(self, instance: Instance) -> None:
+    def remove_slot(self, instance: Instance) -> None:
         self.pool.slots = [slot for slot in self.pool.slots if slot.instance is not instance]
 
     async def _drain(self, slots: list[Slot]) -> None:
@@ -606,16 +454,6 @@ class DeploymentRunner:
             self._autoscaler = asyncio.create_task(autoscale(self))
         elif not wanted and running and self._autoscaler is not None:
             self._autoscaler.cancel()
-
-
-def worker_timeout(spec: OnlineDeployment) -> float:
-    """The deployment's WORKER_TIMEOUT in seconds, as azmlinfsrv reads it (default 300)."""
-    raw = spec.environment_variables.get(WORKER_TIMEOUT_VAR)
-    try:
-        value = float(raw) if raw is not None else DEFAULT_WORKER_TIMEOUT_SECONDS
-    except ValueError:
-        return DEFAULT_WORKER_TIMEOUT_SECONDS
-    return value if value > 0 else DEFAULT_WORKER_TIMEOUT_SECONDS
 
 
 def _same_but_scale(old: OnlineDeployment, new: OnlineDeployment) -> bool:

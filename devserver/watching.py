@@ -8,11 +8,13 @@ starts leaves the previous instances serving and says why in the logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
-from epdev.devserver.supervisor import DeploymentFailed, DeploymentRunner
+from epdev.devserver.provisioning import DeploymentFailed
+from epdev.devserver.supervisor import DeploymentRunner
 
 
 class _CodeFilter(DefaultFilter):
@@ -43,3 +45,24 @@ async def watch_code(runner: DeploymentRunner, stop: asyncio.Event) -> None:
             runner.note(f"the changed code does not start, the previous code keeps serving: {exc}")
         else:
             runner.note("now serving the changed code")
+
+
+class CodeWatcher:
+    """Restarts one runner's instances when its code changes, while turned on."""
+
+    def __init__(self, runner: DeploymentRunner) -> None:
+        self.runner = runner
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def turn(self, on: bool) -> None:
+        """Start or stop watching (stopping first, so `turn(True)` restarts a watch)."""
+        if self._task is not None:
+            self._stop.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if on:
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(watch_code(self.runner, self._stop))

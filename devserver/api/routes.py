@@ -120,7 +120,7 @@ async def regenerate_keys(
 )
 async def list_deployments(endpoint: EndpointName, ctl: ControlDep) -> list[View]:
     entry = ctl.endpoint(endpoint)
-    return [ctl.deployment_view(endpoint, name) for name in entry.deployments]
+    return [ctl.deployments.view(endpoint, name) for name in entry.deployments]
 
 
 @router.post(
@@ -132,7 +132,7 @@ async def list_deployments(endpoint: EndpointName, ctl: ControlDep) -> list[View
 async def create_deployment(
     endpoint: EndpointName, body: DeploymentCreate, ctl: ControlDep
 ) -> View:
-    return await ctl.create_deployment(
+    return await ctl.deployments.create(
         endpoint, body.spec, body.source, body.all_traffic, body.runtime, body.watch
     )
 
@@ -143,7 +143,7 @@ async def create_deployment(
     response_model=views.DeploymentView,
 )
 async def show_deployment(endpoint: EndpointName, name: DeploymentName, ctl: ControlDep) -> View:
-    return ctl.deployment_view(endpoint, name)
+    return ctl.deployments.view(endpoint, name)
 
 
 @router.patch(
@@ -155,7 +155,7 @@ async def show_deployment(endpoint: EndpointName, name: DeploymentName, ctl: Con
 async def update_deployment(
     endpoint: EndpointName, name: DeploymentName, body: DeploymentUpdate, ctl: ControlDep
 ) -> View:
-    return await ctl.update_deployment(
+    return await ctl.deployments.update(
         endpoint,
         name,
         data=body.spec,
@@ -173,7 +173,7 @@ async def update_deployment(
 async def delete_deployment(
     endpoint: EndpointName, name: DeploymentName, ctl: ControlDep
 ) -> Response:
-    await ctl.delete_deployment(endpoint, name)
+    await ctl.deployments.delete(endpoint, name)
     return Response(status_code=204)
 
 
@@ -195,8 +195,8 @@ async def deployment_logs(
     ] = False,
 ) -> Response:
     if not follow:
-        return PlainTextResponse(ctl.logs(endpoint, name, lines, instance))
-    chunks = ctl.follow_logs(endpoint, name, lines, instance)
+        return PlainTextResponse(ctl.deployments.logs(endpoint, name, lines, instance))
+    chunks = ctl.deployments.follow_logs(endpoint, name, lines, instance)
 
     async def stream() -> AsyncIterator[str]:
         async for chunk in chunks:
@@ -231,7 +231,7 @@ async def search_deployment_logs(
     if request_id is not None:
         ctl.flush_calls()
     page = await asyncio.to_thread(
-        ctl.search_logs,
+        ctl.deployments.search_logs,
         endpoint,
         name,
         q,

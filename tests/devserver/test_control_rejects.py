@@ -55,7 +55,7 @@ class Harness:
             await dentry.task
 
         self.run(ready())
-        assert self.control.deployment_view(endpoint, name)["provisioning_state"] == "Succeeded"
+        assert self.control.deployments.view(endpoint, name)["provisioning_state"] == "Succeeded"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     h = Harness(root / "home", make_sample_project(root / "project"))
     p = h.project
     h.run(h.control.create_endpoint(h.spec(p.endpoint_yml), str(p.endpoint_yml)))
-    h.run(h.control.create_deployment("my-endpoint", h.spec(p.blue_yml), None, all_traffic=True))
+    h.run(h.control.deployments.create("my-endpoint", h.spec(p.blue_yml), None, all_traffic=True))
     h.wait_ready("my-endpoint", "blue")
     yield h
     h.close()
@@ -138,25 +138,25 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "deployment for a missing endpoint",
-            lambda: c.create_deployment("nope-ep", h.spec(p.green_yml), None, False),
+            lambda: c.deployments.create("nope-ep", h.spec(p.green_yml), None, False),
             NotFound,
             "'nope-ep' does not exist",
         ),
         (
             "deployment with a missing code folder",
-            lambda: c.create_deployment("my-endpoint", bad_code, None, False),
+            lambda: c.deployments.create("my-endpoint", bad_code, None, False),
             BadRequest,
             "does not exist",
         ),
         (
             "script without run()",
-            lambda: c.create_deployment("my-endpoint", without_run, None, False),
+            lambda: c.deployments.create("my-endpoint", without_run, None, False),
             BadRequest,
             "does not define run()",
         ),
         (
             "unregistered model reference",
-            lambda: c.create_deployment(
+            lambda: c.deployments.create(
                 "my-endpoint", h.spec(p.green_yml, model="azureml:m:1"), None, False
             ),
             BadRequest,
@@ -164,13 +164,13 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "duplicate deployment",
-            lambda: c.create_deployment("my-endpoint", h.spec(p.blue_yml), None, False),
+            lambda: c.deployments.create("my-endpoint", h.spec(p.blue_yml), None, False),
             Conflict,
             "already exists",
         ),
         (
             "endpoint_name mismatch",
-            lambda: c.create_deployment(
+            lambda: c.deployments.create(
                 "my-endpoint", h.spec(p.green_yml, endpoint_name="other-ep"), None, False
             ),
             BadRequest,
@@ -178,7 +178,7 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "unknown key",
-            lambda: c.create_deployment(
+            lambda: c.deployments.create(
                 "my-endpoint", h.spec(p.green_yml, instance_cont=2), None, False
             ),
             BadRequest,
@@ -186,7 +186,7 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "bad --set value",
-            lambda: c.update_deployment(
+            lambda: c.deployments.update(
                 "my-endpoint", "blue", data=None, overrides={"instance_count": 0}, source=None
             ),
             BadRequest,
@@ -194,7 +194,7 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "update a missing deployment",
-            lambda: c.update_deployment(
+            lambda: c.deployments.update(
                 "my-endpoint", "ghost", data=None, overrides={"x": 1}, source=None
             ),
             NotFound,
@@ -202,13 +202,13 @@ def _cases(h: Harness) -> list[tuple[str, Callable[[], Awaitable[Any]], type[Api
         ),
         (
             "delete a deployment with traffic",
-            lambda: c.delete_deployment("my-endpoint", "blue"),
+            lambda: c.deployments.delete("my-endpoint", "blue"),
             BadRequest,
             "100% of endpoint",
         ),
         (
             "bad deployment name",
-            lambda: c.create_deployment("my-endpoint", h.spec(p.green_yml, name="g"), None, False),
+            lambda: c.deployments.create("my-endpoint", h.spec(p.green_yml, name="g"), None, False),
             BadRequest,
             "not a valid name",
         ),
@@ -238,7 +238,7 @@ def test_a_deployment_whose_init_fails_is_failed_with_the_traceback(harness: Har
     )
     spec = harness.spec(p.green_yml, name="broken")
     spec["code_configuration"] = {"code": str(broken), "scoring_script": "score.py"}
-    harness.run(harness.control.create_deployment("my-endpoint", spec, None, False))
+    harness.run(harness.control.deployments.create("my-endpoint", spec, None, False))
 
     async def settle() -> None:
         task = harness.control.deployment("my-endpoint", "broken").task
@@ -246,10 +246,10 @@ def test_a_deployment_whose_init_fails_is_failed_with_the_traceback(harness: Har
         await task
 
     harness.run(settle())
-    view = harness.control.deployment_view("my-endpoint", "broken")
+    view = harness.control.deployments.view("my-endpoint", "broken")
     assert view["provisioning_state"] == "Failed"
     assert "model file is corrupt" in view["error"]
-    logs = harness.control.logs("my-endpoint", "broken", None)
+    logs = harness.control.deployments.logs("my-endpoint", "broken", None)
     assert "Traceback" in logs
     assert "RuntimeError: model file is corrupt" in logs
-    harness.run(harness.control.delete_deployment("my-endpoint", "broken"))
+    harness.run(harness.control.deployments.delete("my-endpoint", "broken"))

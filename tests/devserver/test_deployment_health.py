@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support.online_specs import echo_deployment
+
 from epdev.devserver.logs import DeploymentLog
-from epdev.devserver.supervisor import DeploymentRunner, ProvisioningState
+from epdev.devserver.supervisor import DeploymentRunner
 from epdev.runtimes import ProcessRuntime
-from epdev.specs import OnlineDeployment
 
 
 def runner(tmp_path: Path) -> DeploymentRunner:
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "score.py").write_text("def init():\n    pass\n\ndef run(d):\n    return d\n")
-    spec = OnlineDeployment.model_validate(
-        {
-            "name": "blue",
-            "endpoint_name": "epx",
-            "code_configuration": {"code": str(code), "scoring_script": "score.py"},
-        }
-    )
+    spec = echo_deployment(tmp_path)
     return DeploymentRunner(
         "epx",
         spec,
@@ -32,10 +24,10 @@ def runner(tmp_path: Path) -> DeploymentRunner:
 
 def test_a_failed_deployment_with_no_instance_is_not_healthy(tmp_path: Path) -> None:
     failed = runner(tmp_path)
-    failed.state = ProvisioningState.FAILED
+    failed.provisioning.failed("init() raised")
     try:
         assert failed.health()["state"] == "Unhealthy"
-        failed.state = ProvisioningState.CREATING
+        failed.provisioning.updating()
         assert failed.health()["state"] == "Starting"
     finally:
         failed.log.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.online_specs import echo_deployment
 
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.limits import MAX_INSTANCES_ENV, check_instance_counts, default_max_instances
@@ -14,16 +15,7 @@ from epdev.specs import OnlineDeployment
 
 
 def spec(tmp_path: Path, **fields: Any) -> OnlineDeployment:
-    code = tmp_path / "code"
-    code.mkdir(exist_ok=True)
-    (code / "score.py").write_text("def init():\n    pass\n\ndef run(d):\n    return d\n")
-    data = {
-        "name": "blue",
-        "endpoint_name": "epx",
-        "code_configuration": {"code": str(code), "scoring_script": "score.py"},
-        **fields,
-    }
-    return OnlineDeployment.model_validate(data)
+    return echo_deployment(tmp_path, **fields)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from epdev.devserver import control
+from epdev.devserver import runtimechoice
 from epdev.devserver.errors import BadRequest
 from epdev.specs import OnlineDeployment, validate_spec
 
@@ -43,10 +43,10 @@ def _mlflow_spec(tmp_path: Path, path: str) -> OnlineDeployment:
 def test_an_mlflow_deployment_without_mlflow_is_refused_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(control, "find_spec", lambda name: None)
+    monkeypatch.setattr(runtimechoice, "find_spec", lambda name: None)
     spec = _mlflow_spec(tmp_path, "model")
     with pytest.raises(BadRequest, match=r"pip install 'epdev\[mlflow\]'"):
-        control._check_mlflow(spec, "process")
-    control._check_mlflow(spec, "venv")  # the venv gets mlflow from the model's requirements
+        runtimechoice.check_mlflow(spec, "process")
+    runtimechoice.check_mlflow(spec, "venv")  # the venv gets mlflow from the model's requirements
     with pytest.raises(BadRequest):
-        control._check_mlflow(_mlflow_spec(tmp_path / "r", "models:/iris/1"), "venv")
+        runtimechoice.check_mlflow(_mlflow_spec(tmp_path / "r", "models:/iris/1"), "venv")
