@@ -15,7 +15,7 @@ from epdev.runtimes import InstanceFailed
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.registry import Runtimes
 from epdev.runtimes.satisfaction import lacking
-from epdev.specs import OnlineDeployment
+from epdev.specs import BatchDeployment, OnlineDeployment
 
 AUTO = "auto"
 SHOWN = 6
@@ -91,16 +91,7 @@ class RuntimeChoice:
 
     def environment(self, spec: OnlineDeployment) -> RuntimeEnvironment:
         """What the deployment's environment asks for (a registered model resolved first)."""
-        model_path = spec.model_path
-        if isinstance(spec.model, str):
-            model_path = self.registry.model(spec.model, spec.code_configuration is None).path
-        code = spec.code_configuration
-        return self.environments.runtime_environment(
-            spec.environment,
-            code_dir=code.code if code else None,
-            model_path=model_path,
-            serves_mlflow=code is None,
-        )
+        return deployment_environment(spec, self.registry, self.environments)
 
     async def ready(self, name: str | None) -> str:
         """The runtime's name, once it is known and able to run (a Docker engine answers)."""
@@ -115,6 +106,23 @@ class RuntimeChoice:
         except (ValueError, InstanceFailed) as exc:
             raise BadRequest(str(exc)) from None
         return name
+
+
+def deployment_environment(
+    spec: OnlineDeployment | BatchDeployment, registry: Registry, environments: Environments
+) -> RuntimeEnvironment:
+    """What an online or batch deployment's environment asks for, as a venv would build it (a
+    registered model resolved first; a 400 for a reference to nothing known)."""
+    model_path = spec.model_path
+    code = spec.code_configuration
+    if isinstance(spec.model, str):
+        model_path = registry.model(spec.model, without_code=code is None).path
+    return environments.runtime_environment(
+        spec.environment,
+        code_dir=code.code if code else None,
+        model_path=model_path,
+        serves_mlflow=code is None,
+    )
 
 
 def check_mlflow(spec: OnlineDeployment, runtime: str) -> None:

@@ -31,9 +31,8 @@ from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
 from epdev.devserver.registry import Registry
-from epdev.devserver.runtimechoice import choose_runtime
+from epdev.devserver.runtimechoice import choose_runtime, deployment_environment
 from epdev.devserver.store import Store
-from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.instance import InstanceFailed
 from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.runtimes.registry import Runtimes
@@ -219,22 +218,10 @@ class BatchControl:
             )
         if name not in RUNTIMES:
             raise BadRequest(f"runtime {name!r} is not one of {', '.join(RUNTIMES)}")
-        chosen, notes = choose_runtime(name, self._environment(spec))
-        return ("venv" if chosen == "venv" else "process"), notes
-
-    def _environment(self, spec: BatchDeployment) -> RuntimeEnvironment:
-        """The deployment's environment as a venv would build it (a 400 for a reference to
-        nothing known); an MLflow registry URI's model is not fetched for this."""
-        model_path = spec.model_path
-        if isinstance(spec.model, str):
-            model_path = self.registry.model(spec.model).path
-        code = spec.code_configuration
-        return self.environments.runtime_environment(
-            spec.environment,
-            code_dir=code.code if code else None,
-            model_path=model_path,
-            serves_mlflow=code is None,
+        chosen, notes = choose_runtime(
+            name, deployment_environment(spec, self.registry, self.environments)
         )
+        return ("venv" if chosen == "venv" else "process"), notes
 
     async def create_deployment(
         self,
