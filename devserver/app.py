@@ -21,7 +21,7 @@ from epdev.devserver.api.metrics import metrics_router, prometheus_router
 from epdev.devserver.api.routes import public, router
 from epdev.devserver.batch.control import DASK_SCHEDULER_ENV, BatchControl
 from epdev.devserver.causes import out_of_space, startup_cause
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.errors import ApiError
 from epdev.devserver.routing import PREFIX, ScoringRouter
 from epdev.runtimes.asgi import (

@@ -1,6 +1,6 @@
 """The online deployment lifecycle: create, update (a rollout), provision, fail, succeed, delete.
 
-`Control` (control.py) keeps the endpoints and holds one `Deployments`, which keeps each
+`Control` (endpoints.py) keeps the endpoints and holds one `Deployments`, which keeps each
 endpoint's deployments in its `EndpointEntry`. A deployment's `DeploymentRunner`
 (supervisor.py) runs its instances and owns its provisioning state (provisioning.py); the
 transitions are called from here, under the control plane's lock where routes or traffic change.
@@ -43,7 +43,7 @@ from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
 
 if TYPE_CHECKING:
-    from epdev.devserver.control import Control, EndpointEntry
+    from epdev.devserver.endpoints import Control, EndpointEntry
 
 log = logging.getLogger("epdev.devserver")
 

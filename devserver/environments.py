@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from epdev.devserver.assets import REFERENCE_PREFIX, parse_reference
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
-from epdev.devserver.registry import REFERENCE_PREFIX, parse_reference
 from epdev.devserver.store import Store
 from epdev.runtimes.curated import curated_environment, curated_name
 from epdev.runtimes.environment import RuntimeEnvironment, snapshot_conda_file

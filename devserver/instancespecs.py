@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from epdev.devserver.assets import Registry
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.provisioning import DeploymentFailed
-from epdev.devserver.registry import Registry
 from epdev.runtimes import InstanceSpec
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.environment import resolve as resolve_environment

@@ -31,8 +31,8 @@ from epdev.devserver.resources import DeploymentResources, ResourceSampler, Targ
 from epdev.devserver.supervisor import DeploymentRunner
 
 if TYPE_CHECKING:
-    from epdev.devserver.control import Control
     from epdev.devserver.deployments import DeploymentEntry
+    from epdev.devserver.endpoints import Control
 
 log = logging.getLogger("epdev.devserver")
 

@@ -14,7 +14,7 @@ import psutil
 from epdev.devserver.home import Home
 from epdev.devserver.store import Store
 from epdev.runtimes import leftovers
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 log = logging.getLogger("epdev.devserver")
 

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from epdev.devserver import mirroring, openinference
+from epdev.devserver import mirroring, v2paths
 from epdev.devserver.calls import Call, CallRecorder
 from epdev.devserver.hop import ConnectError, HopClient, HopError, RawHeaders
 from epdev.devserver.keys import bearer, key_matches
@@ -172,10 +172,10 @@ def select(route: Route, scope: Scope, action: str, v2: bool, call: Call) -> tup
     targeted = header(scope["headers"], _DEPLOYMENT_KEY)
     if v2:
         try:
-            target = openinference.resolve(action, scope["method"], route.pools, route.v2)
-        except openinference.V2Failure as failure:
+            target = v2paths.resolve(action, scope["method"], route.pools, route.v2)
+        except v2paths.V2Failure as failure:
             raise Reply(failure.status, failure.message) from None
-        if isinstance(target, openinference.Direct):
+        if isinstance(target, v2paths.Direct):
             raise Reply(target.status, "", body=target.body)
         targeted, path = target.deployment, target.path
     if targeted:
@@ -228,7 +228,7 @@ class ScoringRouter:
             if route is None:
                 raise Reply(404, f"online endpoint {endpoint_name!r} does not exist")
             call.endpoint = endpoint_name
-            v2 = openinference.is_v2(action)
+            v2 = v2paths.is_v2(action)
             if action not in ("score", "swagger.json") and not v2:
                 raise Reply(404, f"no such path on endpoint {endpoint_name!r}: use /score")
             authenticate(route, scope)
@@ -239,7 +239,7 @@ class ScoringRouter:
             body = reply.body
             if body is None:
                 # V2 calls get their errors in the protocol's own shape.
-                body = {openinference.ERROR_KEY if _is_v2(scope) else "message": reply.message}
+                body = {v2paths.ERROR_KEY if _is_v2(scope) else "message": reply.message}
             ids = [(b"x-request-id", request_id.encode("latin-1")), *reply.extra]
             call.bytes_out = await send_json(send, reply.status, body, ids)
         # Calls to endpoints that do not exist are not recorded: their names are anything.
@@ -401,7 +401,7 @@ def _bad_gateway(deployment: str, slot: Slot, what: str) -> Reply:
 
 def _is_v2(scope: Scope) -> bool:
     _, _, action = scope["path"][len(PREFIX) :].partition("/")
-    return openinference.is_v2(action)
+    return v2paths.is_v2(action)
 
 
 def _from_this_machine(scope: Scope) -> bool:

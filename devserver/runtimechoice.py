@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 from importlib.util import find_spec
 
+from epdev.devserver.assets import Registry
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
-from epdev.devserver.registry import Registry
 from epdev.runtimes import InstanceFailed
+from epdev.runtimes.catalog import Runtimes
 from epdev.runtimes.environment import RuntimeEnvironment
-from epdev.runtimes.registry import Runtimes
 from epdev.runtimes.satisfaction import lacking
 from epdev.specs import BatchDeployment, OnlineDeployment
 

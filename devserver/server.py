@@ -26,14 +26,14 @@ from uvicorn.config import LOGGING_CONFIG
 from epdev.devserver.app import DevserverApp
 from epdev.devserver.causes import low_space_note, startup_cause
 from epdev.devserver.client import ssl_context
-from epdev.devserver.control import DEFAULT_MAX_REQUEST_BYTES, Control
 from epdev.devserver.deadlines import DEFAULT_READ_TIMEOUT, deadline_protocol, read_timeout_from_env
+from epdev.devserver.endpoints import DEFAULT_MAX_REQUEST_BYTES, Control
 from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home, HomeError, ServerInfo
 from epdev.devserver.tls import ensure_tls
 from epdev.devserver.tokens import DEFAULT_LIFETIME
 from epdev.runtimes import leftovers
-from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, Runtimes
+from epdev.runtimes.catalog import DEFAULT_BASE_IMAGE, Runtimes
 
 log = logging.getLogger("epdev.devserver")
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from epdev.devserver.assets import Registry
 from epdev.devserver.autoscale import run as autoscale
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
@@ -32,7 +33,6 @@ from epdev.devserver.provisioning import (
     Provisioning,
     ProvisioningState,
 )
-from epdev.devserver.registry import Registry
 from epdev.devserver.restarts import Backoff
 from epdev.devserver.store import DeploymentRow
 from epdev.devserver.stuck import watch as watch_stuck

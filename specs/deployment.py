@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from epdev.specs.adaptive_batching import AdaptiveBatching
 from epdev.specs.base import (
     MAPPING_TAG,
     TEXT_TAG,
@@ -27,7 +28,6 @@ from epdev.specs.base import (
     SpecModel,
     text_or_mapping,
 )
-from epdev.specs.batching import AdaptiveBatching
 from epdev.specs.limits import Description, EnvironmentVariables, Properties, Tags
 from epdev.specs.paths import SpecPath
 

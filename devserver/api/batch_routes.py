@@ -27,8 +27,8 @@ from epdev.devserver.api.params import (
     EndpointName,
     JobName,
 )
+from epdev.devserver.assets import AssetKind
 from epdev.devserver.batch.control import BatchControl
-from epdev.devserver.registry import AssetKind
 
 batch_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 

@@ -20,7 +20,7 @@ from epdev.devserver.api.models import (
     SpecCheck,
 )
 from epdev.devserver.api.params import DeploymentName, EndpointName
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 public = APIRouter(prefix="/api/v1")

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from epdev.devserver.assets import Registry
 from epdev.devserver.batch.endpointstore import (
     BatchDeploymentRow,
     BatchEndpointRow,
@@ -30,12 +31,11 @@ from epdev.devserver.batch.workers import DASK_SCHEDULER_ENV, NO_DASK, Workers
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
-from epdev.devserver.registry import Registry
 from epdev.devserver.runtimechoice import choose_runtime, deployment_environment
 from epdev.devserver.store import Store
+from epdev.runtimes.catalog import Runtimes
 from epdev.runtimes.instance import InstanceFailed
 from epdev.runtimes.mlflow_registry import fetch_registered_model
-from epdev.runtimes.registry import Runtimes
 from epdev.specs import BatchDeployment, BatchEndpoint, BatchSettings, SpecError, validate_spec
 from epdev.specs.kinds import SpecKind
 from epdev.specs.loader import apply_overrides

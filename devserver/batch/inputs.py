@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from epdev.devserver.assets import Registry, is_reference
 from epdev.devserver.errors import BadRequest
-from epdev.devserver.registry import Registry, is_reference
 from epdev.specs.tilde import expand_user
 
 INPUT_TYPES = ("uri_folder", "uri_file")

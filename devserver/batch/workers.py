@@ -16,9 +16,9 @@ from epdev.devserver.batch.slots import EngineFailed, Interpreter, ScriptSetup, 
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
 from epdev.runtimes.bundle import worker_bundle
+from epdev.runtimes.catalog import Runtimes
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.instance import InstanceSpec
-from epdev.runtimes.registry import Runtimes
 from epdev.runtimes.staging import stage_model_dir
 from epdev.runtimes.venv import VenvRuntime, worker_env
 from epdev.specs import Environment

@@ -15,7 +15,7 @@ from epdev.devserver.cli.output import FORMATS
 from epdev.devserver.client import Client, ClientError, Connection
 from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import RUNTIME_NAMES
+from epdev.runtimes.catalog import RUNTIME_NAMES
 from epdev.specs.errors import SpecError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from epdev.devserver.cli.apply import apply_folder
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.client import Client, Connection
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
+from epdev.runtimes.catalog import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
 
 
 @click.command("serve")

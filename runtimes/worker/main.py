@@ -242,7 +242,7 @@ def serve_mlflow(args: argparse.Namespace, reporter: Reporter, sock: socket.sock
         reporter.failed(f"the MLflow model cannot be loaded: {describe(exc)}")
         return BOOT_ERROR
 
-    from epdev.runtimes.worker.batching import Batcher
+    from epdev.runtimes.worker.adaptive_batching import Batcher
     from epdev.runtimes.worker.handoff import RunThreads
     from epdev.runtimes.worker.mlflow_app import MLflowApp, MLflowModel, merge_data
     from epdev.runtimes.worker.server import serve

@@ -9,9 +9,10 @@ it (epdev.runtimes.worker.azure_input). A JSON object with none or several of th
 told which it sent and which are accepted.
 
 With adaptive batching on, a request is parsed by that same code, which is stopped just before
-it would predict; the parsed data then join a batch (epdev.runtimes.worker.batching). A request
-whose prediction fails is answered by MLflow's code from the start, so its error is MLflow's to
-the letter. ``/v2/...`` is the Open Inference Protocol (epdev.runtimes.worker.openinference).
+it would predict; the parsed data then join a batch (epdev.runtimes.worker.adaptive_batching).
+A request whose prediction fails is answered by MLflow's code from the start, so its error is
+MLflow's to the letter. ``/v2/...`` is the Open Inference Protocol
+(epdev.runtimes.worker.openinference).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 from epdev.runtimes.asgi import JSON, Receive, Scope, Send, header, read_body, respond
 from epdev.runtimes.worker import azure_input, handoff
-from epdev.runtimes.worker.batching import Batcher, concat_frames
+from epdev.runtimes.worker.adaptive_batching import Batcher, concat_frames
 from epdev.runtimes.worker.logs import access, logger
 from epdev.runtimes.worker.openinference import OpenInference
 from epdev.runtimes.worker.responses import HTML, RUN_FAILED, TEXT, Outcome, error, ran

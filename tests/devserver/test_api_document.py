@@ -16,9 +16,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from epdev.devserver.api.auth import SCHEME
 from epdev.devserver.app import DevserverApp
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 TOKEN = "the-admin-token"
 # Answered without the admin token: the devserver's liveness, and Prometheus' scrape (free from

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from epdev.devserver.app import DevserverApp
 from epdev.devserver.cli.main import cli
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 TOKEN = "the-admin-token"
 DEPLOYMENT = """\

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from epdev.devserver.assets import Registry, parse_reference
 from epdev.devserver.batch.inputs import list_files, resolve_input, split
 from epdev.devserver.batch.jobstore import Checkpoint, JobRow, JobState, JobStore
 from epdev.devserver.batch.output import OutputFile
 from epdev.devserver.batch.plan import InputPlan, JobPlan, ScriptPlan
 from epdev.devserver.batch.script import MLFLOW_BATCH_MODULE, scoring_entry
 from epdev.devserver.errors import BadRequest, NotFound
-from epdev.devserver.registry import Registry, parse_reference
 from epdev.devserver.store import Store
 from epdev.runtimes.worker.batchrows import BadResult, to_rows
 from epdev.specs import BatchSettings, validate_spec

@@ -27,7 +27,7 @@ from epdev.devserver.batch.workers import Workers
 from epdev.devserver.environments import Environments
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.store import Store
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 from epdev.specs import BatchDeployment, validate_spec
 
 SETTINGS = {

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support.sample_project import SampleProject
 
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.errors import ApiError, BadRequest, Conflict, NotFound
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 from epdev.specs import load_spec
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from support.online_specs import echo_deployment
 
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.home import Home
 from epdev.devserver.instancehealth import HealthState
 from epdev.devserver.logs import DeploymentLog
@@ -20,7 +20,7 @@ from epdev.devserver.restarts import PAUSES, STABLE_SECONDS, Backoff
 from epdev.devserver.store import DeploymentRow, Store
 from epdev.devserver.supervisor import DeploymentRunner
 from epdev.runtimes import InstanceFailed, InstanceSpec, InstanceState, LogSink
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 from epdev.specs import OnlineDeployment
 
 T = TypeVar("T")

@@ -12,14 +12,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from epdev.devserver.app import DevserverApp
-from epdev.devserver.control import Control
 from epdev.devserver.cost import UsageLedger
+from epdev.devserver.endpoints import Control
 from epdev.devserver.home import Home
 from epdev.devserver.metrics import BOUNDS, RequestMetrics
 from epdev.devserver.prometheus import EpdevCollector, exposition, registry
 from epdev.devserver.resources import ResourceSampler, Target
 from epdev.runtimes import InstanceSpec, InstanceState
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 
 class Worker:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from epdev.runtimes.worker.batching import Batcher
+from epdev.runtimes.worker.adaptive_batching import Batcher
 
 
 class Model:

@@ -48,7 +48,7 @@ def test_headless_rooms_import_without_textual() -> None:
 
 def test_cli_entry_is_a_light_client() -> None:
     # Scripts call the CLI dozens of times: a control command must not pay for the server.
-    heavy = ("fastapi", "uvicorn", "aiohttp", "pydantic", "epdev.devserver.control", "textual")
+    heavy = ("fastapi", "uvicorn", "aiohttp", "pydantic", "epdev.devserver.endpoints", "textual")
     code = (
         "import sys\n"
         "sys.argv = ['epdev', '--help']\n"

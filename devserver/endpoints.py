@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from epdev.devserver import reaping
+from epdev.devserver.assets import Registry
 from epdev.devserver.deployments import (
     DeploymentEntry,
     Deployments,
@@ -28,11 +29,10 @@ from epdev.devserver.home import Home
 from epdev.devserver.keys import new_key
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
-from epdev.devserver.registry import Registry
 from epdev.devserver.routing import Route, RouteTable
 from epdev.devserver.store import EndpointRow, Store
 from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 from epdev.specs import OnlineEndpoint, TrafficError, check_traffic
 from epdev.specs.kinds import SpecKind
 
