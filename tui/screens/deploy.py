@@ -236,7 +236,7 @@ class DeployScreen(Screen[None]):
         source = self.epdev.source
         data = _payload(loaded)
         try:
-            endpoints = {e["name"]: e for e in await source.list_endpoints()}
+            endpoints = {e.name: e for e in await source.list_endpoints()}
             if loaded.kind == "online-endpoint":
                 exists = loaded.name in endpoints
                 without_split = {
@@ -250,7 +250,7 @@ class DeployScreen(Screen[None]):
                     missing = f"endpoint {endpoint!r} does not exist; deploy its endpoint first"
                     self.post_message(Checked(path, [f"{self._shown(path)}: {missing}"]))
                     return
-                exists = loaded.name in endpoints[endpoint]["deployments"]
+                exists = loaded.name in endpoints[endpoint].deployments
                 await source.validate(loaded.kind, data)
                 what = f"deployment {endpoint}/{loaded.name}"
         except NotRunning as exc:
@@ -286,7 +286,7 @@ class DeployScreen(Screen[None]):
             problems.append(f"{self._shown(folder)}: no endpoint or deployment spec in it")
         source = self.epdev.source
         try:
-            endpoints = {e["name"]: e for e in await source.list_endpoints()}
+            endpoints = {e.name: e for e in await source.list_endpoints()}
         except NotRunning as exc:
             self.post_message(Reachability(str(exc)))
             self.post_message(Checked(folder, [str(exc)]))
@@ -310,7 +310,7 @@ class DeployScreen(Screen[None]):
                         "does not exist and no spec here creates it"
                     )
                     continue
-                exists = endpoint in endpoints and loaded.name in endpoints[endpoint]["deployments"]
+                exists = endpoint in endpoints and loaded.name in endpoints[endpoint].deployments
                 what = f"deployment {endpoint}/{loaded.name}"
                 if endpoint in endpoints:  # a new endpoint's deployments are checked on apply
                     try:
@@ -422,7 +422,7 @@ class DeployScreen(Screen[None]):
             )
             ready = await self._watch(endpoint, loaded.name, last)
             if ready and exists and all_traffic:
-                names = [str(d["name"]) for d in await source.list_deployments(endpoint)]
+                names = [d.name for d in await source.list_deployments(endpoint)]
                 traffic = {n: 100 if n == loaded.name else 0 for n in names}
                 await source.update_endpoint(endpoint, traffic=traffic)
             return ready
@@ -449,8 +449,8 @@ class DeployScreen(Screen[None]):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + READY_TIMEOUT
             while True:
-                view: dict[str, Any] = await source.get_deployment(endpoint, name)
-                state = view.get("provisioning_state")
+                view = await source.get_deployment(endpoint, name)
+                state = view.provisioning_state
                 if state == "Succeeded":
                     text = f"{endpoint}/{name} is ready"
                     self.post_message(
@@ -458,9 +458,7 @@ class DeployScreen(Screen[None]):
                     )
                     return True
                 if state == "Failed":
-                    self.post_message(
-                        Landed("", f"{endpoint}/{name} failed: {view.get('error')}", False)
-                    )
+                    self.post_message(Landed("", f"{endpoint}/{name} failed: {view.error}", False))
                     return False
                 if loop.time() > deadline:
                     self.post_message(Landed("", f"{endpoint}/{name} is still {state}", False))

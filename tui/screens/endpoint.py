@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
@@ -17,12 +17,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.changes import confirm_then, report
 from epdev.tui.colours import colour_of
 from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Failed, Reachability
 from epdev.tui.screens.endpoints import CHANGING_ACTIONS, state_cell
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.live_table import Cell, LiveTable
@@ -36,11 +37,10 @@ DEPLOYMENT_CHANGES = ("scale", "restart", "all_traffic", "regenerate_key", "comm
 HEALTH_STYLES = {"Healthy": "green", "CrashLoop": "bold red"}
 
 
-def health_cell(view: View) -> Text:
+def health_cell(view: views.DeploymentView) -> Text:
     """The probes' verdict and the instances' restarts since start, e.g. `Healthy ↻2`."""
-    health: dict[str, Any] = view.get("health") or {}
-    state = str(health.get("state") or "-")
-    restarts = sum(int(i.get("restarts") or 0) for i in health.get("instances") or [])
+    state = view.health.state or "-"
+    restarts = sum(i.restarts for i in view.health.instances)
     text = Text(state, style=HEALTH_STYLES.get(state, "yellow" if state != "-" else "dim"))
     if restarts:
         text.append(f" ↻{restarts}", style="yellow")
@@ -68,12 +68,10 @@ NARROW_TABLE = {100: 3, 80: 4}
 """Below each width, the number of DROP_ORDER's columns left out."""
 
 
-def _errors_per_second(series: dict[str, list[float | None]]) -> list[float | None]:
-    rates = series.get("error_rate") or []
-    calls = series.get("rps") or []
+def _errors_per_second(series: views.Series) -> list[float | None]:
     return [
         None if rate is None or rps is None else round(rate * rps, 3)
-        for rate, rps in zip(rates, calls, strict=False)
+        for rate, rps in zip(series.error_rate, series.rps, strict=False)
     ]
 
 
@@ -126,8 +124,8 @@ class EndpointScreen(Screen[None]):
         self.endpoint_name = name
         self._select = select
         self.window = window
-        self.view: View | None = None
-        self.deployments: list[View] = []
+        self.view: views.EndpointView | None = None
+        self.deployments: list[views.DeploymentView] = []
         self.key: str | None = None
         self._worker: Worker[None] | None = None
         self._metrics_at = -math.inf
@@ -164,7 +162,7 @@ class EndpointScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGING_ACTIONS + DEPLOYMENT_CHANGES and self.epdev.read_only:
             return False
-        keyless = self.view is not None and self.view.get("auth_mode") != "key"
+        keyless = self.view is not None and self.view.auth_mode != "key"
         if action in ("copy_key", "regenerate_key") and keyless:
             return None
         return True
@@ -204,8 +202,10 @@ class EndpointScreen(Screen[None]):
                 source.get_endpoint(name), source.list_deployments(name)
             )
             key = None
-            if need_key and endpoint.get("auth_mode") == "key":
-                key = (await source.get_credentials(name)).get("primaryKey")
+            if need_key and endpoint.auth_mode == "key":
+                credentials = await source.get_credentials(name)
+                if isinstance(credentials, views.EndpointKeys):
+                    key = credentials.primaryKey
         except NotRunning as exc:
             self.post_message(Reachability(str(exc)))
             return
@@ -215,7 +215,7 @@ class EndpointScreen(Screen[None]):
             else:
                 self.post_message(Reachability(f"the devserver refused to show {name}: {exc}"))
             return
-        metrics: View | None = None
+        metrics: views.EndpointMetrics | None = None
         if with_metrics:
             try:
                 metrics = await source.endpoint_metrics(name, window=f"{window}s", step=f"{step}s")
@@ -225,9 +225,7 @@ class EndpointScreen(Screen[None]):
         self.post_message(EndpointLoaded(endpoint, deployments, metrics, key, window))
 
     def on_endpoint_loaded(self, message: EndpointLoaded) -> None:
-        auth_changed = self.view is None or self.view.get("auth_mode") != message.endpoint.get(
-            "auth_mode"
-        )
+        auth_changed = self.view is None or self.view.auth_mode != message.endpoint.auth_mode
         self.view = message.endpoint
         self.deployments = message.deployments
         if message.key:
@@ -248,15 +246,14 @@ class EndpointScreen(Screen[None]):
             self.refresh_bindings()
 
     def _show_rows(self) -> dict[str, tuple[Cell, ...]]:
-        view = self.view or {}
-        traffic = view.get("traffic") or {}
-        mirror = view.get("mirror_traffic") or {}
+        traffic = self.view.traffic if self.view else {}
+        mirror = self.view.mirror_traffic if self.view else {}
         gone = set(DROP_ORDER[: self._dropped])
         keep = [i for i, (_, key) in enumerate(COLUMNS) if key not in gone]
         rows = {}
         for d in self.deployments:
             cells = self._row(d, traffic, mirror)
-            rows[str(d["name"])] = tuple(cells[i] for i in keep)
+            rows[d.name] = tuple(cells[i] for i in keep)
         self.query_one("#deployments", LiveTable).sync(rows)
         return rows
 
@@ -265,50 +262,47 @@ class EndpointScreen(Screen[None]):
         if self.is_current:
             self.dismiss(None)
 
-    def _row(self, view: View, traffic: dict[str, int], mirror: dict[str, int]) -> tuple[Cell, ...]:
-        name = str(view["name"])
+    def _row(
+        self, view: views.DeploymentView, traffic: dict[str, int], mirror: dict[str, int]
+    ) -> tuple[Cell, ...]:
+        name = view.name
         share = traffic.get(name, 0)
         copies = f" (mirror {mirror[name]}%)" if mirror.get(name) else ""
-        state = str(view.get("provisioning_state", "?"))
+        state = view.provisioning_state
+        figures = view.metrics
         colour = colour_of(name, self._names())
         return (
             Text("■ ", style=colour) + Text(name, style="bold"),
             Text(f"{share}%{copies}", style="bold" if share or copies else "dim"),
-            str(view.get("runtime", "")),
+            view.runtime,
             fmt.instances(view),
             state_cell(state),
             health_cell(view),
-            fmt.cpu(fmt.metric(view, "cpu_percent")),
-            fmt.memory(fmt.metric(view, "memory_bytes")),
-            fmt.rps(fmt.metric(view, "rps")),
-            fmt.ms(fmt.metric(view, "p99_ms")),
-            fmt.money(view.get("cost")),
+            fmt.cpu(figures.cpu_percent if figures else None),
+            fmt.memory(figures.memory_bytes if figures else None),
+            fmt.rps(figures.rps if figures else None),
+            fmt.ms(figures.p99_ms if figures else None),
+            fmt.money(view.cost),
         )
 
     def _show_info(self) -> None:
         view = self.view
         if view is None:
             return
-        key = (
-            fmt.masked(self.key)
-            if self.key
-            else "(no key: auth_mode " + str(view.get("auth_mode")) + ")"
-        )
-        traffic = fmt.traffic(
-            view.get("traffic") or {},
-            list(view.get("deployments") or []),
-            view.get("mirror_traffic"),
-        )
+        key = fmt.masked(self.key) if self.key else "(no key: auth_mode " + view.auth_mode + ")"
+        traffic = fmt.traffic(view.traffic, list(view.deployments), view.mirror_traffic)
+        figures = view.metrics
         lines = [
-            f"[b]{escape(self.endpoint_name)}[/b] · auth {view.get('auth_mode')} · "
-            f"traffic {escape(traffic)} · {fmt.money(view.get('cost'))} · "
-            f"rps {fmt.rps(fmt.metric(view, 'rps'))} · "
-            f"errors {fmt.ratio(fmt.metric(view, 'error_rate'))}",
-            f"scoring URI [u]{escape(str(view.get('scoring_uri')))}[/u] (u copies) · "
+            f"[b]{escape(self.endpoint_name)}[/b] · auth {view.auth_mode} · "
+            f"traffic {escape(traffic)} · {fmt.money(view.cost)} · "
+            f"rps {fmt.rps(figures.rps if figures else None)} · "
+            f"errors {fmt.ratio(figures.error_rate if figures else None)}",
+            f"scoring URI [u]{escape(view.scoring_uri)}[/u] (u copies) · "
             f"key {escape(key)} (c copies)",
         ]
-        failed = [d for d in self.deployments if d.get("error")]
-        lines += [f"[red]{escape(str(d['name']))}: {escape(str(d['error']))}[/red]" for d in failed]
+        lines += [
+            f"[red]{escape(d.name)}: {escape(d.error)}[/red]" for d in self.deployments if d.error
+        ]
         self.query_one("#info", Static).update("\n".join(lines))
 
     def _show_window(self) -> None:
@@ -317,11 +311,11 @@ class EndpointScreen(Screen[None]):
             f"({' / '.join(fmt.window(w) for w in WINDOWS)})"
         )
 
-    def _show_graphs(self, report: View) -> None:
-        step = int(report["step_seconds"])
-        count = len(report["timestamps"])
+    def _show_graphs(self, report: views.EndpointMetrics) -> None:
+        step = report.step_seconds
+        count = len(report.timestamps)
         ages = [float(-(count - 1 - i) * step) for i in range(count)]
-        blocks: dict[str, Any] = report.get("deployments") or {}
+        blocks = report.deployments
         names = self._names()
         latency: Series = {}
         rps: Series = {}
@@ -329,17 +323,17 @@ class EndpointScreen(Screen[None]):
         cpu: Series = {}
         styles: Styles = {}
         for name, block in blocks.items():
-            series = block["series"]
+            series = block.series
             colour = colour_of(name, names)
-            latency[f"{name} p50"] = series["p50_ms"]
-            latency[f"{name} p99"] = series["p99_ms"]
+            latency[f"{name} p50"] = series.p50_ms
+            latency[f"{name} p99"] = series.p99_ms
             styles[f"{name} p50"] = Style(colour)
             styles[f"{name} p99"] = Style(colour, dotted=True)
-            rps[name] = series["rps"]
+            rps[name] = [*series.rps]
             errors[name] = _errors_per_second(series)
-            cpu[name] = series["cpu_percent"]
+            cpu[name] = series.cpu_percent
             styles[name] = Style(colour)
-        span = fmt.window(int(report["window_seconds"]))
+        span = fmt.window(report.window_seconds)
         shown = {
             "latency": (latency, f"latency, ms (p50 ━ p99 •), last {span}"),
             "rps": (rps, f"requests/s, last {span}"),
@@ -350,9 +344,7 @@ class EndpointScreen(Screen[None]):
             self.query_one(f"#{chart}", Plot).show(ages, series_of, title, styles)
 
     def _names(self) -> list[str]:
-        return [str(n) for n in (self.view or {}).get("deployments") or []] or [
-            str(d["name"]) for d in self.deployments
-        ]
+        return (self.view.deployments if self.view else []) or [d.name for d in self.deployments]
 
     # Narrow terminals
 
@@ -408,7 +400,7 @@ class EndpointScreen(Screen[None]):
     def action_copy_uri(self) -> None:
         if self.view is None:
             return
-        self.app.copy_to_clipboard(str(self.view.get("scoring_uri")))
+        self.app.copy_to_clipboard(self.view.scoring_uri)
         self.notify("scoring URI copied to the clipboard")
 
     def action_logs(self) -> None:
@@ -418,15 +410,15 @@ class EndpointScreen(Screen[None]):
         if name is None:
             self.notify("no deployment selected")
             return
-        view = next((d for d in self.deployments if d["name"] == name), {})
-        count = int(view.get("instance_count") or 1)
+        view = next((d for d in self.deployments if d.name == name), None)
+        count = view.instance_count if view else 1
         instances = [f"{name}-{i}" for i in range(count)]
         self.app.push_screen(LogsScreen(self.endpoint_name, name, instances))
 
     def action_invoke(self) -> None:
         from epdev.tui.screens.invoke import InvokeScreen
 
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.app.push_screen(InvokeScreen(self.endpoint_name, names))
 
     def action_traffic(self) -> None:
@@ -435,13 +427,13 @@ class EndpointScreen(Screen[None]):
         if self.view is None or not self.deployments:
             self.notify("no deployments to send traffic to")
             return
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.app.push_screen(
             TrafficScreen(
                 self.endpoint_name,
                 names,
-                self.view.get("traffic") or {},
-                self.view.get("mirror_traffic") or {},
+                self.view.traffic,
+                self.view.mirror_traffic,
             )
         )
 
@@ -454,7 +446,7 @@ class EndpointScreen(Screen[None]):
         name = self.selected()
         if name is None or self.view is None:
             return
-        share = (self.view.get("traffic") or {}).get(name, 0)
+        share = self.view.traffic.get(name, 0)
         warning = (
             f"\n[yellow]It carries {share}% of the traffic: move that first (t).[/yellow]"
             if share
@@ -475,21 +467,20 @@ class EndpointScreen(Screen[None]):
 
     # Daily actions on the selected deployment
 
-    def _selected_view(self) -> View | None:
+    def _selected_name(self) -> str | None:
         name = self.selected()
         if name is None:
             self.notify("no deployment selected")
-            return None
-        return next((d for d in self.deployments if d["name"] == name), {"name": name})
+        return name
 
     def action_scale(self, name: str | None = None) -> None:
         from epdev.tui.screens.prompt import PromptScreen
 
-        view = self._selected_view() if name is None else {"name": name}
-        if view is None:
+        target = self._selected_name() if name is None else name
+        if target is None:
             return
-        target = str(view["name"])
-        now = view.get("instance_count")
+        view = next((d for d in self.deployments if d.name == target), None)
+        now = view.instance_count if view else None
 
         def answered(text: str | None) -> None:
             if text is None:
@@ -549,13 +540,13 @@ class EndpointScreen(Screen[None]):
         target = name or self.selected()
         if target is None or self.view is None:
             return
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.ask_traffic({n: 100 if n == target else 0 for n in names})
 
     def ask_traffic(self, proposed: dict[str, int]) -> None:
         if self.view is None:
             return
-        before: dict[str, int] = self.view.get("traffic") or {}
+        before = self.view.traffic
         rows = [
             f"  {escape(n):<16} {before.get(n, 0):>3}%  →  {p:>3}%" for n, p in proposed.items()
         ]
@@ -588,13 +579,13 @@ class EndpointScreen(Screen[None]):
         except ClientError as exc:
             self.post_message(Failed(f"key not regenerated: {exc}"))
             return
-        self.key = keys.get("primaryKey")
+        self.key = keys.primaryKey if isinstance(keys, views.EndpointKeys) else None
         self.post_message(Done("primary key regenerated (c copies the new one)"))
 
     def curl_command(self) -> str | None:
         if self.view is None:
             return None
-        uri = str(self.view.get("scoring_uri"))
+        uri = self.view.scoring_uri
         auth = f' -H "Authorization: Bearer {self.key}"' if self.key else ""
         request = self.epdev.last_request_file or "sample-request.json"
         return (
@@ -622,7 +613,7 @@ class EndpointScreen(Screen[None]):
         if not line:
             return
         try:
-            command = parse(line, [str(d["name"]) for d in self.deployments])
+            command = parse(line, [d.name for d in self.deployments])
         except CommandError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -638,6 +629,6 @@ class EndpointScreen(Screen[None]):
             self.action_describe(command.deployment)
         elif command.verb == "logs":
             table = self.query_one("#deployments", LiveTable)
-            names = [str(d["name"]) for d in self.deployments]
+            names = [d.name for d in self.deployments]
             table.move_cursor(row=names.index(str(command.deployment)), animate=False)
             self.action_logs()
