@@ -1,7 +1,7 @@
 """The sync and the async client: thin senders of the operations in the table.
 
-Each operation is written once in `operations`; `_Sync` and `_Async` make it a method that builds
-the request, sends it with httpx (`build_request` is shared by `httpx.Client` and
+Each operation is written once in `operations`; `_Op` makes it a method of both clients that
+builds the request, sends it with httpx (`build_request` is shared by `httpx.Client` and
 `httpx.AsyncClient`) and reads the answer. The async client (the dashboard's) answers views; the
 sync client (the CLI's, `epdev apply`'s and the pytest plugin's) answers the JSON the CLI prints
 unchanged, without loading pydantic.
@@ -32,21 +32,41 @@ def _steps(made: Request[T, P] | Steps[T, P]) -> Steps[T, P]:
     return (yield from made)
 
 
-class _Sync(Generic[A, T, P]):
-    """An operation as a method of `Client`: answered as plain JSON (`P`)."""
+class _Op(Generic[A, T, P]):
+    """An operation of the table as a method: of `Client` it answers as plain JSON (`P`), of
+    `AsyncClient` it is a coroutine answering the view (`T`)."""
 
     def __init__(self, op: Op[A, T, P]) -> None:
         self.op = op
         self.__doc__ = op.__doc__
 
     @overload
-    def __get__(self, client: None, owner: type[Any]) -> _Sync[A, T, P]: ...
+    def __get__(self, client: None, owner: type[Any]) -> _Op[A, T, P]: ...
+    @overload
+    def __get__(
+        self, client: AsyncClient, owner: type[Any]
+    ) -> Callable[A, Coroutine[Any, Any, T]]: ...
     @overload
     def __get__(self, client: Client, owner: type[Any]) -> Callable[A, P]: ...
-    def __get__(self, client: Client | None, owner: type[Any]) -> Any:
+    def __get__(self, client: Client | AsyncClient | None, owner: type[Any]) -> Any:
         if client is None:
             return self
         op = self.op
+        if isinstance(client, AsyncClient):
+            sender = client
+
+            async def answer(*args: A.args, **kwargs: A.kwargs) -> T:
+                steps = _steps(op(*args, **kwargs))
+                try:
+                    request = next(steps)
+                    while True:
+                        request = steps.send(await sender.send(request))
+                except StopIteration as done:
+                    last: Request[T, P] = done.value
+                result: T = await sender.send(last)
+                return result
+
+            return answer
 
         def call(*args: A.args, **kwargs: A.kwargs) -> P:
             steps = _steps(op(*args, **kwargs))
@@ -57,38 +77,6 @@ class _Sync(Generic[A, T, P]):
             except StopIteration as done:
                 last: Request[T, P] = done.value
             result: P = client.send(last)
-            return result
-
-        return call
-
-
-class _Async(Generic[A, T, P]):
-    """An operation as a method of `AsyncClient`: answered as its view (`T`)."""
-
-    def __init__(self, op: Op[A, T, P]) -> None:
-        self.op = op
-        self.__doc__ = op.__doc__
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> _Async[A, T, P]: ...
-    @overload
-    def __get__(
-        self, client: AsyncClient, owner: type[Any]
-    ) -> Callable[A, Coroutine[Any, Any, T]]: ...
-    def __get__(self, client: AsyncClient | None, owner: type[Any]) -> Any:
-        if client is None:
-            return self
-        op = self.op
-
-        async def call(*args: A.args, **kwargs: A.kwargs) -> T:
-            steps = _steps(op(*args, **kwargs))
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(await client.send(request))
-            except StopIteration as done:
-                last: Request[T, P] = done.value
-            result: T = await client.send(last)
             return result
 
         return call
@@ -127,7 +115,54 @@ class _Base:
         return failed(request, self.connection.url, exc)
 
 
-class Client(_Base):
+class _Operations:
+    """Every operation of the table, as a method of both clients."""
+
+    list_endpoints = _Op(ops.list_endpoints)
+    get_endpoint = _Op(ops.get_endpoint)
+    create_endpoint = _Op(ops.create_endpoint)
+    update_endpoint = _Op(ops.update_endpoint)
+    delete_endpoint = _Op(ops.delete_endpoint)
+    mirror_report = _Op(ops.mirror_report)
+    get_credentials = _Op(ops.get_credentials)
+    regenerate_keys = _Op(ops.regenerate_keys)
+    list_deployments = _Op(ops.list_deployments)
+    get_deployment = _Op(ops.get_deployment)
+    create_deployment = _Op(ops.create_deployment)
+    update_deployment = _Op(ops.update_deployment)
+    restart_deployment = _Op(ops.restart_deployment)
+    delete_deployment = _Op(ops.delete_deployment)
+    deployment_logs = _Op(ops.deployment_logs)
+    search_logs = _Op(ops.search_logs)
+    endpoint_metrics = _Op(ops.endpoint_metrics)
+    validate = _Op(ops.validate)
+    invoke = _Op(ops.invoke)
+    list_batch_endpoints = _Op(ops.list_batch_endpoints)
+    get_batch_endpoint = _Op(ops.get_batch_endpoint)
+    create_batch_endpoint = _Op(ops.create_batch_endpoint)
+    update_batch_endpoint = _Op(ops.update_batch_endpoint)
+    delete_batch_endpoint = _Op(ops.delete_batch_endpoint)
+    list_batch_deployments = _Op(ops.list_batch_deployments)
+    get_batch_deployment = _Op(ops.get_batch_deployment)
+    create_batch_deployment = _Op(ops.create_batch_deployment)
+    update_batch_deployment = _Op(ops.update_batch_deployment)
+    delete_batch_deployment = _Op(ops.delete_batch_deployment)
+    invoke_batch = _Op(ops.invoke_batch)
+    list_jobs = _Op(ops.list_jobs)
+    get_job = _Op(ops.get_job)
+    cancel_job = _Op(ops.cancel_job)
+    job_logs = _Op(ops.job_logs)
+    search_job_logs = _Op(ops.search_job_logs)
+    create_asset = _Op(ops.create_asset)
+    list_assets = _Op(ops.list_assets)
+    get_asset = _Op(ops.get_asset)
+    create_environment = _Op(ops.create_environment)
+    list_environments = _Op(ops.list_environments)
+    get_environment = _Op(ops.get_environment)
+    archive_environment = _Op(ops.archive_environment)
+
+
+class Client(_Operations, _Base):
     """Synchronous client of the control plane (and of scoring URIs, for `invoke`)."""
 
     _http: httpx.Client
@@ -176,51 +211,8 @@ class Client(_Base):
         except httpx.HTTPError as exc:
             raise self._failed(request, exc) from None
 
-    list_endpoints = _Sync(ops.list_endpoints)
-    get_endpoint = _Sync(ops.get_endpoint)
-    create_endpoint = _Sync(ops.create_endpoint)
-    update_endpoint = _Sync(ops.update_endpoint)
-    delete_endpoint = _Sync(ops.delete_endpoint)
-    mirror_report = _Sync(ops.mirror_report)
-    get_credentials = _Sync(ops.get_credentials)
-    regenerate_keys = _Sync(ops.regenerate_keys)
-    list_deployments = _Sync(ops.list_deployments)
-    get_deployment = _Sync(ops.get_deployment)
-    create_deployment = _Sync(ops.create_deployment)
-    update_deployment = _Sync(ops.update_deployment)
-    restart_deployment = _Sync(ops.restart_deployment)
-    delete_deployment = _Sync(ops.delete_deployment)
-    deployment_logs = _Sync(ops.deployment_logs)
-    search_logs = _Sync(ops.search_logs)
-    endpoint_metrics = _Sync(ops.endpoint_metrics)
-    validate = _Sync(ops.validate)
-    invoke = _Sync(ops.invoke)
-    list_batch_endpoints = _Sync(ops.list_batch_endpoints)
-    get_batch_endpoint = _Sync(ops.get_batch_endpoint)
-    create_batch_endpoint = _Sync(ops.create_batch_endpoint)
-    update_batch_endpoint = _Sync(ops.update_batch_endpoint)
-    delete_batch_endpoint = _Sync(ops.delete_batch_endpoint)
-    list_batch_deployments = _Sync(ops.list_batch_deployments)
-    get_batch_deployment = _Sync(ops.get_batch_deployment)
-    create_batch_deployment = _Sync(ops.create_batch_deployment)
-    update_batch_deployment = _Sync(ops.update_batch_deployment)
-    delete_batch_deployment = _Sync(ops.delete_batch_deployment)
-    invoke_batch = _Sync(ops.invoke_batch)
-    list_jobs = _Sync(ops.list_jobs)
-    get_job = _Sync(ops.get_job)
-    cancel_job = _Sync(ops.cancel_job)
-    job_logs = _Sync(ops.job_logs)
-    search_job_logs = _Sync(ops.search_job_logs)
-    create_asset = _Sync(ops.create_asset)
-    list_assets = _Sync(ops.list_assets)
-    get_asset = _Sync(ops.get_asset)
-    create_environment = _Sync(ops.create_environment)
-    list_environments = _Sync(ops.list_environments)
-    get_environment = _Sync(ops.get_environment)
-    archive_environment = _Sync(ops.archive_environment)
 
-
-class AsyncClient(_Base):
+class AsyncClient(_Operations, _Base):
     """Asynchronous client, for the dashboard: one connection pool shared by every call, so a
     refresh a second costs no new TLS handshakes; answers are the API's views."""
 
@@ -277,46 +269,3 @@ class AsyncClient(_Base):
                 await response.aclose()
         except httpx.HTTPError as exc:
             raise self._failed(request, exc) from None
-
-    list_endpoints = _Async(ops.list_endpoints)
-    get_endpoint = _Async(ops.get_endpoint)
-    create_endpoint = _Async(ops.create_endpoint)
-    update_endpoint = _Async(ops.update_endpoint)
-    delete_endpoint = _Async(ops.delete_endpoint)
-    mirror_report = _Async(ops.mirror_report)
-    get_credentials = _Async(ops.get_credentials)
-    regenerate_keys = _Async(ops.regenerate_keys)
-    list_deployments = _Async(ops.list_deployments)
-    get_deployment = _Async(ops.get_deployment)
-    create_deployment = _Async(ops.create_deployment)
-    update_deployment = _Async(ops.update_deployment)
-    restart_deployment = _Async(ops.restart_deployment)
-    delete_deployment = _Async(ops.delete_deployment)
-    deployment_logs = _Async(ops.deployment_logs)
-    search_logs = _Async(ops.search_logs)
-    endpoint_metrics = _Async(ops.endpoint_metrics)
-    validate = _Async(ops.validate)
-    invoke = _Async(ops.invoke)
-    list_batch_endpoints = _Async(ops.list_batch_endpoints)
-    get_batch_endpoint = _Async(ops.get_batch_endpoint)
-    create_batch_endpoint = _Async(ops.create_batch_endpoint)
-    update_batch_endpoint = _Async(ops.update_batch_endpoint)
-    delete_batch_endpoint = _Async(ops.delete_batch_endpoint)
-    list_batch_deployments = _Async(ops.list_batch_deployments)
-    get_batch_deployment = _Async(ops.get_batch_deployment)
-    create_batch_deployment = _Async(ops.create_batch_deployment)
-    update_batch_deployment = _Async(ops.update_batch_deployment)
-    delete_batch_deployment = _Async(ops.delete_batch_deployment)
-    invoke_batch = _Async(ops.invoke_batch)
-    list_jobs = _Async(ops.list_jobs)
-    get_job = _Async(ops.get_job)
-    cancel_job = _Async(ops.cancel_job)
-    job_logs = _Async(ops.job_logs)
-    search_job_logs = _Async(ops.search_job_logs)
-    create_asset = _Async(ops.create_asset)
-    list_assets = _Async(ops.list_assets)
-    get_asset = _Async(ops.get_asset)
-    create_environment = _Async(ops.create_environment)
-    list_environments = _Async(ops.list_environments)
-    get_environment = _Async(ops.get_environment)
-    archive_environment = _Async(ops.archive_environment)
