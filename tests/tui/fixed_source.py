@@ -29,7 +29,9 @@ def fixed_clock() -> dt.datetime:
     return CLOCK
 
 
-def _metrics(rps: float, p50: float, p99: float, errors: float, cpu: float) -> views.CurrentFigures:
+def _metrics(
+    rps: float, p50: float | None, p99: float | None, errors: float | None, cpu: float | None
+) -> views.CurrentFigures:
     return views.CurrentFigures(
         window_seconds=60,
         requests=int(rps * 60),
@@ -509,7 +511,7 @@ class FixedSource:
         for offset, name in enumerate(view.deployments):
             share = (view.traffic.get(name, 0) or 1) / 100
             blocks[name] = views.MetricsBlock(
-                summary=_summary(),
+                summary=_metrics(0, None, None, None, None),
                 series=views.Series(
                     rps=[wave(i, 10 * share, 3 * share, offset) for i in range(points)],
                     error_rate=[0.0] * points,
@@ -528,7 +530,7 @@ class FixedSource:
             end=STAMP,
             timestamps=[start + i * step_s for i in range(points)],
             total=views.MetricsBlock(
-                summary=_summary(),
+                summary=_metrics(0, None, None, None, None),
                 series=views.Series(
                     rps=[0] * points,
                     error_rate=empty,
@@ -614,23 +616,6 @@ class FixedSource:
         self._check()
         lines = self.job_log_lines[self._job(name).name]
         return "".join(f"{line}\n" for line in lines[offset:]), len(lines)
-
-
-def _summary() -> views.CallFigures:
-    return views.CallFigures(
-        requests=0,
-        rps=0,
-        status_classes={},
-        error_rate=None,
-        p50_ms=None,
-        p90_ms=None,
-        p99_ms=None,
-        mean_ms=None,
-        in_flight=0,
-        cpu_percent=None,
-        memory_bytes=0,
-        restarts=0,
-    )
 
 
 def _typed(source: FixedSource) -> Source:
