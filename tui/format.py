@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from rich.text import Text
+
+from epdev.devserver import views
 
 DASH = "-"
 
@@ -39,12 +40,12 @@ def memory(value: float | None) -> str:
     return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
 
 
-def money(cost: Mapping[str, Any] | None) -> str:
+def money(cost: views.EndpointCost | views.DeploymentCost | None) -> str:
     """Estimated cost per hour, as `$0.59/h` (or the card's currency code)."""
-    if not cost or cost.get("estimated_per_hour") is None:
+    if cost is None or cost.estimated_per_hour is None:
         return DASH
-    value = float(cost["estimated_per_hour"])
-    currency = str(cost.get("currency") or "USD")
+    value = float(cost.estimated_per_hour)
+    currency = cost.currency or "USD"
     prefix = "$" if currency == "USD" else f"{currency} "
     return f"{prefix}{value:.2f}/h"
 
@@ -63,30 +64,20 @@ def traffic(
     )
 
 
-def state(deployments: Sequence[Mapping[str, Any]] | None) -> str:
+def state(deployments: Sequence[views.DeploymentView] | None) -> str:
     if deployments is None:
         return "…"
     if not deployments:
         return DASH
-    states = {str(d.get("provisioning_state", "?")) for d in deployments}
+    states = {d.provisioning_state for d in deployments}
     for candidate in _STATE_ORDER:
         if candidate in states:
             return candidate
     return sorted(states)[0]
 
 
-def metric(view: Mapping[str, Any], key: str) -> Any:
-    """One figure of a view's `metrics` block (None when metrics are off or absent)."""
-    block = view.get("metrics") or {}
-    return block.get(key)
-
-
-def instances(view: Mapping[str, Any]) -> str:
-    ready = view.get("ready_instances")
-    count = view.get("instance_count")
-    if ready is None:
-        return str(count) if count is not None else DASH
-    return f"{ready}/{count}"
+def instances(view: views.DeploymentView) -> str:
+    return f"{view.ready_instances}/{view.instance_count}"
 
 
 def window(seconds: int) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from epdev.tui.source import View
+from epdev.tui.source import views
 
 
 class Reachability(Message):
@@ -27,17 +27,17 @@ class Failed(Message):
 
 @dataclass
 class EndpointsLoaded(Message):
-    endpoints: list[View]
-    deployments: dict[str, list[View]] = field(default_factory=dict)
-    batch: list[View] | None = None
+    endpoints: list[views.EndpointView]
+    deployments: dict[str, list[views.DeploymentView]] = field(default_factory=dict)
+    batch: list[views.BatchEndpointView] | None = None
     """Batch endpoints; None when they could not be listed this time (the last ones stay)."""
 
 
 @dataclass
 class EndpointLoaded(Message):
-    endpoint: View
-    deployments: list[View]
-    metrics: View | None
+    endpoint: views.EndpointView
+    deployments: list[views.DeploymentView]
+    metrics: views.EndpointMetrics | None
     key: str | None
     window: int
     """The window, in seconds, the metrics were asked for."""
@@ -60,5 +60,5 @@ class Done(Message):
 class JobsLoaded(Message):
     """The batch jobs, or why the devserver would not list them."""
 
-    jobs: list[View]
+    jobs: list[views.JobView]
     problem: str | None = None

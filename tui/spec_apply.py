@@ -8,7 +8,6 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
 
@@ -114,7 +113,7 @@ async def _apply(
         post(Progress(f"{'updating' if exists else 'creating'} {endpoint}/{loaded.name}…"))
         ready = await _follow(source, endpoint, loaded.name, last, post)
         if ready and exists and all_traffic:
-            names = [str(d["name"]) for d in await source.list_deployments(endpoint)]
+            names = [d.name for d in await source.list_deployments(endpoint)]
             traffic = {n: 100 if n == loaded.name else 0 for n in names}
             await source.update_endpoint(endpoint, traffic=traffic)
         return ready
@@ -141,14 +140,14 @@ async def _follow(source: Source, endpoint: str, name: str, last: bool, post: Po
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT
         while True:
-            view: dict[str, Any] = await source.get_deployment(endpoint, name)
-            state = view.get("provisioning_state")
+            view = await source.get_deployment(endpoint, name)
+            state = view.provisioning_state
             if state == "Succeeded":
                 text = f"{endpoint}/{name} is ready"
                 post(Landed(endpoint, text, True, name) if last else Progress(text))
                 return True
             if state == "Failed":
-                post(Landed("", f"{endpoint}/{name} failed: {view.get('error')}", False))
+                post(Landed("", f"{endpoint}/{name} failed: {view.error}", False))
                 return False
             if loop.time() > deadline:
                 post(Landed("", f"{endpoint}/{name} is still {state}", False))

@@ -66,7 +66,7 @@ async def check_spec(source: Source, path: Path, cwd: Path) -> Checked:
         return Checked(path, [f"{_shown(path, cwd)}: {exc.strerror}"])
     data = payload(loaded)
     try:
-        endpoints = {e["name"]: e for e in await source.list_endpoints()}
+        endpoints = {e.name: e for e in await source.list_endpoints()}
         if loaded.kind == "online-endpoint":
             exists = loaded.name in endpoints
             without_split = {
@@ -79,7 +79,7 @@ async def check_spec(source: Source, path: Path, cwd: Path) -> Checked:
             if endpoint not in endpoints:
                 missing = f"endpoint {endpoint!r} does not exist; deploy its endpoint first"
                 return Checked(path, [f"{_shown(path, cwd)}: {missing}"])
-            exists = loaded.name in endpoints[endpoint]["deployments"]
+            exists = loaded.name in endpoints[endpoint].deployments
             await source.validate(loaded.kind, data)
             what = f"deployment {endpoint}/{loaded.name}"
     except NotRunning:
@@ -108,7 +108,7 @@ async def _check_folder(source: Source, folder: Path, cwd: Path) -> Checked:
     if not loaded_specs and not problems:
         problems.append(f"{_shown(folder, cwd)}: no endpoint or deployment spec in it")
     try:
-        endpoints = {e["name"]: e for e in await source.list_endpoints()}
+        endpoints = {e.name: e for e in await source.list_endpoints()}
     except NotRunning:
         raise
     except ClientError as exc:
@@ -129,7 +129,7 @@ async def _check_folder(source: Source, folder: Path, cwd: Path) -> Checked:
                     "does not exist and no spec here creates it"
                 )
                 continue
-            exists = endpoint in endpoints and loaded.name in endpoints[endpoint]["deployments"]
+            exists = endpoint in endpoints and loaded.name in endpoints[endpoint].deployments
             what = f"deployment {endpoint}/{loaded.name}"
             if endpoint in endpoints:  # a new endpoint's deployments are checked on apply
                 try:

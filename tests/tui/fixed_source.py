@@ -15,75 +15,131 @@ from typing import Any
 
 import httpx
 
-from epdev.devserver.client import ClientError
-
-View = dict[str, Any]
+from epdev.devserver import views
+from epdev.devserver.client import ClientError, NotRunning
+from epdev.tui.source import Source, Spec
 
 CLOCK = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 BASE = "https://127.0.0.1:8443"
-COST = {"currency": "USD", "estimated_per_hour": 0.293}
+STAMP = CLOCK.isoformat(timespec="seconds")
+HOURLY = 0.293
 
 
 def fixed_clock() -> dt.datetime:
     return CLOCK
 
 
-def _metrics(rps: float, p50: float, p99: float, errors: float, cpu: float) -> View:
-    return {
-        "window_seconds": 60,
-        "requests": int(rps * 60),
-        "rps": rps,
-        "error_rate": errors,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "cpu_percent": cpu,
-        "memory_bytes": 180 * 1024 * 1024,
-        "in_flight": 0,
-        "restarts": 0,
-    }
+def _metrics(
+    rps: float, p50: float | None, p99: float | None, errors: float | None, cpu: float | None
+) -> views.CurrentFigures:
+    return views.CurrentFigures(
+        window_seconds=60,
+        requests=int(rps * 60),
+        rps=rps,
+        status_classes={"2xx": int(rps * 60)},
+        error_rate=errors,
+        p50_ms=p50,
+        p90_ms=None,
+        p99_ms=p99,
+        mean_ms=None,
+        in_flight=0,
+        cpu_percent=cpu,
+        memory_bytes=180 * 1024 * 1024,
+        restarts=0,
+    )
 
 
-def _endpoint(name: str, traffic: dict[str, int], deployments: list[str], **metrics: Any) -> View:
-    return {
-        "name": name,
-        "auth_mode": "key",
-        "description": f"{name} endpoint",
-        "scoring_uri": f"{BASE}/endpoints/{name}/score",
-        "traffic": traffic,
-        "mirror_traffic": {},
-        "deployments": deployments,
-        "metrics": _metrics(**metrics) if metrics else None,
-        "cost": {**COST, "estimated_per_hour": round(0.293 * len(deployments), 3)},
-    }
+def _endpoint_cost(per_hour: float) -> views.EndpointCost:
+    return views.EndpointCost(
+        currency="USD",
+        estimated_per_hour=per_hour,
+        estimated_to_date=None,
+        instance_hours=None,
+        core_seconds=None,
+        gib_hours=None,
+    )
 
 
-def _deployment(endpoint: str, name: str, state: str, instances: int, **metrics: Any) -> View:
-    return {
-        "name": name,
-        "endpoint_name": endpoint,
-        "instance_type": "Standard_DS3_v2",
-        "instance_count": instances,
-        "ready_instances": instances if state == "Succeeded" else 0,
-        "provisioning_state": state,
-        "runtime": "process",
-        "error": None,
-        "health": {
-            "state": "Healthy" if state == "Succeeded" else "Degraded",
-            "last_error": None,
-            "instances": [
-                {
-                    "name": f"{name}-{i}",
-                    "state": "Ready" if state == "Succeeded" else "Starting",
-                    "restarts": 0,
-                    "last_error": None,
-                    "pid": 4100 + i,
-                }
+def _endpoint(
+    name: str, traffic: dict[str, int], deployments: list[str], **metrics: float
+) -> views.EndpointView:
+    return views.EndpointView(
+        name=name,
+        description=f"{name} endpoint",
+        tags={},
+        properties={},
+        auth_mode="key",
+        kind="Managed",
+        local=False,
+        provisioning_state="Succeeded",
+        scoring_uri=f"{BASE}/endpoints/{name}/score",
+        openapi_uri=f"{BASE}/endpoints/{name}/swagger.json",
+        traffic=traffic,
+        mirror_traffic={},
+        deployments=deployments,
+        source=None,
+        created_at=STAMP,
+        updated_at=STAMP,
+        cloud_only=[],
+        metrics=_metrics(**metrics) if metrics else None,
+        cost=_endpoint_cost(round(HOURLY * len(deployments), 3)),
+    )
+
+
+def _deployment(
+    endpoint: str, name: str, state: str, instances: int, **metrics: float
+) -> views.DeploymentView:
+    ready = state == "Succeeded"
+    return views.DeploymentView(
+        name=name,
+        endpoint_name=endpoint,
+        tags={},
+        properties={},
+        type="managed",
+        environment_variables={},
+        instance_count=instances,
+        request_settings={},
+        liveness_probe={},
+        readiness_probe={},
+        scale_settings={"type": "default"},
+        instance_type="Standard_DS3_v2",
+        provisioning_state=state,
+        error=None,
+        runtime="process",
+        watch=False,
+        ready_instances=instances if ready else 0,
+        health=views.DeploymentHealth(
+            state="Healthy" if ready else "Degraded",
+            last_error=None,
+            instances=[
+                views.InstanceHealth(
+                    name=f"{name}-{i}",
+                    state="Ready" if ready else "Starting",
+                    restarts=0,
+                    last_error=None,
+                    pid=4100 + i,
+                )
                 for i in range(instances)
             ],
-        },
-        "metrics": _metrics(**metrics) if metrics else None,
-        "cost": COST,
-    }
+        ),
+        source=None,
+        created_at=STAMP,
+        updated_at=STAMP,
+        cloud_only=[],
+        metrics=_metrics(**metrics) if metrics else None,
+        cost=views.DeploymentCost(
+            instance_type="Standard_DS3_v2",
+            instance_count=instances,
+            currency="USD",
+            rate_per_instance_hour=HOURLY,
+            estimated_per_hour=HOURLY,
+            estimated_to_date=None,
+            instance_hours=None,
+            core_seconds=None,
+            gib_hours=None,
+            rates_source="fixed",
+        ),
+    )
 
 
 def _job(
@@ -94,45 +150,76 @@ def _job(
     items: tuple[int, int, int],
     started_ago: float | None,
     elapsed: float,
-) -> View:
+) -> views.JobView:
     """A job as `GET /jobs` shows it; `items` is (done, failed, total)."""
     done, failed, total = items
     started = None if started_ago is None else CLOCK - dt.timedelta(seconds=started_ago)
     created = CLOCK - dt.timedelta(seconds=(started_ago or 0) + 2)
-    return {
-        "name": name,
-        "type": "pipeline",
-        "status": status,
-        "endpoint_name": endpoint,
-        "deployment_name": deployment,
-        "error": "error_threshold exceeded" if status == "Failed" else None,
-        "progress": {
-            "items_total": total,
-            "items_done": done,
-            "items_failed": failed,
-            "elapsed_seconds": elapsed,
-        },
-        "outputs": {
-            "path": f"/nonexistent/{name}/outputs",
-            "file": f"/nonexistent/{name}/outputs/predictions.csv",
-        },
-        "creation_context": {
-            "created_at": created.isoformat(timespec="seconds"),
-            "started_at": started and started.isoformat(timespec="seconds"),
-            "ended_at": None,
-        },
-    }
+    return views.JobView(
+        name=name,
+        type="pipeline",
+        status=status,
+        endpoint_name=endpoint,
+        deployment_name=deployment,
+        error="error_threshold exceeded" if status == "Failed" else None,
+        progress=views.JobProgress(
+            items_total=total,
+            items_done=done,
+            items_failed=failed,
+            rows_written=done,
+            minibatches_total=0,
+            minibatches_done=0,
+            elapsed_seconds=elapsed,
+            items_per_second=0,
+            eta_seconds=None,
+        ),
+        inputs={},
+        outputs=views.JobOutputs(
+            path=f"/nonexistent/{name}/outputs",
+            file=f"/nonexistent/{name}/outputs/predictions.csv",
+        ),
+        settings={},
+        engine="local",
+        job_folder=None,
+        creation_context=views.JobTimes(
+            created_at=created.isoformat(timespec="seconds"),
+            started_at=started and started.isoformat(timespec="seconds"),
+            ended_at=None,
+        ),
+    )
 
 
-def _page(found: list[tuple[int, str]], next_offset: int | None, lines: list[str]) -> View:
-    return {
-        "matches": [{"offset": i, "text": line, "context": []} for i, line in found],
-        "next_offset": next_offset,
-        "total_bytes": sum(len(line) + 1 for line in lines),
-    }
+def _batch_endpoint(name: str, default: str) -> views.BatchEndpointView:
+    return views.BatchEndpointView(
+        name=name,
+        description=None,
+        tags={},
+        properties={},
+        auth_mode="aad_token",
+        defaults=views.BatchDefaults(deployment_name=default),
+        deployments=[default],
+        provisioning_state="Succeeded",
+        scoring_uri=f"{BASE}/api/v1/batch-endpoints/{name}/jobs",
+        source=None,
+        created_at=STAMP,
+        updated_at=STAMP,
+        cloud_only=[],
+    )
 
 
-def _search(lines: list[str], text: str, offset: int, limit: int, instance: str | None) -> View:
+def _page(
+    found: list[tuple[int, str]], next_offset: int | None, lines: list[str]
+) -> views.LogSearchPage:
+    return views.LogSearchPage(
+        matches=[views.LogMatch(offset=i, text=line) for i, line in found],
+        next_offset=next_offset,
+        total_bytes=sum(len(line) + 1 for line in lines),
+    )
+
+
+def _search(
+    lines: list[str], text: str, offset: int, limit: int, instance: str | None
+) -> views.LogSearchPage:
     found: list[tuple[int, str]] = []
     for index in range(offset, len(lines)):
         line = lines[index]
@@ -147,7 +234,7 @@ class FixedSource:
     """The Source surface over fixed views; `calls` records what a screen asked for."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[str, View] = {
+        self.endpoints: dict[str, views.EndpointView] = {
             "fraud-scorer": _endpoint(
                 "fraud-scorer",
                 {"blue": 90, "green": 10},
@@ -170,7 +257,7 @@ class FixedSource:
             ),
             "sandbox": _endpoint("sandbox", {}, []),
         }
-        self.deployments: dict[str, dict[str, View]] = {
+        self.deployments: dict[str, dict[str, views.DeploymentView]] = {
             "fraud-scorer": {
                 "blue": _deployment(
                     "fraud-scorer",
@@ -198,7 +285,9 @@ class FixedSource:
             "churn": {"blue": _deployment("churn", "blue", "Creating", 1)},
             "sandbox": {},
         }
-        self.keys = {"primaryKey": "k3y-primary-0123456789", "secondaryKey": "k3y-secondary"}
+        self.keys = views.EndpointKeys(
+            primaryKey="k3y-primary-0123456789", secondaryKey="k3y-secondary"
+        )
         # What rotated out of the log file: the dashboard's backlog never shows it, a search does.
         self.rotated_log_lines = [
             "2024-05-01T11:00:00.000Z blue-0 stderr INFO | init() starting",
@@ -214,8 +303,8 @@ class FixedSource:
             f"2024-05-01T12:00:{i:02d}.000Z blue-{i % 2} stderr INFO | request {i} processed"
             for i in range(40)
         ]
-        self.jobs: dict[str, View] = {
-            job["name"]: job
+        self.jobs: dict[str, views.JobView] = {
+            job.name: job
             for job in (
                 _job("nightly-0430", "fraud-batch", "v1", "Completed", (500, 0, 500), 86400, 252),
                 _job("fraud-0501-a", "fraud-batch", "v1", "Running", (180, 3, 500), 90, 90),
@@ -231,15 +320,8 @@ class FixedSource:
             ]
             for name in self.jobs
         }
-        self.batch_endpoints: dict[str, View] = {
-            name: {
-                "name": name,
-                "auth_mode": "aad_token",
-                "defaults": {"deployment_name": default},
-                "deployments": [default],
-                "provisioning_state": "Succeeded",
-                "scoring_uri": f"{BASE}/api/v1/batch-endpoints/{name}/jobs",
-            }
+        self.batch_endpoints: dict[str, views.BatchEndpointView] = {
+            name: _batch_endpoint(name, default)
             for name, default in (("fraud-batch", "v1"), ("churn-batch", "main"))
         }
         self.calls: list[tuple[str, Any]] = []
@@ -250,11 +332,9 @@ class FixedSource:
 
     def _check(self) -> None:
         if self.down:
-            from epdev.devserver.client import NotRunning
-
             raise NotRunning(f"cannot reach the devserver at {BASE}: connection refused")
 
-    def _endpoint(self, name: str) -> View:
+    def _endpoint(self, name: str) -> views.EndpointView:
         if name not in self.endpoints:
             raise ClientError(f"online endpoint {name!r} does not exist", 404)
         return self.endpoints[name]
@@ -262,21 +342,23 @@ class FixedSource:
     async def aclose(self) -> None:
         pass
 
-    async def list_endpoints(self) -> list[View]:
+    async def list_endpoints(self) -> list[views.EndpointView]:
         self._check()
         return copy.deepcopy(list(self.endpoints.values()))
 
-    async def get_endpoint(self, name: str) -> View:
+    async def get_endpoint(self, name: str) -> views.EndpointView:
         self._check()
         return copy.deepcopy(self._endpoint(name))
 
-    async def create_endpoint(self, spec: View, source: str | None) -> View:
+    async def create_endpoint(
+        self, spec: Spec, source: str | None, local: bool = False
+    ) -> views.EndpointView:
         self.calls.append(("create_endpoint", spec))
         self.endpoints[spec["name"]] = _endpoint(spec["name"], {}, [])
         self.deployments[spec["name"]] = {}
         return self.endpoints[spec["name"]]
 
-    async def update_endpoint(self, name: str, **changes: Any) -> View:
+    async def update_endpoint(self, name: str, **changes: Any) -> views.EndpointView:
         self._check()
         self.calls.append(("update_endpoint", (name, changes)))
         view = self._endpoint(name)
@@ -284,10 +366,10 @@ class FixedSource:
             traffic = changes["traffic"]
             if sum(traffic.values()) not in (0, 100):
                 raise ClientError("traffic must add up to 100", 400)
-            view["traffic"] = dict(traffic)
+            view.traffic = dict(traffic)
         if changes.get("mirror_traffic") is not None:
-            merged = {**view["mirror_traffic"], **changes["mirror_traffic"]}
-            view["mirror_traffic"] = {n: p for n, p in merged.items() if p}
+            merged = {**view.mirror_traffic, **changes["mirror_traffic"]}
+            view.mirror_traffic = {n: p for n, p in merged.items() if p}
         return copy.deepcopy(view)
 
     async def delete_endpoint(self, name: str) -> None:
@@ -296,78 +378,91 @@ class FixedSource:
         del self.endpoints[name]
         del self.deployments[name]
 
-    async def get_credentials(self, name: str) -> dict[str, str]:
+    async def get_credentials(self, name: str) -> views.Credentials:
         self._check()
         self._endpoint(name)
-        return dict(self.keys)
+        return self.keys.model_copy()
 
-    async def regenerate_keys(self, name: str, key_type: str) -> dict[str, str]:
+    async def regenerate_keys(self, name: str, key_type: str) -> views.Credentials:
         self._check()
         self.calls.append(("regenerate_keys", (name, key_type)))
         self._endpoint(name)
-        self.keys[f"{key_type}Key"] = f"k3y-{key_type}-regenerated"
-        return dict(self.keys)
+        setattr(self.keys, f"{key_type}Key", f"k3y-{key_type}-regenerated")
+        return self.keys.model_copy()
 
-    async def mirror_report(self, name: str) -> View:
+    async def mirror_report(self, name: str) -> views.MirrorReport:
         self._check()
-        self._endpoint(name)
-        return {"endpoint": name, "mirror": None, "compared": 0, "status_differs": 0}
+        view = self._endpoint(name)
+        return views.MirrorReport(
+            endpoint=name,
+            mirror_traffic=view.mirror_traffic,
+            sent=0,
+            compared=0,
+            failed=0,
+            skipped_busy=0,
+            status_differs=0,
+            body_differs=0,
+            status_differs_rate=0,
+            body_differs_rate=0,
+            sent_to={},
+            examples=[],
+        )
 
-    async def list_deployments(self, endpoint: str) -> list[View]:
+    async def list_deployments(self, endpoint: str) -> list[views.DeploymentView]:
         self._check()
         self._endpoint(endpoint)
         return copy.deepcopy(list(self.deployments[endpoint].values()))
 
-    async def get_deployment(self, endpoint: str, name: str) -> View:
+    async def get_deployment(self, endpoint: str, name: str) -> views.DeploymentView:
         self._check()
         return copy.deepcopy(self.deployments[endpoint][name])
 
     async def create_deployment(
         self,
         endpoint: str,
-        spec: View,
+        spec: Spec,
         source: str | None,
         all_traffic: bool,
         runtime: str | None = None,
         watch: bool = False,
-    ) -> View:
+    ) -> views.DeploymentView:
         self.calls.append(("create_deployment", (endpoint, spec)))
         view = _deployment(endpoint, spec["name"], "Succeeded", 1)
         self.deployments[endpoint][spec["name"]] = view
-        self.endpoints[endpoint]["deployments"].append(spec["name"])
+        self.endpoints[endpoint].deployments.append(spec["name"])
         return view
 
     async def update_deployment(
         self,
         endpoint: str,
         name: str,
-        spec: View | None = None,
+        spec: Spec | None = None,
         source: str | None = None,
-        overrides: View | None = None,
+        overrides: Spec | None = None,
         only_if_changed: bool = False,
         runtime: str | None = None,
         watch: bool | None = None,
-    ) -> View:
+    ) -> views.DeploymentView:
         self.calls.append(("update_deployment", (endpoint, name, overrides)))
         view = self.deployments[endpoint][name]
         if overrides and "instance_count" in overrides:
-            view["instance_count"] = int(overrides["instance_count"])
+            view.instance_count = int(overrides["instance_count"])
         return copy.deepcopy(view)
 
-    async def restart_deployment(self, endpoint: str, name: str) -> View:
+    async def restart_deployment(self, endpoint: str, name: str) -> views.DeploymentView:
         self._check()
         self.calls.append(("restart_deployment", (endpoint, name)))
         view = self.deployments[endpoint][name]
-        for instance in view["health"]["instances"]:
-            instance["restarts"] += 1
+        for instance in view.health.instances:
+            instance.restarts += 1
         return copy.deepcopy(view)
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         self.calls.append(("delete_deployment", (endpoint, name)))
-        if self.endpoints[endpoint]["traffic"].get(name):
+        if self.endpoints[endpoint].traffic.get(name):
             raise ClientError(f"deployment {name!r} has traffic; move it first", 400)
         del self.deployments[endpoint][name]
-        self.endpoints[endpoint]["deployments"].remove(name)
+        self.endpoints[endpoint].deployments.remove(name)
 
     async def follow_logs(
         self, endpoint: str, name: str, lines: int | None, instance: str | None = None
@@ -388,7 +483,7 @@ class FixedSource:
         instance: str | None = None,
         context: int = 0,
         request_id: str | None = None,
-    ) -> View:
+    ) -> views.LogSearchPage:
         """As the devserver answers; offsets count lines here (bytes there)."""
         self._check()
         self.calls.append(("search_logs", (endpoint, name, text, offset, request_id)))
@@ -399,7 +494,7 @@ class FixedSource:
 
     async def endpoint_metrics(
         self, endpoint: str, window: str | None = None, step: str | None = None
-    ) -> View:
+    ) -> views.EndpointMetrics:
         self._check()
         if self.metrics_gate is not None:
             await self.metrics_gate.wait()
@@ -413,29 +508,42 @@ class FixedSource:
             return round(base + spread * math.sin(i / 6 + phase), 3)
 
         blocks = {}
-        for offset, name in enumerate(view["deployments"]):
-            share = (view["traffic"].get(name, 0) or 1) / 100
-            blocks[name] = {
-                "summary": {},
-                "series": {
-                    "rps": [wave(i, 10 * share, 3 * share, offset) for i in range(points)],
-                    "error_rate": [0.0] * points,
-                    "p50_ms": [wave(i, 8 + offset, 2, offset) for i in range(points)],
-                    "p99_ms": [wave(i, 40 + 10 * offset, 8, offset + 1) for i in range(points)],
-                    "cpu_percent": [wave(i, 30 * share + 2, 4, offset) for i in range(points)],
-                    "memory_bytes": [180 * 1024 * 1024] * points,
-                },
-            }
-        return {
-            "endpoint": endpoint,
-            "window_seconds": points * step_s,
-            "step_seconds": step_s,
-            "timestamps": [start + i * step_s for i in range(points)],
-            "total": {},
-            "deployments": blocks,
-        }
+        for offset, name in enumerate(view.deployments):
+            share = (view.traffic.get(name, 0) or 1) / 100
+            blocks[name] = views.MetricsBlock(
+                summary=_metrics(0, None, None, None, None),
+                series=views.Series(
+                    rps=[wave(i, 10 * share, 3 * share, offset) for i in range(points)],
+                    error_rate=[0.0] * points,
+                    p50_ms=[wave(i, 8 + offset, 2, offset) for i in range(points)],
+                    p99_ms=[wave(i, 40 + 10 * offset, 8, offset + 1) for i in range(points)],
+                    cpu_percent=[wave(i, 30 * share + 2, 4, offset) for i in range(points)],
+                    memory_bytes=[180 * 1024 * 1024] * points,
+                ),
+            )
+        empty = [None] * points
+        return views.EndpointMetrics(
+            endpoint=endpoint,
+            window_seconds=points * step_s,
+            step_seconds=step_s,
+            start=STAMP,
+            end=STAMP,
+            timestamps=[start + i * step_s for i in range(points)],
+            total=views.MetricsBlock(
+                summary=_metrics(0, None, None, None, None),
+                series=views.Series(
+                    rps=[0] * points,
+                    error_rate=empty,
+                    p50_ms=empty,
+                    p99_ms=empty,
+                    cpu_percent=empty,
+                    memory_bytes=empty,
+                ),
+            ),
+            deployments=blocks,
+        )
 
-    async def validate(self, kind: str, spec: View) -> None:
+    async def validate(self, kind: str, spec: Spec) -> None:
         self.calls.append(("validate", kind))
 
     async def invoke(
@@ -456,16 +564,16 @@ class FixedSource:
         response.elapsed = dt.timedelta(milliseconds=3)
         return response
 
-    def _job(self, name: str) -> View:
+    def _job(self, name: str) -> views.JobView:
         if name not in self.jobs:
             raise ClientError(f"job {name!r} does not exist", 404)
         return self.jobs[name]
 
-    async def list_batch_endpoints(self) -> list[View]:
+    async def list_batch_endpoints(self) -> list[views.BatchEndpointView]:
         self._check()
         return copy.deepcopy(list(self.batch_endpoints.values()))
 
-    async def invoke_batch(self, endpoint: str, **request: Any) -> View:
+    async def invoke_batch(self, endpoint: str, **request: Any) -> views.JobView:
         self._check()
         self.calls.append(("invoke_batch", (endpoint, request)))
         if endpoint not in self.batch_endpoints:
@@ -473,38 +581,43 @@ class FixedSource:
         deployment = request.get("deployment_name") or "v1"
         name = f"job-{len(self.jobs)}"
         job = _job(name, endpoint, deployment, "Queued", (0, 0, 0), None, 0)
-        job["creation_context"]["created_at"] = "2030-01-01T00:00:00+00:00"  # the newest
+        job.creation_context.created_at = "2030-01-01T00:00:00+00:00"  # the newest
         self.jobs[name] = job
         self.job_log_lines[name] = []
         return copy.deepcopy(job)
 
-    async def list_jobs(self, endpoint: str | None = None) -> list[View]:
+    async def list_jobs(self, endpoint: str | None = None) -> list[views.JobView]:
         self._check()
-        jobs = [j for j in self.jobs.values() if endpoint in (None, j["endpoint_name"])]
+        jobs = [j for j in self.jobs.values() if endpoint in (None, j.endpoint_name)]
         return copy.deepcopy(jobs)
 
-    async def get_job(self, name: str) -> View:
+    async def get_job(self, name: str) -> views.JobView:
         self._check()
         return copy.deepcopy(self._job(name))
 
-    async def cancel_job(self, name: str) -> View:
+    async def cancel_job(self, name: str) -> views.JobView:
         self._check()
         self.calls.append(("cancel_job", name))
         job = self._job(name)
-        if job["status"] in ("Completed", "Failed", "Canceled"):
-            raise ClientError(f"job {name!r} is already {job['status']}", 409)
-        job["status"] = "Canceled"
+        if job.status in ("Completed", "Failed", "Canceled"):
+            raise ClientError(f"job {name!r} is already {job.status}", 409)
+        job.status = "Canceled"
         return copy.deepcopy(job)
 
     async def search_job_logs(
         self, name: str, text: str, *, offset: int = 0, limit: int = 100, context: int = 0
-    ) -> View:
+    ) -> views.LogSearchPage:
         self._check()
         self.calls.append(("search_job_logs", (name, text, offset)))
-        return _search(self.job_log_lines[self._job(name)["name"]], text, offset, limit, None)
+        return _search(self.job_log_lines[self._job(name).name], text, offset, limit, None)
 
     async def job_logs(self, name: str, offset: int = 0) -> tuple[str, int]:
         """Offsets count lines here (the devserver counts bytes): only their use is the same."""
         self._check()
-        lines = self.job_log_lines[self._job(name)["name"]]
+        lines = self.job_log_lines[self._job(name).name]
         return "".join(f"{line}\n" for line in lines[offset:]), len(lines)
+
+
+def _typed(source: FixedSource) -> Source:
+    """Never called: mypy holds FixedSource to the dashboard's Source surface."""
+    return source

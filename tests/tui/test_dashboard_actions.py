@@ -45,9 +45,7 @@ async def test_s_scales_the_selected_deployment(fixed_app: MakeApp) -> None:
         await pilot.press("j", "s")  # green
         await until(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press("backspace", "3", "enter")
-        await until(
-            pilot, lambda: source.deployments["fraud-scorer"]["green"]["instance_count"] == 3
-        )
+        await until(pilot, lambda: source.deployments["fraud-scorer"]["green"].instance_count == 3)
         assert (
             "update_deployment",
             ("fraud-scorer", "green", {"instance_count": 3}),
@@ -71,7 +69,8 @@ async def test_r_restarts_after_asking_and_the_health_column_counts_it(fixed_app
 async def test_d_describes_spec_instances_and_errors(fixed_app: MakeApp) -> None:
     source = FixedSource()
     blue = source.deployments["fraud-scorer"]["blue"]
-    blue["health"]["instances"][1].update(state="CrashLoop", restarts=4, last_error="exit 1")
+    crashing = blue.health.instances[1]
+    crashing.state, crashing.restarts, crashing.last_error = "CrashLoop", 4, "exit 1"
     app = fixed_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_fraud(pilot)
@@ -116,7 +115,7 @@ async def test_a_sends_all_traffic_to_the_selected_one(fixed_app: MakeApp) -> No
         assert "90%  →    0%" in confirm.question and "10%  →  100%" in confirm.question
         await pilot.press("enter")
         await until(
-            pilot, lambda: source.endpoints["fraud-scorer"]["traffic"] == {"blue": 0, "green": 100}
+            pilot, lambda: source.endpoints["fraud-scorer"].traffic == {"blue": 0, "green": 100}
         )
 
 
@@ -141,14 +140,12 @@ async def test_the_command_line_scales_and_splits(fixed_app: MakeApp) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await open_fraud(pilot)
         await pilot.press("colon", *"scale green 3", "enter")
-        await until(
-            pilot, lambda: source.deployments["fraud-scorer"]["green"]["instance_count"] == 3
-        )
+        await until(pilot, lambda: source.deployments["fraud-scorer"]["green"].instance_count == 3)
         await pilot.press("colon", *"traffic blue=80 green=20", "enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("enter")
         await until(
-            pilot, lambda: source.endpoints["fraud-scorer"]["traffic"] == {"blue": 80, "green": 20}
+            pilot, lambda: source.endpoints["fraud-scorer"].traffic == {"blue": 80, "green": 20}
         )
 
 

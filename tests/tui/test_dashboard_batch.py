@@ -48,7 +48,7 @@ async def test_batch_endpoints_are_listed_with_the_online_ones(fixed_app: MakeAp
             pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen._loaded and app.screen
         )
         shown = [str(r.key.value) for r in jobs.query_one("#jobs", LiveTable).ordered_rows]
-        assert shown and all(jobs.jobs[n]["endpoint_name"] == "fraud-batch" for n in shown)
+        assert shown and all(jobs.jobs[n].endpoint_name == "fraud-batch" for n in shown)
 
 
 async def test_s_starts_a_job_that_is_followed_and_can_be_cancelled(
@@ -76,20 +76,21 @@ async def test_s_starts_a_job_that_is_followed_and_can_be_cancelled(
         table = jobs.query_one("#jobs", LiveTable)
         await until(pilot, lambda: table.row_count == 6)
         assert table.selected_key() == "job-5"  # newest first: the cursor is on it
-        source.jobs["job-5"].update(status="Running")
-        source.jobs["job-5"]["progress"].update(items_total=10, items_done=4)
+        source.jobs["job-5"].status = "Running"
+        progress = source.jobs["job-5"].progress
+        progress.items_total, progress.items_done = 10, 4
         await until(pilot, lambda: "4/10" in str(table.get_cell("job-5", "progress")))
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("enter")
-        await until(pilot, lambda: source.jobs["job-5"]["status"] == "Canceled")
+        await until(pilot, lambda: source.jobs["job-5"].status == "Canceled")
 
 
 async def test_o_shows_a_jobs_output(fixed_app: MakeApp, tmp_path: Path) -> None:
     source = FixedSource()
     output = tmp_path / "predictions.csv"
     output.write_text("file,score\na.csv,0.9\nb.csv,0.1\n")
-    source.jobs["nightly-0430"]["outputs"]["file"] = str(output)
+    source.jobs["nightly-0430"].outputs.file = str(output)
     app = fixed_app(source)
     async with app.run_test(size=(130, 30)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, EndpointsScreen) and app.screen._loaded)

@@ -76,8 +76,8 @@ async def test_progress_follows_the_devserver(fixed_app: MakeApp) -> None:
         screen = await open_jobs(pilot)
         table = screen.query_one("#jobs", LiveTable)
         assert "183/500" in str(table.get_cell("fraud-0501-a", "progress"))
-        source.jobs["fraud-0501-a"]["progress"].update(items_done=497)
-        source.jobs["fraud-0501-a"]["status"] = "Completed"
+        source.jobs["fraud-0501-a"].progress.items_done = 497
+        source.jobs["fraud-0501-a"].status = "Completed"
         await until(pilot, lambda: "500/500" in str(table.get_cell("fraud-0501-a", "progress")))
         assert str(table.get_cell("fraud-0501-a", "state")) == "Completed"
 
@@ -94,7 +94,7 @@ async def test_logs_follow_a_running_job_until_it_ends(fixed_app: MakeApp) -> No
         assert "following" in status(logs) and "fraud-0501-a" in status(logs)
         source.job_log_lines["fraud-0501-a"].append("the last mini-batch is done")
         await until(pilot, lambda: log.line_count == 31)
-        source.jobs["fraud-0501-a"]["status"] = "Completed"
+        source.jobs["fraud-0501-a"].status = "Completed"
         await until(pilot, lambda: "the job is Completed" in status(logs))
         await pilot.press("f", *"batch 7")
         await until(pilot, lambda: log.line_count == 1)

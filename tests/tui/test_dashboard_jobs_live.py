@@ -97,7 +97,7 @@ async def test_a_real_jobs_progress_log_and_cancel(batch: Batch) -> None:
 
         long = batch.invoke(300, "long")
         await until(pilot, lambda: long in jobs.jobs)
-        await until(pilot, lambda: jobs.jobs[long]["status"] == "Running", timeout=120)
+        await until(pilot, lambda: jobs.jobs[long].status == "Running", timeout=120)
         jobs.table.move_cursor(row=jobs.table.get_row_index(long))
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))

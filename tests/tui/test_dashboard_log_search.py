@@ -64,7 +64,7 @@ async def test_slash_searches_the_rotated_lines_with_highlight_and_n(fixed_app: 
         results = logs.query_one("#results", SearchResults)
         await until(pilot, lambda: len(results.matches) == 2)
         assert results.display and not logs.query_one("#log").display
-        assert [m["text"].split(" | ")[1] for m in results.matches] == [
+        assert [m.text.split(" | ")[1] for m in results.matches] == [
             "init() starting",
             "init() done after a restart",
         ]
@@ -127,7 +127,7 @@ async def test_a_failed_invoke_leads_to_its_log_lines(fixed_app: MakeApp) -> Non
         logs = await until(pilot, lambda: isinstance(app.screen, LogsScreen) and app.screen)
         results = logs.query_one("#results", SearchResults)
         await until(pilot, lambda: len(results.matches) == 1)
-        assert "run() raised for req-1" in results.matches[0]["text"]
+        assert "run() raised for req-1" in results.matches[0].text
         assert "x-request-id req-1" in status(logs)
         assert ("search_logs", ("fraud-scorer", "blue", None, 0, "req-1")) in source.calls
 

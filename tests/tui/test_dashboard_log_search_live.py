@@ -44,5 +44,5 @@ async def test_slash_finds_the_start_up_lines_past_the_backlog(
         await pilot.press("slash", *"init complete", "enter")
         results = screen.query_one("#results", SearchResults)
         await until(pilot, lambda: results.matches)
-        assert all("Init complete" in m["text"] for m in results.matches)
+        assert all("Init complete" in m.text for m in results.matches)
         assert "match 1/" in text_of(app, "#status")

@@ -70,7 +70,7 @@ async def test_all_to_zero_is_a_valid_split(fixed_app: MakeApp) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await until(
-            pilot, lambda: source.endpoints["fraud-scorer"]["traffic"] == {"blue": 0, "green": 0}
+            pilot, lambda: source.endpoints["fraud-scorer"].traffic == {"blue": 0, "green": 0}
         )
         assert isinstance(app.screen, EndpointsScreen)
 
@@ -163,7 +163,7 @@ async def test_views_that_come_and_go_leave_no_widget_behind(fixed_app: MakeApp)
             await until(pilot, lambda: isinstance(app.screen, EndpointScreen))
         for off in (True, False, True, False):  # the key-copy key turns off and on: new keys
             for view in source.endpoints.values():
-                view["auth_mode"] = "aml_token" if off else "key"
+                view.auth_mode = "aml_token" if off else "key"
             await until(pilot, lambda: copy_key_is(off))  # noqa: B023 (awaited at once)
         left: list[str] = []
         for _ in range(100):  # the views closed last can take a moment to be taken down
@@ -201,7 +201,7 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(fixed_app: MakeAp
 
         assert isinstance(screen, EndpointScreen)
         name = screen.endpoint_name
-        source.endpoints[name]["auth_mode"] = "aml_token"  # the key-copy key turns off
+        source.endpoints[name].auth_mode = "aml_token"  # the key-copy key turns off
         await until(pilot, lambda: keys().get("copy_key") not in (None, before["copy_key"]))
         assert keys()["copy_key"].has_class("-disabled")
 

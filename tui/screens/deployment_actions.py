@@ -9,8 +9,8 @@ from rich.markup import escape
 from textual import work
 from textual.screen import Screen
 
+from epdev.devserver import views
 from epdev.tui.changes import confirm_then, report
-from epdev.tui.source import View
 from epdev.tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
@@ -22,9 +22,9 @@ class DeploymentActions(Screen[None]):
     command line. The view binds their keys and keeps what they read up to date."""
 
     endpoint_name: str
-    view: View | None
+    view: views.EndpointView | None
     """The endpoint, once loaded."""
-    deployments: list[View]
+    deployments: list[views.DeploymentView]
 
     @property
     def epdev(self) -> EpdevApp:
@@ -33,12 +33,11 @@ class DeploymentActions(Screen[None]):
     def selected(self) -> str | None:
         return self.query_one("#deployments", LiveTable).selected_key()
 
-    def _selected_view(self) -> View | None:
+    def _selected_name(self) -> str | None:
         name = self.selected()
         if name is None:
             self.notify("no deployment selected")
-            return None
-        return next((d for d in self.deployments if d["name"] == name), {"name": name})
+        return name
 
     def action_logs(self) -> None:
         from epdev.tui.screens.logs import LogsScreen
@@ -47,8 +46,8 @@ class DeploymentActions(Screen[None]):
         if name is None:
             self.notify("no deployment selected")
             return
-        view = next((d for d in self.deployments if d["name"] == name), {})
-        count = int(view.get("instance_count") or 1)
+        view = next((d for d in self.deployments if d.name == name), None)
+        count = view.instance_count if view else 1
         instances = [f"{name}-{i}" for i in range(count)]
         self.app.push_screen(LogsScreen(self.endpoint_name, name, instances))
 
@@ -65,7 +64,7 @@ class DeploymentActions(Screen[None]):
         name = self.selected()
         if name is None or self.view is None:
             return
-        share = (self.view.get("traffic") or {}).get(name, 0)
+        share = self.view.traffic.get(name, 0)
         warning = (
             f"\n[yellow]It carries {share}% of the traffic: move that first (t).[/yellow]"
             if share
@@ -83,11 +82,11 @@ class DeploymentActions(Screen[None]):
     def action_scale(self, name: str | None = None) -> None:
         from epdev.tui.screens.prompt import PromptScreen
 
-        view = self._selected_view() if name is None else {"name": name}
-        if view is None:
+        target = self._selected_name() if name is None else name
+        if target is None:
             return
-        target = str(view["name"])
-        now = view.get("instance_count")
+        view = next((d for d in self.deployments if d.name == target), None)
+        now = view.instance_count if view else None
 
         def answered(text: str | None) -> None:
             if text is None:
@@ -138,13 +137,13 @@ class DeploymentActions(Screen[None]):
         target = name or self.selected()
         if target is None or self.view is None:
             return
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.ask_traffic({n: 100 if n == target else 0 for n in names})
 
     def ask_traffic(self, proposed: dict[str, int]) -> None:
         if self.view is None:
             return
-        before: dict[str, int] = self.view.get("traffic") or {}
+        before = self.view.traffic
         rows = [
             f"  {escape(n):<16} {before.get(n, 0):>3}%  →  {p:>3}%" for n, p in proposed.items()
         ]
@@ -177,7 +176,7 @@ class DeploymentActions(Screen[None]):
         if not line:
             return
         try:
-            command = parse(line, [str(d["name"]) for d in self.deployments])
+            command = parse(line, [d.name for d in self.deployments])
         except CommandError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -193,6 +192,6 @@ class DeploymentActions(Screen[None]):
             self.action_describe(command.deployment)
         elif command.verb == "logs":
             table = self.query_one("#deployments", LiveTable)
-            names = [str(d["name"]) for d in self.deployments]
+            names = [d.name for d in self.deployments]
             table.move_cursor(row=names.index(str(command.deployment)), animate=False)
             self.action_logs()

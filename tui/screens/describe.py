@@ -4,7 +4,7 @@ and the endpoint's mirror report."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 from rich.console import Group, RenderableType
@@ -19,8 +19,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from epdev.devserver import views
 from epdev.tui.messages import Failed, Reachability
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
 
@@ -95,32 +96,32 @@ class DescribeScreen(Screen[None]):
             return
         self.show(view, mirror)
 
-    def show(self, view: View, mirror: View | None) -> None:
-        spec = {k: v for k, v in view.items() if k not in _NOT_SPEC}
+    def show(self, view: views.DeploymentView, mirror: views.MirrorReport | None) -> None:
+        spec = view.model_dump(mode="json", exclude=_NOT_SPEC)
         self.spec_yaml = yaml.safe_dump(spec, sort_keys=False)
-        health: dict[str, Any] = view.get("health") or {}
-        state = str(view.get("provisioning_state", "?"))
-        overall = str(health.get("state", "-"))
+        health = view.health
+        state = view.provisioning_state
+        overall = health.state
         self.query_one("#status", Static).update(
             f"[b]describe[/b] {escape(self.endpoint)}/{escape(self.deployment)} · {escape(state)}"
-            f" · health {escape(overall)} · runtime {escape(str(view.get('runtime', '-')))}"
+            f" · health {escape(overall)} · runtime {escape(view.runtime)}"
             " · y copies the YAML"
         )
         parts: list[RenderableType] = [Text("Instances", style="bold")]
         table = Table(box=None, padding=(0, 2), header_style="bold")
         for column in ("INSTANCE", "PROBE STATE", "RESTARTS", "PID", "LAST ERROR"):
             table.add_column(column, no_wrap=column != "LAST ERROR")
-        for instance in health.get("instances") or []:
-            probe = str(instance.get("state", "-"))
+        for instance in health.instances:
+            probe = instance.state
             table.add_row(
-                str(instance.get("name", "")),
+                instance.name,
                 Text(probe, style=HEALTH_STYLES.get(probe, "yellow")),
-                str(instance.get("restarts", 0)),
-                str(instance.get("pid") or "-"),
-                str(instance.get("last_error") or ""),
+                str(instance.restarts),
+                str(instance.pid or "-"),
+                instance.last_error or "",
             )
         parts.append(table if table.row_count else Text("  (no instance running)", style="dim"))
-        error = view.get("error") or health.get("last_error")
+        error = view.error or health.last_error
         parts += [Text(""), Text("Last error", style="bold")]
         parts.append(Text(f"  {error}", style="red") if error else Text("  none", style="dim"))
         parts += [Text(""), Text("Mirror report", style="bold"), _mirror(mirror)]
@@ -137,8 +138,9 @@ class DescribeScreen(Screen[None]):
             self.notify("the deployment's YAML copied to the clipboard")
 
 
-def _mirror(report: View | None) -> RenderableType:
-    if not report:
+def _mirror(report: views.MirrorReport | None) -> RenderableType:
+    if report is None:
         return Text("  no mirror traffic", style="dim")
-    lines = yaml.safe_dump(report, sort_keys=False).rstrip("\n").splitlines()
+    shown = report.model_dump(mode="json")
+    lines = yaml.safe_dump(shown, sort_keys=False).rstrip("\n").splitlines()
     return Text("\n".join(f"  {line}" for line in lines))

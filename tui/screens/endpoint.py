@@ -13,12 +13,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.changes import confirm_then
 from epdev.tui.messages import Done, EndpointGone, EndpointLoaded, Failed, Reachability
 from epdev.tui.screens.deployment_actions import DeploymentActions
 from epdev.tui.screens.endpoints import CHANGING_ACTIONS
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.deployment_table import DeploymentTable
 from epdev.tui.widgets.endpoint_graphs import EndpointGraphs
@@ -65,8 +66,8 @@ class EndpointScreen(DeploymentActions):
         self.endpoint_name = name
         self._select = select
         self.window = window
-        self.view: View | None = None
-        self.deployments: list[View] = []
+        self.view: views.EndpointView | None = None
+        self.deployments: list[views.DeploymentView] = []
         self.key: str | None = None
         self._worker: Worker[None] | None = None
         self._metrics_at = -math.inf
@@ -91,7 +92,7 @@ class EndpointScreen(DeploymentActions):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGING_ACTIONS + DEPLOYMENT_CHANGES and self.epdev.read_only:
             return False
-        keyless = self.view is not None and self.view.get("auth_mode") != "key"
+        keyless = self.view is not None and self.view.auth_mode != "key"
         if action in ("copy_key", "regenerate_key") and keyless:
             return None
         return True
@@ -125,8 +126,10 @@ class EndpointScreen(DeploymentActions):
                 source.get_endpoint(name), source.list_deployments(name)
             )
             key = None
-            if need_key and endpoint.get("auth_mode") == "key":
-                key = (await source.get_credentials(name)).get("primaryKey")
+            if need_key and endpoint.auth_mode == "key":
+                credentials = await source.get_credentials(name)
+                if isinstance(credentials, views.EndpointKeys):
+                    key = credentials.primaryKey
         except NotRunning as exc:
             self.post_message(Reachability(str(exc)))
             return
@@ -136,7 +139,7 @@ class EndpointScreen(DeploymentActions):
             else:
                 self.post_message(Reachability(f"the devserver refused to show {name}: {exc}"))
             return
-        metrics: View | None = None
+        metrics: views.EndpointMetrics | None = None
         if with_metrics:
             try:
                 metrics = await source.endpoint_metrics(name, window=f"{window}s", step=f"{step}s")
@@ -146,9 +149,7 @@ class EndpointScreen(DeploymentActions):
         self.post_message(EndpointLoaded(endpoint, deployments, metrics, key, window))
 
     def on_endpoint_loaded(self, message: EndpointLoaded) -> None:
-        auth_changed = self.view is None or self.view.get("auth_mode") != message.endpoint.get(
-            "auth_mode"
-        )
+        auth_changed = self.view is None or self.view.auth_mode != message.endpoint.auth_mode
         self.view = message.endpoint
         self.deployments = message.deployments
         if message.key:
@@ -169,9 +170,9 @@ class EndpointScreen(DeploymentActions):
             self.refresh_bindings()
 
     def _show_rows(self) -> dict[str, tuple[Cell, ...]]:
-        return self.query_one(DeploymentTable).show(
-            self.view or {}, self.deployments, self._names()
-        )
+        if self.view is None:
+            return {}
+        return self.query_one(DeploymentTable).show(self.view, self.deployments, self._names())
 
     def on_endpoint_gone(self, message: EndpointGone) -> None:
         self.notify(f"endpoint {message.name} is gone: {message.text}", severity="warning")
@@ -182,26 +183,20 @@ class EndpointScreen(DeploymentActions):
         view = self.view
         if view is None:
             return
-        key = (
-            fmt.masked(self.key)
-            if self.key
-            else "(no key: auth_mode " + str(view.get("auth_mode")) + ")"
-        )
-        traffic = fmt.traffic(
-            view.get("traffic") or {},
-            list(view.get("deployments") or []),
-            view.get("mirror_traffic"),
-        )
+        key = fmt.masked(self.key) if self.key else "(no key: auth_mode " + view.auth_mode + ")"
+        traffic = fmt.traffic(view.traffic, list(view.deployments), view.mirror_traffic)
+        figures = view.metrics
         lines = [
-            f"[b]{escape(self.endpoint_name)}[/b] · auth {view.get('auth_mode')} · "
-            f"traffic {escape(traffic)} · {fmt.money(view.get('cost'))} · "
-            f"rps {fmt.rps(fmt.metric(view, 'rps'))} · "
-            f"errors {fmt.ratio(fmt.metric(view, 'error_rate'))}",
-            f"scoring URI [u]{escape(str(view.get('scoring_uri')))}[/u] (u copies) · "
+            f"[b]{escape(self.endpoint_name)}[/b] · auth {view.auth_mode} · "
+            f"traffic {escape(traffic)} · {fmt.money(view.cost)} · "
+            f"rps {fmt.rps(figures.rps if figures else None)} · "
+            f"errors {fmt.ratio(figures.error_rate if figures else None)}",
+            f"scoring URI [u]{escape(view.scoring_uri)}[/u] (u copies) · "
             f"key {escape(key)} (c copies)",
         ]
-        failed = [d for d in self.deployments if d.get("error")]
-        lines += [f"[red]{escape(str(d['name']))}: {escape(str(d['error']))}[/red]" for d in failed]
+        lines += [
+            f"[red]{escape(d.name)}: {escape(d.error)}[/red]" for d in self.deployments if d.error
+        ]
         self.query_one("#info", Static).update("\n".join(lines))
 
     def _show_window(self) -> None:
@@ -211,9 +206,7 @@ class EndpointScreen(DeploymentActions):
         )
 
     def _names(self) -> list[str]:
-        return [str(n) for n in (self.view or {}).get("deployments") or []] or [
-            str(d["name"]) for d in self.deployments
-        ]
+        return (self.view.deployments if self.view else []) or [d.name for d in self.deployments]
 
     # Narrow terminals
 
@@ -255,13 +248,13 @@ class EndpointScreen(DeploymentActions):
     def action_copy_uri(self) -> None:
         if self.view is None:
             return
-        self.app.copy_to_clipboard(str(self.view.get("scoring_uri")))
+        self.app.copy_to_clipboard(self.view.scoring_uri)
         self.notify("scoring URI copied to the clipboard")
 
     def action_invoke(self) -> None:
         from epdev.tui.screens.invoke import InvokeScreen
 
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.app.push_screen(InvokeScreen(self.endpoint_name, names))
 
     def action_traffic(self) -> None:
@@ -270,13 +263,13 @@ class EndpointScreen(DeploymentActions):
         if self.view is None or not self.deployments:
             self.notify("no deployments to send traffic to")
             return
-        names = [str(d["name"]) for d in self.deployments]
+        names = [d.name for d in self.deployments]
         self.app.push_screen(
             TrafficScreen(
                 self.endpoint_name,
                 names,
-                self.view.get("traffic") or {},
-                self.view.get("mirror_traffic") or {},
+                self.view.traffic,
+                self.view.mirror_traffic,
             )
         )
 
@@ -303,13 +296,13 @@ class EndpointScreen(DeploymentActions):
         except ClientError as exc:
             self.post_message(Failed(f"key not regenerated: {exc}"))
             return
-        self.key = keys.get("primaryKey")
+        self.key = keys.primaryKey if isinstance(keys, views.EndpointKeys) else None
         self.post_message(Done("primary key regenerated (c copies the new one)"))
 
     def curl_command(self) -> str | None:
         if self.view is None:
             return None
-        uri = str(self.view.get("scoring_uri"))
+        uri = self.view.scoring_uri
         auth = f' -H "Authorization: Bearer {self.key}"' if self.key else ""
         request = self.epdev.last_request_file or "sample-request.json"
         return (

@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.widgets import Static
 from textual.worker import Worker
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.changes import confirm_then, report
 from epdev.tui.messages import EndpointsLoaded, Reachability
 from epdev.tui.screens.table_screen import TableScreen
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.live_table import Cell
 
 COLUMNS = (
@@ -52,7 +53,7 @@ def state_cell(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, "yellow"))
 
 
-class EndpointsScreen(TableScreen):
+class EndpointsScreen(TableScreen[views.EndpointView]):
     AUTO_FOCUS = "#endpoints"
     TABLE_ID = "endpoints"
     COLUMNS = COLUMNS
@@ -70,10 +71,10 @@ class EndpointsScreen(TableScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.endpoints: dict[str, View] = {}
-        self.batch_endpoints: dict[str, View] = {}
+        self.endpoints: dict[str, views.EndpointView] = {}
+        self.batch_endpoints: dict[str, views.BatchEndpointView] = {}
         """Batch endpoints, listed after the online ones and marked batch."""
-        self.deployments: dict[str, list[View]] = {}
+        self.deployments: dict[str, list[views.DeploymentView]] = {}
         self._rotation = 0
         self._ticks = 0
 
@@ -110,24 +111,24 @@ class EndpointsScreen(TableScreen):
             return_exceptions=True,
         )
         deployments = {
-            name: views
-            for name, views in zip(wanted, found, strict=True)
-            if isinstance(views, list)
+            name: listed
+            for name, listed in zip(wanted, found, strict=True)
+            if isinstance(listed, list)
         }
         self.post_message(Reachability(None))
         batch_views = batch if isinstance(batch, list) else None
         self.post_message(EndpointsLoaded(endpoints, deployments, batch_views))
 
-    def _stale(self, endpoints: list[View], rotation: int) -> list[str]:
-        names = [str(e["name"]) for e in endpoints]
+    def _stale(self, endpoints: list[views.EndpointView], rotation: int) -> list[str]:
+        names = [e.name for e in endpoints]
         stale = []
         for endpoint in endpoints:
-            name = str(endpoint["name"])
+            name = endpoint.name
             known = self.deployments.get(name)
             if (
                 known is None
-                or [d["name"] for d in known] != list(endpoint["deployments"])
-                or any(d.get("provisioning_state") not in SETTLED for d in known)
+                or [d.name for d in known] != endpoint.deployments
+                or any(d.provisioning_state not in SETTLED for d in known)
             ):
                 stale.append(name)
         if names:
@@ -138,14 +139,14 @@ class EndpointsScreen(TableScreen):
 
     def on_endpoints_loaded(self, message: EndpointsLoaded) -> None:
         self._loaded = True
-        self.endpoints = {str(e["name"]): e for e in message.endpoints}
+        self.endpoints = {e.name: e for e in message.endpoints}
         self.deployments = {
-            name: views
-            for name, views in {**self.deployments, **message.deployments}.items()
+            name: listed
+            for name, listed in {**self.deployments, **message.deployments}.items()
             if name in self.endpoints
         }
         if message.batch is not None:
-            self.batch_endpoints = {str(e["name"]): e for e in message.batch}
+            self.batch_endpoints = {e.name: e for e in message.batch}
         self._show_rows()
         self._show_status()
 
@@ -154,7 +155,7 @@ class EndpointsScreen(TableScreen):
         rows = {
             name: self.fit(self._row(view))
             for name, view in sorted(self.endpoints.items())
-            if needle in name.lower() or needle in str(view.get("description") or "").lower()
+            if needle in name.lower() or needle in (view.description or "").lower()
         }
         rows.update(
             {
@@ -165,34 +166,30 @@ class EndpointsScreen(TableScreen):
         )
         self.table.sync(rows)
 
-    def _batch_row(self, view: View) -> tuple[Cell, ...]:
-        names = [str(n) for n in view.get("deployments") or []]
-        default = (view.get("defaults") or {}).get("deployment_name")
-        shown = " · ".join(f"{n} (default)" if n == default else n for n in names)
+    def _batch_row(self, view: views.BatchEndpointView) -> tuple[Cell, ...]:
+        default = view.defaults.deployment_name
+        shown = " · ".join(f"{n} (default)" if n == default else n for n in view.deployments)
         return (
-            Text(str(view["name"]), style="bold") + Text(" batch", style="cyan"),
-            str(view.get("auth_mode", "")),
+            Text(view.name, style="bold") + Text(" batch", style="cyan"),
+            view.auth_mode,
             shown or fmt.DASH,
-            state_cell(str(view.get("provisioning_state") or "-")),
+            state_cell(view.provisioning_state or "-"),
             *(fmt.DASH for _ in range(len(COLUMNS) - 4)),
         )
 
-    def _row(self, view: View) -> tuple[Cell, ...]:
-        name = str(view["name"])
+    def _row(self, view: views.EndpointView) -> tuple[Cell, ...]:
+        name = view.name
+        figures = view.metrics
         return (
             Text(name, style="bold"),
-            str(view.get("auth_mode", "")),
-            fmt.traffic(
-                view.get("traffic") or {},
-                list(view.get("deployments") or []),
-                view.get("mirror_traffic"),
-            ),
+            view.auth_mode,
+            fmt.traffic(view.traffic, list(view.deployments), view.mirror_traffic),
             state_cell(fmt.state(self.deployments.get(name))),
-            fmt.rps(fmt.metric(view, "rps")),
-            fmt.ms(fmt.metric(view, "p50_ms")),
-            fmt.ms(fmt.metric(view, "p99_ms")),
-            fmt.ratio(fmt.metric(view, "error_rate")),
-            fmt.money(view.get("cost")),
+            fmt.rps(figures.rps if figures else None),
+            fmt.ms(figures.p50_ms if figures else None),
+            fmt.ms(figures.p99_ms if figures else None),
+            fmt.ratio(figures.error_rate if figures else None),
+            fmt.money(view.cost),
         )
 
     def _show_status(self) -> None:
@@ -219,7 +216,7 @@ class EndpointsScreen(TableScreen):
 
     # Actions on the selected endpoint
 
-    def views(self) -> dict[str, View]:
+    def views(self) -> dict[str, views.EndpointView]:
         return self.endpoints
 
     def action_open(self) -> None:
@@ -233,7 +230,7 @@ class EndpointsScreen(TableScreen):
             return
         view = self.selected()
         if view is not None:
-            self.app.push_screen(EndpointScreen(str(view["name"])))
+            self.app.push_screen(EndpointScreen(view.name))
 
     def action_traffic(self) -> None:
         from epdev.tui.screens.traffic import TrafficScreen
@@ -241,27 +238,18 @@ class EndpointsScreen(TableScreen):
         view = self.selected()
         if view is None:
             return
-        names = list(view.get("deployments") or [])
+        names = list(view.deployments)
         if not names:
-            self.notify(f"{view['name']} has no deployments to send traffic to")
+            self.notify(f"{view.name} has no deployments to send traffic to")
             return
-        self.app.push_screen(
-            TrafficScreen(
-                str(view["name"]),
-                names,
-                view.get("traffic") or {},
-                view.get("mirror_traffic") or {},
-            )
-        )
+        self.app.push_screen(TrafficScreen(view.name, names, view.traffic, view.mirror_traffic))
 
     def action_invoke(self) -> None:
         from epdev.tui.screens.invoke import InvokeScreen
 
         view = self.selected()
         if view is not None:
-            self.app.push_screen(
-                InvokeScreen(str(view["name"]), list(view.get("deployments") or []))
-            )
+            self.app.push_screen(InvokeScreen(view.name, list(view.deployments)))
 
     def action_deploy(self) -> None:
         from epdev.tui.screens.deploy import DeployScreen
@@ -277,8 +265,8 @@ class EndpointsScreen(TableScreen):
         view = self.selected()
         if view is None:
             return
-        name = str(view["name"])
-        count = len(view.get("deployments") or [])
+        name = view.name
+        count = len(view.deployments)
         question = (
             f"Delete endpoint [b]{name}[/b] and its {count} "
             f"{'deployment' if count == 1 else 'deployments'}?\n"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from rich.markup import escape
 from textual import work
 
+from epdev.devserver import views
 from epdev.tui.messages import Reachability
 from epdev.tui.screens.logs import PAGE, LogEnded, LogLines, LogsScreen
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 
 FINISHED = ("Completed", "Failed", "Canceled")
 
@@ -18,9 +18,9 @@ FINISHED = ("Completed", "Failed", "Canceled")
 class JobLogsScreen(LogsScreen):
     """Follows, pauses, filters like a deployment's logs; a job has no instances to switch."""
 
-    def __init__(self, job: View) -> None:
-        super().__init__(str(job.get("endpoint_name", "")), str(job.get("deployment_name", "")), [])
-        self.job = str(job["name"])
+    def __init__(self, job: views.JobView) -> None:
+        super().__init__(job.endpoint_name, job.deployment_name, [])
+        self.job = job.name
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action != "instance"
@@ -31,7 +31,7 @@ class JobLogsScreen(LogsScreen):
             f"{escape(self.endpoint)}/{escape(self.deployment)}"
         )
 
-    async def search_page(self, term: str, offset: int, by_request: bool) -> dict[str, Any]:
+    async def search_page(self, term: str, offset: int, by_request: bool) -> views.LogSearchPage:
         return await self.epdev.source.search_job_logs(self.job, term, offset=offset, limit=PAGE)
 
     @work(exclusive=True, exit_on_error=False, group="follow")
@@ -42,7 +42,7 @@ class JobLogsScreen(LogsScreen):
         while True:
             try:
                 # The state first: a job seen finished has written all of its log by then.
-                status = str((await source.get_job(self.job)).get("status", ""))
+                status = (await source.get_job(self.job)).status
                 text, offset = await source.job_logs(self.job, offset)
             except NotRunning as exc:
                 self.post_message(Reachability(str(exc)))

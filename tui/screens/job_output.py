@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Log, Static
 
-from epdev.tui.source import View
+from epdev.devserver import views
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
 
@@ -42,16 +42,15 @@ class JobOutputScreen(Screen[None]):
         Binding("c", "copy_path", "Copy path"),
     ]
 
-    def __init__(self, job: View) -> None:
+    def __init__(self, job: views.JobView) -> None:
         super().__init__()
         self.job = job
-        outputs = job.get("outputs") or {}
-        self.file = str(outputs.get("file") or "")
+        self.file = job.outputs.file or ""
 
     def compose(self) -> ComposeResult:
         yield Banner(id="banner")
         yield Static(
-            f"[b]output[/b] of {escape(str(self.job['name']))} · {escape(self.file or '-')}",
+            f"[b]output[/b] of {escape(self.job.name)} · {escape(self.file or '-')}",
             id="status",
             classes="status",
         )

@@ -13,12 +13,13 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.changes import confirm_then, report
 from epdev.tui.messages import Failed, JobsLoaded, Reachability
 from epdev.tui.screens.job_logs import FINISHED, JobLogsScreen
 from epdev.tui.screens.table_screen import TableScreen
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.live_table import Cell
 
 COLUMNS = (
@@ -40,7 +41,7 @@ JOB_STYLES = {
 }
 
 
-class JobsScreen(TableScreen):
+class JobsScreen(TableScreen[views.JobView]):
     AUTO_FOCUS = "#jobs"
     TABLE_ID = "jobs"
     COLUMNS = COLUMNS
@@ -57,7 +58,7 @@ class JobsScreen(TableScreen):
 
     def __init__(self, endpoint: str | None = None) -> None:
         super().__init__()
-        self.jobs: dict[str, View] = {}
+        self.jobs: dict[str, views.JobView] = {}
         self.problem: str | None = None
         self._select: str | None = None
         if endpoint is not None:
@@ -91,7 +92,7 @@ class JobsScreen(TableScreen):
         if message.problem is None:
             # Newest first: the job just started is the one being watched.
             ordered = sorted(message.jobs, key=_created, reverse=True)
-            self.jobs = {str(job["name"]): job for job in ordered}
+            self.jobs = {job.name: job for job in ordered}
         self._show_rows()
         if self._select is not None and self._select in self.jobs:
             keys = [str(row.key.value) for row in self.table.ordered_rows]
@@ -106,28 +107,22 @@ class JobsScreen(TableScreen):
             name: self.fit(self._row(job))
             for name, job in self.jobs.items()
             if any(
-                needle in str(job.get(key) or "").lower()
-                for key in ("name", "endpoint_name", "deployment_name", "status")
+                needle in field.lower()
+                for field in (job.name, job.endpoint_name, job.deployment_name, job.status)
             )
         }
         self.table.sync(rows)
 
-    def _row(self, job: View) -> tuple[Cell, ...]:
-        progress = job.get("progress") or {}
-        status = str(job.get("status", "?"))
-        context = job.get("creation_context") or {}
+    def _row(self, job: views.JobView) -> tuple[Cell, ...]:
+        progress = job.progress
         return (
-            Text(str(job["name"]), style="bold"),
-            str(job.get("endpoint_name", "")),
-            str(job.get("deployment_name", "")),
-            Text(status, style=JOB_STYLES.get(status, "")),
-            fmt.progress(
-                int(progress.get("items_done") or 0),
-                int(progress.get("items_failed") or 0),
-                int(progress.get("items_total") or 0),
-            ),
-            fmt.started(context.get("started_at"), self.epdev.clock()),
-            fmt.duration(progress.get("elapsed_seconds")),
+            Text(job.name, style="bold"),
+            job.endpoint_name,
+            job.deployment_name,
+            Text(job.status, style=JOB_STYLES.get(job.status, "")),
+            fmt.progress(progress.items_done, progress.items_failed, progress.items_total),
+            fmt.started(job.creation_context.started_at, self.epdev.clock()),
+            fmt.duration(progress.elapsed_seconds),
         )
 
     def _show_status(self) -> None:
@@ -137,7 +132,7 @@ class JobsScreen(TableScreen):
         elif self._loaded:
             shown = self.table.row_count
             count = len(self.jobs)
-            running = sum(1 for job in self.jobs.values() if job.get("status") not in FINISHED)
+            running = sum(1 for job in self.jobs.values() if job.status not in FINISHED)
             noun = "job" if count == 1 else "jobs"
             if not count:
                 parts.append("no jobs yet: [b]s[/b] starts one (or `epdev batch-endpoint invoke`)")
@@ -152,8 +147,8 @@ class JobsScreen(TableScreen):
         if shown_filter:
             parts.append(shown_filter)
         job = self.selected() if self._loaded else None
-        if job is not None and job.get("error"):
-            parts.append(f"[red]{escape(str(job['name']))}: {escape(str(job['error']))}[/red]")
+        if job is not None and job.error:
+            parts.append(f"[red]{escape(job.name)}: {escape(job.error)}[/red]")
         self.query_one("#status", Static).update(" · ".join(parts))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -167,7 +162,7 @@ class JobsScreen(TableScreen):
             return
         self.dismiss(None)
 
-    def views(self) -> dict[str, View]:
+    def views(self) -> dict[str, views.JobView]:
         return self.jobs
 
     def action_open(self) -> None:
@@ -179,7 +174,7 @@ class JobsScreen(TableScreen):
         job = self.selected()
         if job is None:
             return
-        name, status = str(job["name"]), str(job.get("status"))
+        name, status = job.name, job.status
         if status in FINISHED:
             self.notify(f"job {name} is already {status}")
             return
@@ -234,7 +229,7 @@ class JobsScreen(TableScreen):
         except ClientError as exc:
             self.post_message(Failed(f"job not started: {exc}"))
             return
-        self.post_message(JobStarted(str(job.get("name")), endpoint))
+        self.post_message(JobStarted(job.name, endpoint))
 
     def on_job_started(self, message: JobStarted) -> None:
         self.notify(f"started job {message.name} on {message.endpoint}")
@@ -244,7 +239,7 @@ class JobsScreen(TableScreen):
 
 @dataclass
 class FormReady(Message):
-    endpoints: list[View]
+    endpoints: list[views.BatchEndpointView]
 
 
 @dataclass
@@ -253,6 +248,5 @@ class JobStarted(Message):
     endpoint: str
 
 
-def _created(job: View) -> tuple[str, str]:
-    context = job.get("creation_context") or {}
-    return (str(context.get("created_at") or ""), str(job["name"]))
+def _created(job: views.JobView) -> tuple[str, str]:
+    return (job.creation_context.created_at, job.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import work
@@ -15,8 +15,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Log, Static
 
+from epdev.devserver import views
 from epdev.tui.messages import Reachability
-from epdev.tui.source import ClientError, NotRunning, View
+from epdev.tui.source import ClientError, NotRunning
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.search_results import SearchResults
@@ -58,7 +59,7 @@ class SearchAnswered(Message):
     """A page of matches (`page` as the devserver answers), or why there is none (`problem`)."""
 
     term: str
-    page: View | None
+    page: views.LogSearchPage | None
     problem: str | None = None
     then_next: bool = False
     """Asked for by `n` past the last match: go on to the first new one."""
@@ -336,7 +337,7 @@ class LogsScreen(Screen[None]):
             return
         self.post_message(SearchAnswered(term, page, then_next=then_next))
 
-    async def search_page(self, term: str, offset: int, by_request: bool) -> dict[str, Any]:
+    async def search_page(self, term: str, offset: int, by_request: bool) -> views.LogSearchPage:
         """One page of matches from the devserver (the job logs' screen asks for its own)."""
         source = self.epdev.source
         if by_request:

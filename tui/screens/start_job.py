@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Select, Static
 
-from epdev.tui.source import View
+from epdev.devserver import views
 
 
 class StartJobScreen(ModalScreen[dict[str, Any] | None]):
@@ -22,9 +22,9 @@ class StartJobScreen(ModalScreen[dict[str, Any] | None]):
         Binding("ctrl+s", "start", "Start"),
     ]
 
-    def __init__(self, endpoints: list[View], cwd: Path) -> None:
+    def __init__(self, endpoints: list[views.BatchEndpointView], cwd: Path) -> None:
         super().__init__()
-        self.endpoints = {str(e["name"]): e for e in endpoints}
+        self.endpoints = {e.name: e for e in endpoints}
         self.cwd = cwd
 
     def compose(self) -> ComposeResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -12,7 +12,6 @@ from textual.worker import Worker
 
 from epdev.tui.messages import Done
 from epdev.tui.screens.typed_filter import TypedFilter
-from epdev.tui.source import View
 from epdev.tui.widgets.banner import Banner
 from epdev.tui.widgets.footer import Footer
 from epdev.tui.widgets.live_table import Cell, LiveTable
@@ -21,7 +20,11 @@ if TYPE_CHECKING:
     from epdev.tui.app import EpdevApp
 
 
-class TableScreen(TypedFilter, Screen[None]):
+V = TypeVar("V")
+"""The view a row shows."""
+
+
+class TableScreen(TypedFilter, Screen[None], Generic[V]):
     """Subclasses name their table and columns, start a load, and draw rows and status."""
 
     TABLE_ID: ClassVar[str] = "table"
@@ -99,11 +102,11 @@ class TableScreen(TypedFilter, Screen[None]):
     def start_load(self) -> Worker[None]:
         raise NotImplementedError
 
-    def views(self) -> Mapping[str, View]:
+    def views(self) -> Mapping[str, V]:
         """What the rows show, by row key."""
         raise NotImplementedError
 
-    def selected(self) -> View | None:
+    def selected(self) -> V | None:
         name = self.table.selected_key()
         return None if name is None else self.views().get(name)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.colours import colour_of
 from epdev.tui.screens.endpoints import state_cell
-from epdev.tui.source import View
 from epdev.tui.widgets.live_table import Cell, LiveTable
 
 HEALTH_STYLES = {"Healthy": "green", "CrashLoop": "bold red"}
@@ -34,11 +32,10 @@ NARROW_TABLE = {100: 3, 80: 4}
 """Below each width, the number of DROP_ORDER's columns left out."""
 
 
-def health_cell(view: View) -> Text:
+def health_cell(view: views.DeploymentView) -> Text:
     """The probes' verdict and the instances' restarts since start, e.g. `Healthy ↻2`."""
-    health: dict[str, Any] = view.get("health") or {}
-    state = str(health.get("state") or "-")
-    restarts = sum(int(i.get("restarts") or 0) for i in health.get("instances") or [])
+    state = view.health.state or "-"
+    restarts = sum(i.restarts for i in view.health.instances)
     text = Text(state, style=HEALTH_STYLES.get(state, "yellow" if state != "-" else "dim"))
     if restarts:
         text.append(f" ↻{restarts}", style="yellow")
@@ -46,25 +43,25 @@ def health_cell(view: View) -> Text:
 
 
 def row(
-    view: View, traffic: dict[str, int], mirror: dict[str, int], names: list[str]
+    view: views.DeploymentView, traffic: dict[str, int], mirror: dict[str, int], names: list[str]
 ) -> tuple[Cell, ...]:
     """One deployment's cells, in COLUMNS' order; `names` fixes each deployment's colour."""
-    name = str(view["name"])
+    name = view.name
     share = traffic.get(name, 0)
     copies = f" (mirror {mirror[name]}%)" if mirror.get(name) else ""
-    state = str(view.get("provisioning_state", "?"))
+    figures = view.metrics
     return (
         Text("■ ", style=colour_of(name, names)) + Text(name, style="bold"),
         Text(f"{share}%{copies}", style="bold" if share or copies else "dim"),
-        str(view.get("runtime", "")),
+        view.runtime,
         fmt.instances(view),
-        state_cell(state),
+        state_cell(view.provisioning_state),
         health_cell(view),
-        fmt.cpu(fmt.metric(view, "cpu_percent")),
-        fmt.memory(fmt.metric(view, "memory_bytes")),
-        fmt.rps(fmt.metric(view, "rps")),
-        fmt.ms(fmt.metric(view, "p99_ms")),
-        fmt.money(view.get("cost")),
+        fmt.cpu(figures.cpu_percent if figures else None),
+        fmt.memory(figures.memory_bytes if figures else None),
+        fmt.rps(figures.rps if figures else None),
+        fmt.ms(figures.p99_ms if figures else None),
+        fmt.money(view.cost),
     )
 
 
@@ -78,17 +75,20 @@ class DeploymentTable(LiveTable):
         self._dropped = 0
 
     def show(
-        self, endpoint: View, deployments: list[View], names: list[str]
+        self,
+        endpoint: views.EndpointView,
+        deployments: list[views.DeploymentView],
+        names: list[str],
     ) -> dict[str, tuple[Cell, ...]]:
         """Show a row per deployment of `endpoint`; returns the rows, keyed by name."""
-        traffic = endpoint.get("traffic") or {}
-        mirror = endpoint.get("mirror_traffic") or {}
+        traffic = endpoint.traffic
+        mirror = endpoint.mirror_traffic
         gone = set(DROP_ORDER[: self._dropped])
         keep = [i for i, (_, key) in enumerate(COLUMNS) if key not in gone]
         rows = {}
         for d in deployments:
             cells = row(d, traffic, mirror, names)
-            rows[str(d["name"])] = tuple(cells[i] for i in keep)
+            rows[d.name] = tuple(cells[i] for i in keep)
         self.sync(rows)
         return rows
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.containers import Horizontal
 
+from epdev.devserver import views
 from epdev.tui import format as fmt
 from epdev.tui.colours import colour_of
-from epdev.tui.source import View
 from epdev.tui.widgets.plot import Plot, Series, Style, Styles
 
 POINTS = 60
@@ -24,12 +22,10 @@ ALL_CHARTS_WIDTH = 140
 """Narrower than this, one chart at a time (`next_chart` shows the next)."""
 
 
-def _errors_per_second(series: dict[str, list[float | None]]) -> list[float | None]:
-    rates = series.get("error_rate") or []
-    calls = series.get("rps") or []
+def _errors_per_second(series: views.Series) -> list[float | None]:
     return [
         None if rate is None or rps is None else round(rate * rps, 3)
-        for rate, rps in zip(rates, calls, strict=False)
+        for rate, rps in zip(series.error_rate, series.rps, strict=False)
     ]
 
 
@@ -61,29 +57,29 @@ class EndpointGraphs(Horizontal):
         columns = plot.size.width - 8  # the y axis' labels
         return max(20, min(POINTS, columns))
 
-    def show(self, report: View, names: list[str]) -> None:
+    def show(self, report: views.EndpointMetrics, names: list[str]) -> None:
         """Draw a metrics report (a series per deployment); `names` fixes each one's colour."""
-        step = int(report["step_seconds"])
-        count = len(report["timestamps"])
+        step = report.step_seconds
+        count = len(report.timestamps)
         ages = [float(-(count - 1 - i) * step) for i in range(count)]
-        blocks: dict[str, Any] = report.get("deployments") or {}
+        blocks = report.deployments
         latency: Series = {}
         rps: Series = {}
         errors: Series = {}
         cpu: Series = {}
         styles: Styles = {}
         for name, block in blocks.items():
-            series = block["series"]
+            series = block.series
             colour = colour_of(name, names)
-            latency[f"{name} p50"] = series["p50_ms"]
-            latency[f"{name} p99"] = series["p99_ms"]
+            latency[f"{name} p50"] = series.p50_ms
+            latency[f"{name} p99"] = series.p99_ms
             styles[f"{name} p50"] = Style(colour)
             styles[f"{name} p99"] = Style(colour, dotted=True)
-            rps[name] = series["rps"]
+            rps[name] = [*series.rps]
             errors[name] = _errors_per_second(series)
-            cpu[name] = series["cpu_percent"]
+            cpu[name] = series.cpu_percent
             styles[name] = Style(colour)
-        span = fmt.window(int(report["window_seconds"]))
+        span = fmt.window(report.window_seconds)
         shown = {
             "latency": (latency, f"latency, ms (p50 ━ p99 •), last {span}"),
             "rps": (rps, f"requests/s, last {span}"),

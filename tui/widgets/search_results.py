@@ -7,10 +7,11 @@ are ever held here (at most MAX_MATCHES), never the log itself.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from rich.text import Text
 from textual.widgets import RichLog
+
+from epdev.devserver import views
 
 MAX_MATCHES = 2000
 """Matches kept; past them the status asks for a narrower search."""
@@ -24,7 +25,7 @@ class SearchResults(RichLog):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, wrap=False, highlight=False, markup=False, max_lines=None)
         self.term = ""
-        self.matches: list[dict[str, Any]] = []
+        self.matches: list[views.LogMatch] = []
         self.current = -1
         self.next_offset: int | None = None
         self.total_bytes = 0
@@ -43,23 +44,23 @@ class SearchResults(RichLog):
         self._starts = []
         self.clear()
 
-    def add(self, page: dict[str, Any]) -> None:
+    def add(self, page: views.LogSearchPage) -> None:
         """Append a page of the devserver's answer."""
         room = MAX_MATCHES - len(self.matches)
-        new = list(page.get("matches") or [])[:room]
-        self.next_offset = page.get("next_offset")
-        self.total_bytes = int(page.get("total_bytes") or 0)
+        new = page.matches[:room]
+        self.next_offset = page.next_offset
+        self.total_bytes = page.total_bytes
         self.matches += new
         for match in new:
             self._write(match)
         if self.current < 0 and self.matches:
             self.go(0)
 
-    def _write(self, match: dict[str, Any]) -> None:
+    def _write(self, match: views.LogMatch) -> None:
         self._starts.append(len(self.lines))
-        self.write(self._line(str(match.get("text", ""))), scroll_end=False)
-        for line in match.get("context") or []:
-            self.write(Text(str(line), style="dim"), scroll_end=False)
+        self.write(self._line(match.text), scroll_end=False)
+        for line in match.context:
+            self.write(Text(line, style="dim"), scroll_end=False)
 
     def _line(self, text: str) -> Text:
         line = Text(text)
