@@ -19,9 +19,9 @@ from epdev.devserver.app import DevserverApp
 from epdev.devserver.client import AsyncClient, Client, ClientError, Connection, NotRunning
 from epdev.devserver.client import operations as ops
 from epdev.devserver.client.request import Answer
-from epdev.devserver.control import Control
+from epdev.devserver.endpoints import Control
 from epdev.devserver.home import Home
-from epdev.runtimes.registry import Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 TOKEN = "the-admin-token"
 URL = "https://127.0.0.1:1"
