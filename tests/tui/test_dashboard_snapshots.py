@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from epdev.tui.app import EpdevApp
 from epdev.tui.screens.endpoint import EndpointScreen
 from epdev.tui.screens.endpoints import EndpointsScreen
+from epdev.tui.widgets.endpoint_graphs import EndpointGraphs
 from epdev.tui.widgets.plot import Plot
 
 SIZE = (130, 34)
@@ -59,6 +60,10 @@ async def _open_endpoint(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen, EndpointScreen))
     screen = pilot.app.screen
     await until(pilot, lambda: screen.query_one("#latency").series and screen.key)  # type: ignore[attr-defined]
+    # The first report may come before the charts have their width; the screen then fetches
+    # one at the step they can show, and that one is what the snapshot must hold.
+    graphs = screen.query_one(EndpointGraphs)
+    await until(pilot, lambda: graphs.shown_step == screen._step())  # type: ignore[attr-defined]
     await until(pilot, lambda: all(plot.drawn for plot in screen.query(Plot) if plot.display))
 
 

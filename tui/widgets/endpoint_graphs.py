@@ -38,6 +38,9 @@ class EndpointGraphs(Horizontal):
         """The chart shown when only one fits."""
 
     _width: int | None = None
+    shown_step: int | None = None
+    """The step of the report last drawn: a report fetched before the charts had their width
+    has a coarser one than they can show."""
 
     def on_mount(self) -> None:
         if self._width is not None:  # fitted before its charts were there: fit them now
@@ -59,7 +62,7 @@ class EndpointGraphs(Horizontal):
 
     def show(self, report: views.EndpointMetrics, names: list[str]) -> None:
         """Draw a metrics report (a series per deployment); `names` fixes each one's colour."""
-        step = report.step_seconds
+        step = self.shown_step = report.step_seconds
         count = len(report.timestamps)
         ages = [float(-(count - 1 - i) * step) for i in range(count)]
         blocks = report.deployments
