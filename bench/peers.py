@@ -5,6 +5,7 @@
 Script workload: a 4-feature scikit-learn classifier scored by the same predict everywhere:
 - epdev: the full path (devserver over plain HTTP, key auth, two process-runtime deployments of
   the same score.py at 50/50);
+- epdev https: the same over the devserver's own TLS;
 - azmlinfsrv: Azure's inference server serving the same score.py directly;
 - kserve: KServe's Python ModelServer, a Model subclass doing the same predict (V1 protocol);
 - mlserver: MLServer with its scikit-learn runtime (V2 protocol).
@@ -171,6 +172,8 @@ class Target:
     body: str
     pids: list[int]
     results: dict[int, list[Result]] = field(default_factory=dict)
+    verify: str | bool = True
+    """The CA bundle that verifies the target's certificate (epdev over HTTPS)."""
 
 
 def uv_bin() -> str:
@@ -250,23 +253,27 @@ def server(argv: list[str], log: Path, ready: str, **popen: object) -> Iterator[
         stop_group(proc)
 
 
-def start_epdev(stack: ExitStack, work: Path) -> Target:
-    root = work / "epdev"
+def start_epdev(stack: ExitStack, work: Path, https: bool = False) -> Target:
+    label = "epdev https" if https else "epdev"
+    root = work / label.replace(" ", "-")
     train(Path(sys.executable), root / "model" / "model.joblib")
     (root / "code").mkdir(parents=True)
     (root / "code" / "score.py").write_text(SCORE_PY)
     (root / "endpoint.yml").write_text(ENDPOINT_YML)
     for name in ("blue", "green"):
         (root / f"{name}.yml").write_text(DEPLOYMENT_YML.format(name=name))
-    home = work / "epdev-home"
+    home = work / f"{root.name}-home"
     stack.callback(subprocess.run, [*EPDEV, "stop"], env={**os.environ, "EPDEV_HOME": str(home)})
-    epdev(home, "serve", "--detach", "--insecure-http")
+    epdev(home, "serve", "--detach", *([] if https else ["--insecure-http"]))
     epdev(home, "apply", "-f", str(root))
     view = json.loads(epdev(home, "online-endpoint", "show", "-n", "peers-ep"))
     key = json.loads(epdev(home, "online-endpoint", "get-credentials", "-n", "peers-ep"))
-    pid = json.loads((home / "server.json").read_text())["pid"]
+    info = json.loads((home / "server.json").read_text())
     headers = {**JSON, "Authorization": f"Bearer {key['primaryKey']}"}
-    return Target("epdev", "script", view["scoring_uri"], headers, SCRIPT_BODY, [pid])
+    target = Target(label, "script", view["scoring_uri"], headers, SCRIPT_BODY, [info["pid"]])
+    if https:
+        target.verify = info["ca_bundle"]
+    return target
 
 
 def start_azmlinfsrv(stack: ExitStack, work: Path) -> Target:
@@ -347,6 +354,8 @@ def start_mlflow_serve(stack: ExitStack, work: Path) -> Target:
 
 STARTERS: dict[str, Callable[[ExitStack, Path], Target]] = {
     "epdev": start_epdev,
+    # The same full path over the devserver's own TLS (wrk does not verify the certificate).
+    "epdev https": lambda stack, work: start_epdev(stack, work, https=True),
     "azmlinfsrv": start_azmlinfsrv,
     "kserve": start_kserve,
     "mlserver": start_mlserver,
@@ -358,12 +367,15 @@ BASELINE = {"script": "epdev", "mlflow": "epdev mlflow"}
 
 def check_answer(target: Target) -> None:
     """One call must succeed before a target is measured: a fast error is no throughput."""
-    response = httpx.post(target.url, content=target.body, headers=target.headers, timeout=30)
+    response = httpx.post(
+        target.url, content=target.body, headers=target.headers, timeout=30, verify=target.verify
+    )
     if response.status_code != 200:
         raise Skip(f"a scoring call answered {response.status_code}: {response.text[:200]}")
 
 
 def measure(target: Target, clients: int, seconds: int, warmup: int, wrk: str | None) -> Result:
+    ca = target.verify if isinstance(target.verify, str) else None
     if wrk:
         return run_wrk(
             wrk,
@@ -373,6 +385,7 @@ def measure(target: Target, clients: int, seconds: int, warmup: int, wrk: str | 
             target.body,
             seconds,
             clients,
+            ca=ca,
             warmup=warmup,
             pids=target.pids,
         )
@@ -383,6 +396,7 @@ def measure(target: Target, clients: int, seconds: int, warmup: int, wrk: str | 
         target.body,
         seconds,
         clients,
+        ca=ca,
         warmup=warmup,
         pids=target.pids,
     )
