@@ -8,7 +8,6 @@ import signal
 import ssl
 import subprocess as subprocess_
 import sys
-import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -19,6 +18,16 @@ from typing import Any
 import httpx
 
 from epdev.devserver.pytest_plugin import EpdevServer
+from support.waiting import wait_until
+
+__all__ = [
+    "EPDEV",
+    "RunningServer",
+    "run_in_process",
+    "running_server",
+    "start_server",
+    "wait_until",
+]
 
 EPDEV = [sys.executable, "-m", "epdev.devserver.cli.entry"]
 
@@ -108,17 +117,17 @@ class RunningServer:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         with suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            # The detached server is not our child, but reap it if it is.
-            with suppress(ChildProcessError):
-                os.waitpid(self.pid, os.WNOHANG)
-            time.sleep(0.05)
-        raise AssertionError(f"devserver pid {self.pid} did not exit")
+        wait_until(self._exited, timeout=30, interval=0.05, what=f"devserver pid {self.pid} runs")
+
+    def _exited(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        # The detached server is not our child, but reap it if it is.
+        with suppress(ChildProcessError):
+            os.waitpid(self.pid, os.WNOHANG)
+        return False
 
 
 def start_server(home: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
@@ -145,14 +154,3 @@ def running_server(
         subprocess_.run([*EPDEV, "stop"], env=server.env(), capture_output=True, timeout=60)
         with suppress(AssertionError):
             server.kill()
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
