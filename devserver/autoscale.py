@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,8 +85,11 @@ class Trend:
         return desired
 
 
-async def run(runner: DeploymentRunner) -> None:
-    """Poll the runner's pool and scale it until cancelled or the settings change type."""
+async def run(runner: DeploymentRunner, clock: Callable[[], float] = time.monotonic) -> None:
+    """Poll the runner's pool and scale it until cancelled or the settings change type.
+
+    `clock` times the delays (Trend's `now`); the polling itself sleeps on the event loop's.
+    """
     trend: Trend | None = None
     while runner.spec.scale_settings.type == "target_utilization":
         policy = Policy.of(runner.spec.scale_settings)
@@ -100,7 +104,7 @@ async def run(runner: DeploymentRunner) -> None:
         settings = runner.spec.request_settings
         current = runner.spec.instance_count
         desired = policy.desired(busy, settings.max_concurrent_requests_per_instance)
-        target = trend.decide(current, desired, time.monotonic())
+        target = trend.decide(current, desired, clock())
         if target is not None and await runner.scale_to(target):
             runner.note(
                 f"autoscale: {busy:.1f} request(s) in flight on average, "

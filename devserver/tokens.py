@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -30,14 +31,21 @@ def load_secret(path: Path) -> bytes:
 
 
 class TokenIssuer:
-    def __init__(self, secret: bytes, lifetime: dt.timedelta = DEFAULT_LIFETIME) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        lifetime: dt.timedelta = DEFAULT_LIFETIME,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
         self.lifetime = lifetime
+        # Seconds since the epoch; issuing and expiry both read it, so a test can move time on.
+        self._clock = clock
         self._verified: dict[str, tuple[str, float]] = {}
 
     def issue(self, endpoint: str) -> dict[str, str]:
         """A token for one endpoint, in the shape of Azure's `get-credentials` answer."""
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        now = dt.datetime.fromtimestamp(int(self._clock()), dt.UTC)
         expiry = now + self.lifetime
         claims = {"iss": ISSUER, "aud": endpoint, "iat": now, "exp": expiry}
         token = jwt.encode(claims, self._secret, algorithm="HS256")
@@ -52,7 +60,7 @@ class TokenIssuer:
     def problem(self, token: str, endpoint: str) -> str | None:
         """Why `token` does not admit a call to `endpoint`, or None when it does."""
         known = self._verified.get(token)
-        if known is not None and known[0] == endpoint and time.time() < known[1]:
+        if known is not None and known[0] == endpoint and self._clock() < known[1]:
             return None
         try:
             claims = jwt.decode(
@@ -61,21 +69,27 @@ class TokenIssuer:
                 algorithms=["HS256"],
                 audience=endpoint,
                 issuer=ISSUER,
-                options={"require": ["exp", "aud", "iss"]},
+                # Times are checked below against this issuer's clock, not PyJWT's own.
+                options={
+                    "require": ["exp", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            return "the token has expired: get a new one with `online-endpoint get-credentials`"
+            expiry = float(claims["exp"])
         except jwt.InvalidAudienceError:
             return f"the token was issued for another endpoint, not {endpoint!r}"
         except jwt.InvalidSignatureError:
             return (
                 "the token's signature is not valid: it was altered or not issued by this devserver"
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, TypeError, ValueError):
             return (
                 "the credential is not a token issued by epdev (for key auth, use auth_mode: key)"
             )
+        if expiry <= self._clock():
+            return "the token has expired: get a new one with `online-endpoint get-credentials`"
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
-        self._verified[token] = (endpoint, float(claims["exp"]))
+        self._verified[token] = (endpoint, expiry)
         return None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_until
 
 from epdev.devserver.cost import UsageLedger
 from epdev.devserver.resources import ResourceSampler, Target
@@ -80,13 +80,11 @@ def wait_cpu(pid: int, seconds: float) -> None:
     import psutil
 
     # The burner stops on CPU time, not wall time: on a loaded machine it gets there later.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def used() -> bool:
         times = psutil.Process(pid).cpu_times()
-        if times.user + times.system >= seconds:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"pid {pid} did not use {seconds} s of CPU")
+        return times.user + times.system >= seconds
+
+    wait_until(used, 60, interval=0.02, what=f"pid {pid} did not use {seconds} s of CPU")
 
 
 def test_cpu_memory_and_usage_of_running_instances(spawn: Spawn, tmp_path: Path) -> None:

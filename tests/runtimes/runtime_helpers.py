@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+
+from support.waiting import wait_until
 
 from epdev.runtimes import InstanceSpec
 from epdev.runtimes.process import ProcessInstance, ProcessRuntime
@@ -30,14 +31,19 @@ class Sink:
 
     def wait_for(self, needle: str, stream: str | None = None, timeout: float = 5.0) -> str:
         """The first recorded line containing `needle`, waiting for it to arrive."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for s, line in list(self.lines):
-                if needle in line and stream in (None, s):
-                    return line
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no line with {needle!r} in:\n{self.text()}")
-            time.sleep(0.02)
+
+        def found() -> str | None:
+            return next(
+                (line for s, line in list(self.lines) if needle in line and stream in (None, s)),
+                None,
+            )
+
+        return wait_until(
+            found,
+            timeout,
+            interval=0.02,
+            what=lambda: f"no line with {needle!r} in:\n{self.text()}",
+        )
 
 
 def write_script(folder: Path, body: str, name: str = "score.py") -> Path:

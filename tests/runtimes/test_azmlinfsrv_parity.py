@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ import httpx
 import pytest
 from probe_script import SCRIPT
 from runtime_helpers import LoopThread, Sink, create, make_spec, write_script
+from support.waiting import wait_until
 
 AZMLINFSRV = os.environ.get("EPDEV_AZMLINFSRV") or shutil.which("azmlinfsrv")
 
@@ -106,16 +106,16 @@ def serving(
     try:
         loop_thread.run(instance.start(30))
         azure_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+
+        def up() -> bool:
+            if azure.poll() is not None:
+                pytest.fail(f"azmlinfsrv exited; see {log.name}")
             try:
-                if httpx.get(azure_url + "/").status_code == 200:
-                    break
+                return httpx.get(azure_url + "/").status_code == 200
             except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or azure.poll() is not None:
-                pytest.fail(f"azmlinfsrv did not start; see {log.name}")
-            time.sleep(0.2)
+                return False
+
+        wait_until(up, 60, interval=0.2, what=f"azmlinfsrv did not start; see {log.name}")
         yield azure_url, instance.url
     finally:
         os.killpg(azure.pid, signal.SIGTERM)

@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 from runtime_helpers import Sink, create, make_spec, write_script
+from support.waiting import wait_until
 
 from epdev.runtimes import InstanceFailed
 from epdev.runtimes.oom import memory_hint
@@ -44,12 +44,12 @@ def ended(pid: int) -> bool:
 
 
 def wait_ended(pids: list[int], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not all(ended(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(
+        lambda: all(ended(p) for p in pids),
+        timeout,
+        interval=0.05,
+        what=f"pids {pids} have not all ended",
+    )
 
 
 @pytest.mark.parametrize("how", ["stop", "crash"])

@@ -16,6 +16,7 @@ import psutil
 import pytest
 from runtime_helpers import Sink, create, make_spec, write_script
 from support.sample_project import SAMPLE_REQUEST, SampleProject
+from support.waiting import wait_until
 
 from epdev.runtimes import InstanceFailed, InstanceState, ProcessRuntime
 from epdev.runtimes.output import MAX_LINE, pump_lines
@@ -40,12 +41,7 @@ def gone(pid: int) -> bool:
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not gone(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(lambda: gone(pid), timeout, interval=0.05, what=f"pid {pid} still runs")
 
 
 async def start_failure(tmp_path: Path, script: str, timeout: float = 10) -> tuple[str, Sink]:

@@ -7,11 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from runtime_helpers import write_script
+from support.waiting import wait_until
 
 SCRIPT = """
 import os
@@ -53,14 +53,15 @@ def test_the_worker_binds_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     ) as worker:
         try:
-            deadline = time.monotonic() + 10
-            while True:
+
+            def answer() -> httpx.Response | None:
                 try:
-                    response = httpx.post(f"http://127.0.0.1:{port}/score", content="hi")
-                    break
+                    return httpx.post(f"http://127.0.0.1:{port}/score", content="hi")
                 except httpx.TransportError:
-                    assert worker.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.05)
+                    assert worker.poll() is None
+                    return None
+
+            response = wait_until(answer, 10, interval=0.05)
             assert response.json() == {"data": "hi", "model_dir": str(tmp_path)}
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import ssl
-import subprocess
+import subprocess as subprocess_
 import sys
-import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,42 @@ from typing import Any
 import httpx
 
 from epdev.devserver.pytest_plugin import EpdevServer
+from support.waiting import wait_until
+
+__all__ = [
+    "EPDEV",
+    "RunningServer",
+    "run_in_process",
+    "running_server",
+    "start_server",
+    "wait_until",
+]
 
 EPDEV = [sys.executable, "-m", "epdev.devserver.cli.entry"]
+
+# Commands run in a process of their own even through `RunningServer.cli`: they start or stop
+# the devserver, whose process and signals are what their tests are about.
+_OWN_PROCESS = frozenset({"serve", "stop"})
+
+
+def run_in_process(
+    args: Sequence[str], env: Mapping[str, str]
+) -> subprocess_.CompletedProcess[str]:
+    """`epdev ARGS` through click's CliRunner, as a subprocess would see it: only `env`'s
+    EPDEV_* variables set, and a crash printed as a traceback with exit status 1."""
+    from click.testing import CliRunner
+
+    from epdev.devserver.cli.main import cli
+
+    scoped: dict[str, str | None] = {k: None for k in os.environ if k.startswith("EPDEV_")}
+    scoped.update(env)
+    result = CliRunner().invoke(cli, list(args), prog_name="epdev", env=scoped)
+    stderr = result.stderr
+    code = result.exit_code
+    if result.exc_info is not None and not isinstance(result.exc_info[1], SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+        code = 1
+    return subprocess_.CompletedProcess(["epdev", *args], code, stdout=result.stdout, stderr=stderr)
 
 
 @dataclass
@@ -39,12 +73,21 @@ class RunningServer:
         return env
 
     def cli(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """Run `epdev ARGS` against this server's home."""
-        result = subprocess.run(
-            [*EPDEV, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
-        )
+        self, *args: str, check: bool = True, timeout: float = 120, subprocess: bool = False
+    ) -> subprocess_.CompletedProcess[str]:
+        """Run `epdev ARGS` against this server's home.
+
+        In this process through click's CliRunner (the CLI is a light HTTP client, and a new
+        interpreter costs a second of imports per call), except `serve` and `stop` and with
+        `subprocess=True`: there the real process is the point. `timeout` bounds only a
+        subprocess (pytest-timeout bounds an in-process run).
+        """
+        if subprocess or (args and args[0] in _OWN_PROCESS):
+            result = subprocess_.run(
+                [*EPDEV, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
+            )
+        else:
+            result = run_in_process(args, {"EPDEV_HOME": str(self.home)})
         if check and result.returncode != 0:
             raise AssertionError(
                 f"epdev {' '.join(args)} exited {result.returncode}:\n"
@@ -74,24 +117,24 @@ class RunningServer:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         with suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            # The detached server is not our child, but reap it if it is.
-            with suppress(ChildProcessError):
-                os.waitpid(self.pid, os.WNOHANG)
-            time.sleep(0.05)
-        raise AssertionError(f"devserver pid {self.pid} did not exit")
+        wait_until(self._exited, timeout=30, interval=0.05, what=f"devserver pid {self.pid} runs")
+
+    def _exited(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        # The detached server is not our child, but reap it if it is.
+        with suppress(ChildProcessError):
+            os.waitpid(self.pid, os.WNOHANG)
+        return False
 
 
 def start_server(home: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
     """`epdev serve --detach` in `home`; `env` adds variables (EPDEV_* ones included)."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("EPDEV_")}, **(env or {})}
     env["EPDEV_HOME"] = str(home)
-    result = subprocess.run(
+    result = subprocess_.run(
         [*EPDEV, "serve", "--detach", *extra], env=env, capture_output=True, text=True, timeout=90
     )
     if result.returncode != 0:
@@ -108,17 +151,7 @@ def running_server(
     try:
         yield server
     finally:
-        subprocess.run([*EPDEV, "stop"], env=server.env(), capture_output=True, timeout=60)
+        # Clean-up, not a test of `stop`: in this process (tests of stop call it themselves).
+        run_in_process(["stop"], {"EPDEV_HOME": str(server.home)})
         with suppress(AssertionError):
             server.kill()
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from support.waiting import wait_until
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -142,18 +143,21 @@ def mlflow_serve(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
+
+        def up() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"mlflow models serve exited:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
+                return httpx.get(f"{url}/ping", timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"mlflow models serve did not start:\n{log.read_text()}")
-            time.sleep(0.3)
+                return False
+
+        wait_until(
+            up,
+            180,
+            interval=0.3,
+            what=lambda: f"mlflow models serve did not start:\n{log.read_text()}",
+        )
         yield url
     finally:
         stop_group(proc)

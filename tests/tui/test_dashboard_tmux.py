@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ENDPOINT, Live
+from support.waiting import wait_until
 
 from epdev.devserver.home import Home, ServerInfo
 
@@ -62,13 +63,15 @@ class Terminal:
             time.sleep(0.15)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+        def shown() -> str | None:
+            screen = self.screen()
+            return screen if text in screen else None
+
+        return wait_until(
+            shown,
+            timeout,
+            what=lambda: f"{text!r} never appeared; the screen shows:\n{self.screen()}",
+        )
 
     def close(self) -> None:
         subprocess.run([*TMUX, "kill-session", "-t", self.name], capture_output=True)
@@ -89,14 +92,6 @@ def clean_env(home: Path) -> dict[str, str]:
         if name in os.environ:
             env[name] = os.environ[name]
     return env
-
-
-def wait_until(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
 
 
 def test_shift_traffic_with_keys_in_the_real_epdev(live: Live, terminals: list[Terminal]) -> None:
