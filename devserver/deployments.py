@@ -40,7 +40,8 @@ from epdev.devserver.supervisor import DeploymentRunner
 from epdev.devserver.watching import CodeWatcher
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError
 from epdev.specs.kinds import SpecKind
-from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
+from epdev.specs.loader import LoadedSpec, validate_spec
+from epdev.specs.overrides import apply_overrides
 
 if TYPE_CHECKING:
     from epdev.devserver.endpoints import Control, EndpointEntry
