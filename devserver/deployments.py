@@ -19,15 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.limits import check_instance_counts, start_parallelism
-from epdev.devserver.logs import (
-    DeploymentLog,
-    SearchPage,
-    find_request,
-    follow,
-    request_lines,
-    search,
-    tail,
-)
+from epdev.devserver.logs import DeploymentLog
+from epdev.devserver.logsearch import SearchPage, find_request, request_lines, search
+from epdev.devserver.logtail import follow, tail
 from epdev.devserver.provisioning import (
     DeploymentFailed,
     Provisioning,
