@@ -73,6 +73,17 @@ class EndpointFields(View):
     auth_mode: str
 
 
+class DeploymentFields(View):
+    """What online and batch deployments both answer first."""
+
+    name: str
+    endpoint_name: str
+    description: str | None = None
+    tags: dict[str, str]
+    properties: dict[str, str]
+    type: str
+
+
 class CodeConfiguration(View):
     code: str
     scoring_script: str

@@ -6,7 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
-from epdev.devserver.views.base import CodeConfiguration, EndpointFields, Number, Timestamp, View
+from epdev.devserver.views.base import (
+    CodeConfiguration,
+    DeploymentFields,
+    EndpointFields,
+    Number,
+    Timestamp,
+    View,
+)
 
 
 class JobLog(View):
@@ -40,16 +47,10 @@ class BatchSettingsView(View):
     environment_variables: dict[str, str]
 
 
-class BatchDeploymentView(View):
+class BatchDeploymentView(DeploymentFields):
     """The deployment's spec as stored (null keys left out, tuning under settings), then its
     state."""
 
-    name: str
-    endpoint_name: str
-    description: str | None = None
-    tags: dict[str, str]
-    properties: dict[str, str]
-    type: str
     model: str | dict[str, Any] | None = None
     code_configuration: CodeConfiguration | None = None
     environment: str | dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from epdev.devserver.views.base import (
     CodeConfiguration,
+    DeploymentFields,
     EndpointFields,
     Number,
     Split,
@@ -51,15 +52,9 @@ class DeploymentHealth(View):
     instances: list[InstanceHealth]
 
 
-class DeploymentView(View):
+class DeploymentView(DeploymentFields):
     """The deployment's spec as stored (keys that are null there left out), then its state."""
 
-    name: str
-    endpoint_name: str
-    description: str | None = None
-    tags: dict[str, str]
-    properties: dict[str, str]
-    type: str
     model: str | dict[str, Any] | None = Field(
         default=None, description="A path, an azureml: reference, or a model spec"
     )
