@@ -63,7 +63,7 @@ class Substitutes:
         source: str,
     ) -> Base:
         """The image to use for `name`: itself when present or pullable, else a local base of the
-        Python `asked` (see _stand_in); with no name, that local base."""
+        Python `asked` (see stand_in); with no name, that local base."""
         if name is None:
             stand_in = self.stand_in(client, asked, cache_dir, source)
             note = f"the environment names no image; building on {stand_in.reference}"
@@ -74,7 +74,7 @@ class Substitutes:
             pass
         if name != self.substitute and self.pull and name not in self._unpullable:
             try:
-                repository, tag = split_reference(name)
+                repository, tag = _split_reference(name)
                 return Base(name, client.images.pull(repository, tag=tag).id or name)
             except docker.errors.DockerException as exc:
                 self._unpullable[name] = short_error(exc)
@@ -102,7 +102,7 @@ class Substitutes:
         for an environment asking for Python X.Y the first local base that runs X.Y (the
         substitute, then the base of the Debian suite that ships X.Y); its note says when
         none does."""
-        substitute = get_image(client, self.substitute)
+        substitute = _get_image(client, self.substitute)
         if asked is None:
             if substitute is None:
                 raise self._missing(missing)
@@ -110,7 +110,7 @@ class Substitutes:
         candidates = [(self.substitute, substitute)]
         suite_image = base_image_for(asked)
         if suite_image is not None and suite_image != self.substitute:
-            candidates.append((suite_image, get_image(client, suite_image)))
+            candidates.append((suite_image, _get_image(client, suite_image)))
         for reference, image in candidates:
             if (
                 image is not None
@@ -155,7 +155,7 @@ def _joined(first: str, second: str | None) -> str:
     return first if second is None else f"{first} {second}"
 
 
-def get_image(client: docker.DockerClient, name: str) -> Image | None:
+def _get_image(client: docker.DockerClient, name: str) -> Image | None:
     try:
         return client.images.get(name)
     except docker.errors.ImageNotFound:
@@ -170,7 +170,7 @@ def image_exists(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def split_reference(name: str) -> tuple[str, str]:
+def _split_reference(name: str) -> tuple[str, str]:
     """A reference's repository and tag (or digest), `latest` when it names neither."""
     if "@" in name:
         repository, _, digest = name.partition("@")
