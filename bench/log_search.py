@@ -3,7 +3,7 @@
     python3 bench/log_search.py [--rounds 7]
 
 Writes a 20 MiB log as the devserver does (stamped lines of two instances, rotated into a
-backup and the current file), then times, in alternating rounds, `epdev.devserver.logs.search`
+backup and the current file), then times, in alternating rounds, `epdev.devserver.logsearch.search`
 (what the log search route runs on a thread) for a frequent term (the first page fills at once)
 and for a rare one near the end (the whole log is read), against the floor of reading the same
 bytes (`cat`-like) and a plain Python loop over the lines testing each one (the naive way).
@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from epdev.devserver.logs import DeploymentLog, log_files, search
+from epdev.devserver.logs import DeploymentLog, log_files
+from epdev.devserver.logsearch import search
 
 SIZE = 20 * 1024 * 1024
 

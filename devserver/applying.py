@@ -69,7 +69,7 @@ def payload(loaded: LoadedSpec) -> dict[str, Any]:
 def plan(api: Client, target: Path) -> Plan:
     """Load every spec under `target` and check each with the devserver; change nothing."""
     # Here rather than at the top: commands that load no spec skip the pydantic models.
-    from epdev.specs.loader import load_specs
+    from epdev.specs.discovery import load_specs
 
     specs, skipped = load_specs(target)
     notes = [note for s in specs if (note := s.cloud_only_note())]

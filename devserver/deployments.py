@@ -19,15 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from epdev.devserver.errors import BadRequest, Conflict, NotFound
 from epdev.devserver.limits import check_instance_counts, start_parallelism
-from epdev.devserver.logs import (
-    DeploymentLog,
-    SearchPage,
-    find_request,
-    follow,
-    request_lines,
-    search,
-    tail,
-)
+from epdev.devserver.logs import DeploymentLog
+from epdev.devserver.logsearch import SearchPage, find_request, request_lines, search
+from epdev.devserver.logtail import follow, tail
 from epdev.devserver.provisioning import (
     DeploymentFailed,
     Provisioning,
@@ -40,7 +34,8 @@ from epdev.devserver.supervisor import DeploymentRunner
 from epdev.devserver.watching import CodeWatcher
 from epdev.specs import OnlineDeployment, OnlineEndpoint, SpecError
 from epdev.specs.kinds import SpecKind
-from epdev.specs.loader import LoadedSpec, apply_overrides, validate_spec
+from epdev.specs.loader import LoadedSpec, validate_spec
+from epdev.specs.overrides import apply_overrides
 
 if TYPE_CHECKING:
     from epdev.devserver.endpoints import Control, EndpointEntry

@@ -43,7 +43,7 @@ class Runtimes:
 
     def remove_leftover_containers(self, home: Path) -> list[str]:
         """Containers an earlier devserver of this home left behind, now removed."""
-        from epdev.runtimes.docker import cleanup_orphans
+        from epdev.runtimes.container_orphans import cleanup_orphans
 
         return cleanup_orphans(home)
 

@@ -27,16 +27,12 @@ if TYPE_CHECKING:
         RequestSettings,
         ScaleSettings,
     )
+    from epdev.specs.discovery import load_specs
     from epdev.specs.endpoint import OnlineEndpoint
     from epdev.specs.errors import SpecError, SpecIssue
     from epdev.specs.kinds import SpecKind
-    from epdev.specs.loader import (
-        LoadedSpec,
-        apply_overrides,
-        load_spec,
-        load_specs,
-        validate_spec,
-    )
+    from epdev.specs.loader import LoadedSpec, load_spec, validate_spec
+    from epdev.specs.overrides import apply_overrides
     from epdev.specs.schema import json_schema
     from epdev.specs.traffic import (
         TrafficError,
@@ -66,9 +62,9 @@ _HOME = {
     "SpecIssue": "errors",
     "SpecKind": "kinds",
     "LoadedSpec": "loader",
-    "apply_overrides": "loader",
+    "apply_overrides": "overrides",
     "load_spec": "loader",
-    "load_specs": "loader",
+    "load_specs": "discovery",
     "validate_spec": "loader",
     "json_schema": "schema",
     "TrafficError": "traffic",

@@ -32,7 +32,7 @@ _docker_problem: list[str | None] = []
 def docker_engine_problem() -> str | None:
     """Why no Docker engine answers (None when one does); asked once per test session."""
     if not _docker_problem:
-        from epdev.runtimes.docker import connect
+        from epdev.runtimes.engine import connect
         from epdev.runtimes.instance import InstanceFailed
 
         try:

@@ -38,7 +38,7 @@ from epdev.runtimes.instance import InstanceFailed
 from epdev.runtimes.mlflow_registry import fetch_registered_model
 from epdev.specs import BatchDeployment, BatchEndpoint, BatchSettings, SpecError, validate_spec
 from epdev.specs.kinds import SpecKind
-from epdev.specs.loader import apply_overrides
+from epdev.specs.overrides import apply_overrides
 
 __all__ = ["DASK_SCHEDULER_ENV", "BatchControl"]
 

@@ -12,7 +12,7 @@ from epdev.devserver.batch.output import JobFolder
 from epdev.devserver.batch.runner import JobRunner
 from epdev.devserver.batch.workers import Workers
 from epdev.devserver.errors import Conflict, NotFound
-from epdev.devserver.logs import SearchPage, search
+from epdev.devserver.logsearch import SearchPage, search
 
 CANCEL_WAIT_SECONDS = 10.0
 

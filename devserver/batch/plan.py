@@ -19,7 +19,7 @@ from epdev.devserver.batch.script import scoring_entry
 from epdev.devserver.errors import BadRequest
 from epdev.specs import BatchDeployment, BatchSettings, SpecError
 from epdev.specs.batch import Engine
-from epdev.specs.loader import apply_overrides
+from epdev.specs.overrides import apply_overrides
 
 ENGINES: tuple[Engine, ...] = ("local", "dask")
 WorkerRuntime = Literal["process", "venv"]

@@ -43,7 +43,7 @@ def read_asset_file(file: str, overrides: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise Failure(f"{file}: expected a mapping of fields (name, version, path, ...)")
     # Here rather than at the top: commands that load no file skip the pydantic models.
-    from epdev.specs.loader import apply_overrides
+    from epdev.specs.overrides import apply_overrides
 
     data = apply_overrides(loaded, overrides)
     for key in data:

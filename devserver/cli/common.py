@@ -143,7 +143,8 @@ def spec_from_fields(
     kind: SpecKind, fields: dict[str, Any], overrides: dict[str, Any]
 ) -> LoadedSpec:
     """A spec given on the command line alone (`create -n NAME`, as az allows), validated."""
-    from epdev.specs.loader import apply_overrides, validate_spec
+    from epdev.specs.loader import validate_spec
+    from epdev.specs.overrides import apply_overrides
 
     return validate_spec(kind, apply_overrides(fields, overrides))
 

@@ -30,7 +30,7 @@ def _load(file: str, name: str | None, version: str | None, sets: tuple[str, ...
     from pydantic import ValidationError
 
     from epdev.specs.deployment import Environment
-    from epdev.specs.loader import apply_overrides
+    from epdev.specs.overrides import apply_overrides
     from epdev.specs.yamlsource import read_yaml
 
     path = Path(file)

@@ -6,14 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from epdev.devserver.logs import (
-    DeploymentLog,
-    Request,
-    find_request,
-    log_files,
-    request_lines,
-    search,
-)
+from epdev.devserver.logs import DeploymentLog, log_files
+from epdev.devserver.logsearch import Request, find_request, request_lines, search
 
 
 def _rotated_log(path: Path, requests: int = 60) -> None:

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from epdev.devserver.logs import DeploymentLog, follow, level_of, log_files, source_of, tail
+from epdev.devserver.logs import DeploymentLog, level_of, log_files, source_of
+from epdev.devserver.logtail import follow, tail
 
 RECORD = "2024-05-01 12:00:00,120 {} [41] root - {}"
 

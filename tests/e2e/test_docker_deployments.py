@@ -15,7 +15,7 @@ from support.devserver import RunningServer, wait_until
 
 from epdev.devserver.pytest_plugin import EpdevServer
 from epdev.runtimes.baseimages import base_image_for
-from epdev.runtimes.docker import LABEL_DEPLOYMENT, LABEL_ENDPOINT, LABEL_HOME
+from epdev.runtimes.container_orphans import LABEL_DEPLOYMENT, LABEL_ENDPOINT, LABEL_HOME
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

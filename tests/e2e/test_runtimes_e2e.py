@@ -17,7 +17,7 @@ from support.devserver import RunningServer, running_server, start_server, wait_
 from support.sample_project import SAMPLE_REQUEST, SampleProject, make_sample_project
 
 from epdev.devserver.pytest_plugin import EpdevServer
-from epdev.runtimes.docker import LABEL_DEPLOYMENT, LABEL_HOME
+from epdev.runtimes.container_orphans import LABEL_DEPLOYMENT, LABEL_HOME
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,8 @@ from epdev.runtimes.baseimages import (
     suite_for,
 )
 from epdev.runtimes.environment import PythonEnvironment
-from epdev.runtimes.images import asked_python, layer_dockerfile
+from epdev.runtimes.imagebuild import layer_dockerfile
+from epdev.runtimes.images import asked_python
 from epdev.runtimes.wheelhouse import chosen_wheels, wheel_tags, wheelhouse_path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build-base-image"

@@ -23,9 +23,12 @@ from runtime_helpers import Sink, write_script
 
 from epdev.runtimes import InstanceSpec
 from epdev.runtimes.baseimages import SUITES, ImagePythons, base_image_for
-from epdev.runtimes.docker import LABEL_HOME, DockerInstance, DockerRuntime, cleanup_orphans
+from epdev.runtimes.container_orphans import LABEL_HOME, cleanup_orphans
+from epdev.runtimes.docker import DockerRuntime
+from epdev.runtimes.docker_instance import DockerInstance
 from epdev.runtimes.environment import RuntimeEnvironment, resolve
-from epdev.runtimes.images import SUBSTITUTE_IMAGE, ImageBuilder, layer_dockerfile
+from epdev.runtimes.imagebuild import layer_dockerfile
+from epdev.runtimes.substitutes import SUBSTITUTE_IMAGE, Substitutes
 
 pytestmark = pytest.mark.docker
 
@@ -92,12 +95,12 @@ def test_an_image_without_python_has_no_version(
 def test_a_python_with_a_local_base_builds_on_it(
     client: docker.DockerClient, bases: tuple[str, str], tmp_path: Path
 ) -> None:
-    builder = ImageBuilder()
-    chosen = builder._stand_in(client, "3.13", tmp_path, SOURCE)
+    builder = Substitutes()
+    chosen = builder.stand_in(client, "3.13", tmp_path, SOURCE)
     assert chosen.reference == TRIXIE and chosen.image_id == bases[1]
     assert chosen.note == f"(Python 3.13, as the {SOURCE} asks)"
-    assert builder._stand_in(client, "3.11", tmp_path, SOURCE).reference == SUBSTITUTE_IMAGE
-    assert builder._stand_in(client, None, tmp_path, SOURCE).note is None
+    assert builder.stand_in(client, "3.11", tmp_path, SOURCE).reference == SUBSTITUTE_IMAGE
+    assert builder.stand_in(client, None, tmp_path, SOURCE).note is None
 
 
 def test_a_python_without_a_local_base_says_how_to_build_one(
@@ -106,22 +109,22 @@ def test_a_python_without_a_local_base_says_how_to_build_one(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    builder = ImageBuilder()
+    builder = Substitutes()
     monkeypatch.setitem(SUITES, "3.13", "epdev-test-unbuilt")
-    chosen = builder._stand_in(client, "3.13", tmp_path, SOURCE)
+    chosen = builder.stand_in(client, "3.13", tmp_path, SOURCE)
     assert chosen.reference == SUBSTITUTE_IMAGE
     assert chosen.note == (
         f"(Python 3.11): the {SOURCE} asks for python 3.13, but no local base image has Python "
         "3.13 (build one with `scripts/build-base-image --suite epdev-test-unbuilt`)"
     )
-    unknown = builder._stand_in(client, "3.12", tmp_path, SOURCE).note or ""
+    unknown = builder.stand_in(client, "3.12", tmp_path, SOURCE).note or ""
     assert (
         "no local base image has Python 3.12 (epdev's base images have 3.11 from bookworm, "
         "3.13 from epdev-test-unbuilt: name an image of Python 3.12 as environment.image or "
         "serve with --base-image)"
     ) in unknown
     # As the create output and the logs say it, once, for an environment naming no image:
-    named_none = builder._resolve(client, None, "3.13", tmp_path, SOURCE)
+    named_none = builder.resolve(client, None, "3.13", tmp_path, SOURCE)
     assert named_none.note == (
         f"the environment names no image; building on {SUBSTITUTE_IMAGE} (Python 3.11): the "
         f"{SOURCE} asks for python 3.13, but no local base image has Python 3.13 (build one "

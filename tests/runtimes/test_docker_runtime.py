@@ -26,17 +26,17 @@ from runtime_helpers import Sink, write_script
 from support.sample_project import SAMPLE_REQUEST, SampleProject, make_sample_project
 
 from epdev.runtimes import InstanceFailed, InstanceSpec, InstanceState
-from epdev.runtimes.docker import (
+from epdev.runtimes.container_orphans import (
     LABEL_DEPLOYMENT,
     LABEL_ENDPOINT,
     LABEL_HOME,
     LABEL_INSTANCE,
-    DockerInstance,
-    DockerRuntime,
     cleanup_orphans,
 )
+from epdev.runtimes.docker import DockerRuntime
+from epdev.runtimes.docker_instance import DockerInstance
 from epdev.runtimes.environment import PythonEnvironment, RuntimeEnvironment, resolve
-from epdev.runtimes.images import SUBSTITUTE_IMAGE
+from epdev.runtimes.substitutes import SUBSTITUTE_IMAGE
 
 REGISTRY_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest"
 
