@@ -80,7 +80,14 @@ def test_watch_restarts_on_save_with_no_failed_request(
     assert set(statuses) == {200}, sorted(set(statuses))
     assert versions[-1] == 2
     assert served_after < 15
-    logs = server.cli("online-deployment", "get-logs", "-n", "blue", "-e", "watch-ep").stdout
+
+    def logs_now() -> str:
+        return server.cli("online-deployment", "get-logs", "-n", "blue", "-e", "watch-ep").stdout
+
+    # The note comes once the old instances have drained, which may be after the new code
+    # has already answered the calls above.
+    wait_until(lambda: "now serving the changed code" in logs_now(), timeout=30)
+    logs = logs_now()
     assert "code changed (score.py)" in logs
     assert "now serving the changed code" in logs
 
