@@ -2,11 +2,14 @@
 and the time to build the Azure sample's environment as a venv.
 
     python3 bench/runtime_readiness.py [--runtimes process,venv,docker] [--build-rounds 3]
+                                       [--cli-rounds 5]
 
 Baseline, measured in the same run: the script's own import + init() in a fresh interpreter
 (what any runtime must pay). Targets (issue 4): cached venv ready within 1.5 s plus that;
 docker with a cached image within 3 s plus that; a saved code change served within 1 s
-(process) and 4 s (docker).
+(process) and 4 s (docker). Through the CLI (issue 22): `epdev online-deployment create -f` on
+the process runtime, from the command's start to its return once ready, within 0.5 s of the
+baseline, the two alternating round by round (medians of --cli-rounds).
 
 Environment builds (issue 18): the Azure sample's environment (scikit-learn, numpy, scipy,
 joblib, plus the worker's packages) built by epdev's venv runtime with a warm package cache,
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.sample_project import make_sample_project  # noqa: E402
+from support.sample_project import SampleProject, make_sample_project  # noqa: E402
 
 from epdev.specs import load_spec  # noqa: E402
 
@@ -116,6 +120,28 @@ def own_time(script: Path, model_dir: Path) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(script)], env=env, check=True)
     return time.perf_counter() - started
+
+
+def cli_ready_times(
+    bench: Bench, project: SampleProject, rounds: int
+) -> tuple[list[float], list[float]]:
+    """`epdev online-deployment create -f` to its return once ready (the console script as a
+    user runs it: start-up, the file's validation, the wait), process runtime, alternating with
+    the script's own import + init(); both lists in seconds."""
+    entry = [sys.executable, "-m", "epdev.devserver.cli.entry"]
+    env = {**os.environ, "EPDEV_HOME": str(bench.home)}
+    theirs: list[float] = []
+    ours: list[float] = []
+    for i in range(rounds):
+        theirs.append(own_time(project.code_dir(1) / "score.py", project.root / "model-1"))
+        name = f"cli-{i}"
+        argv = [*entry, "online-deployment", "create", "-f", str(project.blue_yml)]
+        argv += ["--name", name, "--runtime", "process"]
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        ours.append(time.perf_counter() - started)
+        bench.delete("my-endpoint", name)
+    return ours, theirs
 
 
 def spec_of(path: Path, name: str) -> dict[str, object]:
@@ -228,12 +254,19 @@ def main() -> None:
     parser.add_argument(
         "--build-rounds", type=int, default=3, help="Environment builds of each kind (0: none)"
     )
+    parser.add_argument(
+        "--cli-rounds",
+        type=int,
+        default=5,
+        help="process runtime through the CLI, alternating with the baseline (0: none)",
+    )
     args = parser.parse_args()
     runtimes = [r for r in args.runtimes.split(",") if r]
     if "docker" in runtimes and not docker_answers():
         print("no Docker engine answers: skipping the docker runtime")
         runtimes.remove("docker")
     rows: list[tuple[str, float, float, float | None]] = []
+    cli: tuple[list[float], list[float]] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         project = make_sample_project(tmpdir / "sample")
@@ -256,6 +289,8 @@ def main() -> None:
                     else None
                 )
                 rows.append((runtime, cold, cached, edit))
+            if "process" in runtimes and args.cli_rounds > 0:
+                cli = cli_ready_times(bench, project, args.cli_rounds)
         finally:
             bench.close()
             shutil.rmtree(tmpdir / "home", ignore_errors=True)
@@ -277,6 +312,16 @@ def main() -> None:
             print(f"; save->served within {edits[runtime]:g} s: {met}")
         else:
             print()
+    if cli is not None:
+        ours, theirs = (statistics.median(times) for times in cli)
+        verdict = "met" if ours - theirs <= 0.5 else "MISSED"
+        print(
+            f"process, through the CLI (create -f until it returns ready), {len(cli[0])} rounds "
+            f"alternating with the baseline, medians: {ours:.2f} s against {theirs:.2f} s, "
+            f"+{ours - theirs:.2f} s (target issue 22: within 0.5 s): {verdict}"
+        )
+        print(f"  rounds, CLI: {' '.join(f'{t:.2f}' for t in cli[0])}")
+        print(f"  rounds, baseline: {' '.join(f'{t:.2f}' for t in cli[1])}")
 
 
 if __name__ == "__main__":
