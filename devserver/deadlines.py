@@ -19,6 +19,8 @@ from typing import Any, Literal
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from epdev.devserver.idle_connections import ClosesIdleAtShutdown
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools is optional in uvicorn; h11 is always there
@@ -103,7 +105,7 @@ class _Deadline:
 
 if HttpToolsProtocol is not None:
 
-    class _HttpToolsDeadlines(_Deadline, HttpToolsProtocol):
+    class _HttpToolsDeadlines(_Deadline, ClosesIdleAtShutdown, HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._deadline_init()
@@ -134,7 +136,7 @@ if HttpToolsProtocol is not None:
             self._end()
 
 
-class _H11Deadlines(_Deadline, H11Protocol):
+class _H11Deadlines(_Deadline, ClosesIdleAtShutdown, H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline_init()
@@ -163,7 +165,8 @@ class _H11Deadlines(_Deadline, H11Protocol):
 def deadline_protocol(
     read_timeout: float = DEFAULT_READ_TIMEOUT, min_rate: int = DEFAULT_MIN_RATE
 ) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP/1.1 protocol (httptools when installed, as uvicorn picks) with deadlines."""
+    """uvicorn's HTTP/1.1 protocol (httptools when installed, as uvicorn picks) with deadlines,
+    and idle connections closed at once at shutdown."""
     base: type[asyncio.Protocol] = (
         _HttpToolsDeadlines if HttpToolsProtocol is not None else _H11Deadlines
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
+import socket
+import ssl
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -90,3 +94,26 @@ def test_epdev_stop_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         assert stopped.returncode == 0, stopped.stderr
         assert response.status_code == 200, response.text
         assert response.json() == "finished"
+
+
+def test_an_idle_pooled_connection_does_not_hold_up_stop(tmp_path: Path) -> None:
+    """A client that keeps its connection in a pool and is not reading it (a `requests` call
+    whose response is still held) never answers the TLS close; uvicorn would wait its whole
+    graceful timeout on it."""
+    with running_server(tmp_path / "home") as server:
+        address = urlsplit(server.url)
+        context = ssl.create_default_context(cafile=server.ca_bundle)
+        raw = socket.create_connection((address.hostname, address.port), timeout=30)
+        with context.wrap_socket(raw, server_hostname=address.hostname) as idle:
+            idle.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: epdev\r\n\r\n")
+            answer = http.client.HTTPResponse(idle)
+            answer.begin()
+            assert answer.status == 200 and answer.read()
+            server.cli("stop")
+            try:
+                rest = idle.recv(65536)
+            except OSError:
+                rest = b""
+        assert rest == b""
+    log = (server.home / "logs" / "server.log").read_text()
+    assert "timeout graceful shutdown exceeded" not in log, log
