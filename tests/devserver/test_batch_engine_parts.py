@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from support.mlflow_models import pinned
 
 from epdev.devserver.assets import Registry, parse_reference
 from epdev.devserver.batch.inputs import list_files, resolve_input, split
@@ -159,6 +160,7 @@ def test_mlflow_model_scores_csv_files_with_the_built_in_script(tmp_path: Path) 
             model,
             str(tmp_path / "models" / "linear"),
             serialization_format=mlflow_sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=pinned("cloudpickle", "numpy", "pandas", "scikit-learn", "scipy"),
         )
     for name in ("a.csv", "b.csv"):
         frame.to_csv(tmp_path / name, index=False)

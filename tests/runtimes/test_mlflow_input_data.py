@@ -14,6 +14,8 @@ import pytest
 from runtime_helpers import LoopThread, Sink, create
 from support.mlflow_models import (
     FEATURES,
+    SKLEARN_NEEDS,
+    pinned,
     quiet,
     save_params_model,
     save_sklearn_model,
@@ -40,7 +42,12 @@ def save_array_model(path: Path) -> Path:
     features, labels = training_frame()
     array = features.to_numpy()
     model = LogisticRegression(max_iter=500).fit(array, labels)
-    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(array))
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(array),
+        pip_requirements=pinned(*SKLEARN_NEEDS),
+    )
     return path
 
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 import shutil
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
+
+# Named rather than inferred: MLflow's inference loads the model again in a fresh interpreter.
+NEEDS = ("numpy", "pandas", "scikit-learn", "scipy", "skops")
 
 
 def main(folder: Path) -> None:
@@ -30,6 +34,7 @@ def main(folder: Path) -> None:
             str(target),
             signature=infer_signature(features, model.predict(features)),
             input_example=features.head(2),
+            pip_requirements=[f"{name}=={version(name)}" for name in NEEDS],
         )
 
 
