@@ -125,7 +125,9 @@ def test_search_a_real_deployments_log_in_the_real_epdev(
     terminals.append(term)
     term.wait_for(ENDPOINT)
     term.keys("/", *ENDPOINT, "Enter", "Enter")  # filter to the endpoint, then open it
-    term.wait_for("blue")
+    # The endpoint's screen (the list's traffic column names blue too), with its deployments.
+    term.wait_for("scoring URI")
+    term.wait_for("■ blue")
     term.keys("Tab")  # from the endpoint's summary to its deployments
     term.keys("l")
     term.wait_for(f"logs {ENDPOINT}/blue")
