@@ -42,7 +42,9 @@ def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> 
     running = home.running_server()
     if running is not None:
         return running
-    args = [sys.executable, "-m", "epdev.devserver.cli.main", "serve", "--host", options.host]
+    # Through the console script's entry point, which keeps imports that epdev never uses out of
+    # the server's start-up too.
+    args = [sys.executable, "-m", "epdev.devserver.cli.entry", "serve", "--host", options.host]
     args += ["--port", str(options.port)]
     if options.insecure_http:
         args.append("--insecure-http")
