@@ -50,8 +50,9 @@ import httpx
 import psutil
 
 from epdev.devserver.client import Client, Connection
+from epdev.devserver.detached import start_detached, stop
 from epdev.devserver.home import Home
-from epdev.devserver.server import ServeOptions, start_detached, stop
+from epdev.devserver.serveoptions import ServeOptions
 
 EPDEV = [sys.executable, "-m", "epdev.devserver.cli.main"]
 COLUMNS, ROWS = 140, 40

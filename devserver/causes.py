@@ -1,5 +1,5 @@
 """Why the devserver cannot start, in one line a user can act on: a full disk, a read-only or
-unwritable home, a state database that cannot be written."""
+unwritable home, a state database that cannot be written, or the last line of its log."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def low_space_note(home: Path) -> str:
     if free is None or free >= LOW_SPACE_BYTES:
         return ""
     return f"; the disk of {home} is full ({_size(free)} free)"
+
+
+def last_log_line(path: Path) -> str:
+    """The last non-blank line of a log (a server that failed to start says why there last)."""
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty)"
 
 
 def _free(home: Path) -> int | None:

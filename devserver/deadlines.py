@@ -20,6 +20,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from epdev.devserver.idle_connections import ClosesIdleAtShutdown
+from epdev.devserver.serveoptions import DEFAULT_READ_TIMEOUT
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -29,7 +30,6 @@ except ImportError:  # httptools is optional in uvicorn; h11 is always there
 log = logging.getLogger("epdev.devserver")
 
 READ_TIMEOUT_ENV = "EPDEV_REQUEST_READ_TIMEOUT"
-DEFAULT_READ_TIMEOUT = 20.0
 DEFAULT_MIN_RATE = 500  # bytes a second that extend the body's timeout by one second
 
 Phase = Literal["headers", "body"]

@@ -15,9 +15,11 @@ import threading
 import time
 from types import TracebackType
 
+from epdev.devserver.causes import last_log_line
 from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home, ServerInfo
-from epdev.devserver.server import Hosting, ServeOptions, last_log_line, prepare
+from epdev.devserver.serveoptions import ServeOptions
+from epdev.devserver.server import Hosting, prepare
 
 # What the server logs goes to the home's server log: the host owns the terminal.
 _LOGGERS = ("epdev.devserver", "uvicorn")

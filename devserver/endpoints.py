@@ -30,14 +30,12 @@ from epdev.devserver.keys import new_key
 from epdev.devserver.mirroring import MirrorStats
 from epdev.devserver.observability import Observability
 from epdev.devserver.routing import Route, RouteTable
+from epdev.devserver.serveoptions import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_TOKEN_LIFETIME
 from epdev.devserver.store import EndpointRow, Store
-from epdev.devserver.tokens import DEFAULT_LIFETIME, TokenIssuer, load_secret
+from epdev.devserver.tokens import TokenIssuer, load_secret
 from epdev.runtimes.catalog import Runtimes
 from epdev.specs import OnlineEndpoint, TrafficError, check_traffic
 from epdev.specs.kinds import SpecKind
-
-# Large enough for images and batches of rows sent inline; a caller sending more gets a 413.
-DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 KeyType = Literal["primary", "secondary"]
 
@@ -57,7 +55,7 @@ class Control:
         home: Home,
         runtimes: Runtimes,
         base_url: str,
-        token_lifetime: dt.timedelta = DEFAULT_LIFETIME,
+        token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.max_request_bytes = max_request_bytes

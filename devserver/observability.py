@@ -25,7 +25,6 @@ from epdev.devserver.cost import RatesFile, Usage, UsageLedger, estimate, total
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.home import Home
 from epdev.devserver.metrics import HISTORY_SECONDS, RequestMetrics, Window
-from epdev.devserver.prometheus import EpdevCollector
 from epdev.devserver.provisioning import ProvisioningState
 from epdev.devserver.resources import DeploymentResources, ResourceSampler, Target
 from epdev.devserver.supervisor import DeploymentRunner
@@ -33,6 +32,7 @@ from epdev.devserver.supervisor import DeploymentRunner
 if TYPE_CHECKING:
     from epdev.devserver.deployments import DeploymentEntry
     from epdev.devserver.endpoints import Control
+    from epdev.devserver.prometheus import EpdevCollector
 
 log = logging.getLogger("epdev.devserver")
 
@@ -126,6 +126,9 @@ class Observability:
         ]
 
     def collector(self) -> EpdevCollector:
+        # Here: prometheus-client loads on the first scrape of /metrics, not with every devserver.
+        from epdev.devserver.prometheus import EpdevCollector
+
         return EpdevCollector(self.requests, self.resources, self.in_flight)
 
     def _targets(self) -> list[Target]:

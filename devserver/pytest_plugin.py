@@ -141,8 +141,9 @@ def epdev_server(
 ) -> Iterator[EpdevServer]:
     """A headless devserver in a temporary home, stopped (with its instances) at the end."""
     from epdev.devserver.client import Client, Connection
+    from epdev.devserver.detached import start_detached, stop
     from epdev.devserver.home import Home
-    from epdev.devserver.server import ServeOptions, start_detached, stop
+    from epdev.devserver.serveoptions import ServeOptions
 
     home = Home(tmp_path_factory.mktemp("epdev-home"))
     options = ServeOptions(insecure_http=bool(pytestconfig.getoption("epdev_insecure_http")))

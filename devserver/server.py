@@ -1,59 +1,37 @@
-"""Running the devserver: bind, serve over HTTPS, advertise itself in `server.json`, stop."""
+"""Serving in this process: bind, serve over HTTPS, advertise in `server.json` until stopped.
+
+Starting one in the background and stopping it from outside is `epdev.devserver.detached`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import logging
 import os
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from epdev.devserver.app import DevserverApp
-from epdev.devserver.causes import low_space_note, startup_cause
-from epdev.devserver.client import ssl_context
-from epdev.devserver.deadlines import DEFAULT_READ_TIMEOUT, deadline_protocol, read_timeout_from_env
-from epdev.devserver.endpoints import DEFAULT_MAX_REQUEST_BYTES, Control
+from epdev.devserver.causes import startup_cause
+from epdev.devserver.deadlines import deadline_protocol, read_timeout_from_env
+from epdev.devserver.detached import ensure_home
+from epdev.devserver.endpoints import Control
 from epdev.devserver.errors import ServerError
-from epdev.devserver.home import Home, HomeError, ServerInfo
+from epdev.devserver.home import Home, ServerInfo
+from epdev.devserver.serveoptions import ServeOptions
 from epdev.devserver.tls import ensure_tls
-from epdev.devserver.tokens import DEFAULT_LIFETIME
 from epdev.runtimes import leftovers
-from epdev.runtimes.catalog import DEFAULT_BASE_IMAGE, Runtimes
+from epdev.runtimes.catalog import Runtimes
 
 log = logging.getLogger("epdev.devserver")
-
-
-# Servers this process started with --detach. Holding their Popen objects lets `stop` reap them
-# (no zombie, and no ResourceWarning from a Popen collected while its process runs).
-_DETACHED: dict[int, subprocess.Popen[bytes]] = {}
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 0
-    insecure_http: bool = False
-    runtime: str = "auto"
-    base_image: str = DEFAULT_BASE_IMAGE
-    token_lifetime: int = int(DEFAULT_LIFETIME.total_seconds())
-    max_request_mb: float = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024
-    read_timeout: float = DEFAULT_READ_TIMEOUT
-    """Seconds a request's headers may take to arrive (and its body, plus 1 s per 500 bytes)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -70,13 +48,6 @@ def _bind(host: str, port: int) -> socket.socket:
     # script starts, must never hold the devserver's port open after it stops.
     sock.set_inheritable(False)
     return sock
-
-
-def _ensure_home(home: Home) -> None:
-    try:
-        home.ensure()
-    except HomeError as exc:
-        raise ServerError(str(exc)) from None
 
 
 def _url_host(host: str) -> str:
@@ -140,7 +111,7 @@ def _prepare(
     log_config: dict[str, Any] | None,
     on_ready: Callable[[], None] | None,
 ) -> Hosting:
-    _ensure_home(home)
+    ensure_home(home)
     running = home.running_server()
     if running is not None and running.pid != os.getpid():
         raise ServerError(
@@ -230,83 +201,3 @@ class _Server(uvicorn.Server):
         self.exit_requested = True
         self._on_exit()
         super().handle_exit(sig, frame)
-
-
-def start_detached(home: Home, options: ServeOptions, timeout: float = 60.0) -> ServerInfo:
-    """Start `epdev serve` in the background and return once it answers."""
-    _ensure_home(home)
-    running = home.running_server()
-    if running is not None:
-        return running
-    args = [sys.executable, "-m", "epdev.devserver.cli.main", "serve", "--host", options.host]
-    args += ["--port", str(options.port)]
-    if options.insecure_http:
-        args.append("--insecure-http")
-    args += ["--runtime", options.runtime, "--base-image", options.base_image]
-    args += ["--token-lifetime", str(options.token_lifetime)]
-    args += ["--max-request-mb", str(options.max_request_mb)]
-    env = {**os.environ, "EPDEV_HOME": str(home.root)}
-    with home.server_log.open("ab") as out:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerError(
-                f"the devserver exited with code {proc.returncode} while starting"
-                f"{low_space_note(home.root)}; its log ({home.server_log}) ends with: "
-                f"{last_log_line(home.server_log)}"
-            )
-        info = home.read_server()
-        if info is not None and info.pid == proc.pid and _answers(info):
-            _DETACHED[proc.pid] = proc
-            return info
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise ServerError(f"the devserver did not answer within {timeout:g} s; see {home.server_log}")
-
-
-def stop(home: Home, timeout: float = 30.0) -> ServerInfo | None:
-    """Stop this home's devserver (SIGTERM, then SIGKILL after `timeout`); None if none ran."""
-    info = home.running_server()
-    if info is None:
-        home.server_file.unlink(missing_ok=True)
-        return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and info.is_alive():
-        time.sleep(0.05)
-    if info.is_alive():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(info.pid, signal.SIGKILL)
-    ours = _DETACHED.pop(info.pid, None)
-    if ours is not None:
-        ours.wait()
-    home.clear_server(info.pid)
-    return info
-
-
-def _answers(info: ServerInfo) -> bool:
-    verify = ssl_context(info.ca_bundle) if info.url.startswith("https") else True
-    try:
-        response = httpx.get(f"{info.url}/api/v1/health", verify=verify, timeout=2.0)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
-
-
-def last_log_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return "(no log)"
-    return lines[-1] if lines else "(empty)"

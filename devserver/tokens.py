@@ -15,9 +15,9 @@ from pathlib import Path
 import jwt
 
 from epdev.devserver.home import write_private
+from epdev.devserver.serveoptions import DEFAULT_TOKEN_LIFETIME
 
 ISSUER = "epdev"
-DEFAULT_LIFETIME = dt.timedelta(hours=1)
 # Tokens already verified, remembered until they expire: checking a JWT's signature costs about
 # as much as the rest of the router's work on a call, and callers send the same token for an hour.
 _VERIFIED_MAX = 4096
@@ -34,7 +34,7 @@ class TokenIssuer:
     def __init__(
         self,
         secret: bytes,
-        lifetime: dt.timedelta = DEFAULT_LIFETIME,
+        lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret

@@ -14,7 +14,6 @@ from epdev.devserver.api.params import DeploymentName, EndpointName
 from epdev.devserver.api.routes import ControlDep
 from epdev.devserver.errors import BadRequest
 from epdev.devserver.metrics import parse_duration
-from epdev.devserver.prometheus import CONTENT_TYPE, exposition, registry
 
 metrics_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 prometheus_router = APIRouter()
@@ -82,6 +81,9 @@ async def prometheus(request: Request) -> Response:
     client = request.client
     if client is None or not _is_loopback(client.host):
         check_admin(request, await admin_credentials(request))
+    # Here: prometheus-client loads on the first scrape, not with every devserver.
+    from epdev.devserver.prometheus import CONTENT_TYPE, exposition, registry
+
     observability = request.app.state.control.observability
     observability.drain()
     found = getattr(request.app.state, "prometheus", None)

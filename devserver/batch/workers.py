@@ -20,7 +20,6 @@ from epdev.runtimes.catalog import Runtimes
 from epdev.runtimes.environment import RuntimeEnvironment
 from epdev.runtimes.instance import InstanceSpec
 from epdev.runtimes.staging import stage_model_dir
-from epdev.runtimes.venv import VenvRuntime, worker_env
 from epdev.specs import Environment
 
 DASK_SCHEDULER_ENV = "EPDEV_DASK_SCHEDULER"
@@ -76,6 +75,10 @@ class Workers:
         for note in python.notes:
             folder.log(f"warning: {note}")
         folder.log(f"venv runtime: environment from {python.source}")
+        # Here, as in the runtimes' catalog: the venv tooling (uv, resolution) loads when a job
+        # runs on it, not with every devserver.
+        from epdev.runtimes.venv import VenvRuntime, worker_env
+
         runtime = self.runtimes.get("venv")
         assert isinstance(runtime, VenvRuntime)
         venv = await runtime.ensure_venv(

@@ -23,6 +23,7 @@ from epdev.devserver.cli.serve import serve_command, stop_command
 from epdev.devserver.cli.workspace import cloud_only_groups, compute, workspace
 from epdev.devserver.client import SERVER_ENV, Connection
 from epdev.devserver.home import Home
+from epdev.devserver.serveoptions import ServeOptions
 
 PORT_ENV = "EPDEV_PORT"
 
@@ -83,7 +84,6 @@ def _embedded_dashboard(dashboard: Any, home: Home, read_only: bool, port: int =
     # Here rather than at the top: the server (FastAPI, uvicorn, the control plane) is needed
     # only by this command and `serve`; every other command is a light HTTP client.
     from epdev.devserver.embedded import EmbeddedServer
-    from epdev.devserver.server import ServeOptions
 
     embedded = EmbeddedServer(home, ServeOptions(port=port))
     watched = (signal.SIGHUP, signal.SIGTERM)

@@ -13,25 +13,29 @@ from epdev.devserver.applying import ApplyError, wait_ready
 from epdev.devserver.cli.apply import apply_folder
 from epdev.devserver.cli.common import Failure, fails_cleanly
 from epdev.devserver.client import Client, Connection
+from epdev.devserver.detached import start_detached, stop
 from epdev.devserver.home import Home
-from epdev.runtimes.catalog import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
+from epdev.devserver.serveoptions import ServeOptions
+from epdev.runtimes.catalog import RUNTIME_NAMES
+
+_DEFAULTS = ServeOptions()
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to listen on.")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
 @click.option("--detach", is_flag=True, help="Run in the background; return once it answers.")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
 @click.option(
     "--runtime",
     type=click.Choice(RUNTIME_NAMES),
-    default="auto",
+    default=_DEFAULTS.runtime,
     show_default=True,
     help="Runtime for deployments that do not choose one.",
 )
 @click.option(
     "--base-image",
-    default=DEFAULT_BASE_IMAGE,
+    default=_DEFAULTS.base_image,
     show_default=True,
     help="Local image that stands in for environment images no registry can serve "
     "(build it with scripts/build-base-image).",
@@ -39,14 +43,14 @@ from epdev.runtimes.catalog import DEFAULT_BASE_IMAGE, RUNTIME_NAMES
 @click.option(
     "--token-lifetime",
     type=click.IntRange(min=1),
-    default=3600,
+    default=_DEFAULTS.token_lifetime,
     show_default=True,
     help="Seconds an aml_token endpoint's access token stays valid.",
 )
 @click.option(
     "--max-request-mb",
     type=click.FloatRange(min=0.001),
-    default=100.0,
+    default=_DEFAULTS.max_request_mb,
     show_default=True,
     help="Largest request body a scoring call may send; larger ones get 413.",
 )
@@ -102,10 +106,6 @@ def serve_command(
     max_instances: int | None,
 ) -> None:
     """Run the devserver headless (for CI and scripts)."""
-    # Here rather than at the top: only `serve` and `stop` need the server's modules; every
-    # other command is a light HTTP client.
-    from epdev.devserver.server import ServeOptions, serve, start_detached
-
     home = Home()
     if dask_scheduler:
         # The devserver (here or detached, which inherits the environment) reads it from there.
@@ -124,6 +124,10 @@ def serve_command(
     if not detach:
         if apply_target or wait:
             raise Failure("--apply and --wait go with --detach")
+        # Here rather than at the top: only a foreground `serve` needs the server's modules
+        # (FastAPI, uvicorn, the control plane); `--detach` and every other command stay light.
+        from epdev.devserver.server import serve
+
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
@@ -165,8 +169,6 @@ def stop_command() -> None:
     A devserver embedded in a dashboard (`epdev` alone) stops the same way, and that dashboard
     closes.
     """
-    from epdev.devserver.server import stop
-
     info = stop(Home())
     if info is None:
         click.echo("no devserver was running")

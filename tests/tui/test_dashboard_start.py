@@ -20,8 +20,10 @@ from support.sample_project import make_sample_project
 
 from epdev.devserver.cli.main import cli
 from epdev.devserver.client import Connection
+from epdev.devserver.detached import start_detached, stop
+from epdev.devserver.errors import ServerError
 from epdev.devserver.home import Home
-from epdev.devserver.server import ServeOptions, ServerError, start_detached, stop
+from epdev.devserver.serveoptions import ServeOptions
 
 pytestmark = pytest.mark.slow
 
