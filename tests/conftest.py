@@ -29,7 +29,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
     Much of an e2e test is waiting on real processes (a devserver starting, instances
     initialising, a container building): with a worker per core, a quarter of the CPU stood
-    idle. On 2 cores the suite took 546 s with 2 workers, 457 s with 3 and 455 s with 4."""
+    idle. On 2 cores the suite took about 540 s with 2 workers, 457 s with 3 and 455 s with 4."""
     return len(os.sched_getaffinity(0)) + 1
 
 
