@@ -33,16 +33,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return len(os.sched_getaffinity(0)) + 1
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with slow tests first, each module's tests in their order.
-
-    xdist hands modules to its workers in the order collected: a long module that starts last
-    keeps one worker busy while the others stand idle (about 50 s of a 457 s run). Started
-    first, the short ones fill in at the end."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
-
-
 @pytest.fixture
 def sample_project(tmp_path: Path) -> SampleProject:
     return make_sample_project(tmp_path / "project")
