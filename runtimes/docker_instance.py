@@ -43,6 +43,7 @@ from epdev.runtimes.container_orphans import (
 from epdev.runtimes.engine import EngineErrors, connect, engine_reason
 from epdev.runtimes.instance import InstanceFailed, InstanceSpec, InstanceState, LogSink
 from epdev.runtimes.process import last_meaningful
+from epdev.runtimes.readiness import ready_or_exit
 from epdev.runtimes.threads import loop_sink, start_thread
 
 if TYPE_CHECKING:
@@ -241,22 +242,12 @@ class DockerInstance:
     async def _await_ready(self, timeout: float) -> None:
         exited = self._exited
         assert exited is not None
-        probe = asyncio.ensure_future(self._probe())
-        waiting: set[asyncio.Future[Any]] = {probe, exited}
-        try:
-            done, _ = await asyncio.wait(
-                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            if not probe.done():
-                probe.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await probe
-        if probe in done and not exited.done():
+        probe, timed_out = await ready_or_exit(self._probe(), exited, timeout)
+        if probe is not None and not exited.done():
             probe.result()
             self.state = InstanceState.READY
             return
-        if not done:
+        if timed_out:
             raise InstanceFailed(f"init() did not finish within {timeout:g} s")
         code = exited.result()
         status = await asyncio.to_thread(self._read_status)

@@ -27,6 +27,7 @@ from epdev.runtimes.instance import (
 )
 from epdev.runtimes.oom import memory_hint, oom_kills
 from epdev.runtimes.output import pump_lines
+from epdev.runtimes.readiness import ready_or_exit
 from epdev.runtimes.staging import stage_model_dir, worker_environment
 
 HOST = "127.0.0.1"
@@ -227,21 +228,13 @@ class ProcessInstance:
     async def _await_ready(self, ready: asyncio.StreamReader, timeout: float) -> None:
         exited = self._exited
         assert exited is not None
-        line_task = asyncio.ensure_future(ready.readline())
-        waiting: set[asyncio.Future[Any]] = {line_task, exited}
-        try:
-            done, _ = await asyncio.wait(
-                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            if not line_task.done():
-                line_task.cancel()
+        line_task, timed_out = await ready_or_exit(ready.readline(), exited, timeout)
         self._close_ready_pipe()
-        line = line_task.result() if line_task in done else b""
+        line = line_task.result() if line_task is not None else b""
         if line.startswith(b"ready") and not exited.done():
             self.state = InstanceState.READY
             return
-        if not done:
+        if timed_out:
             raise InstanceFailed(f"init() did not finish within {timeout:g} s")
         # The worker reported an error, exited or closed the pipe: let it finish and say why.
         try:

@@ -23,7 +23,12 @@ _DEFAULTS = ServeOptions()
 
 @click.command("serve")
 @click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
+@click.option(
+    "--port",
+    default=_DEFAULTS.port,
+    type=click.IntRange(0, 65535),
+    help="Port; 0 picks a free one.",
+)
 @click.option("--detach", is_flag=True, help="Run in the background; return once it answers.")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
 @click.option(
